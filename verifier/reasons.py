@@ -1,0 +1,47 @@
+"""Reason codes for a check's result, shared by the checker, the API, the pages and the translations.
+
+The values are a stable public contract (they appear in the API and in log entries): never rename one.
+"""
+
+from enum import Enum
+
+
+class Result(str, Enum):
+    VERIFIED = "verified"
+    MISMATCH = "mismatch"
+    UNVERIFIABLE = "unverifiable"
+    UNCHECKED = "unchecked"
+
+
+class Reason(str, Enum):
+    # red / mismatch: evidence of inconsistency
+    UNREGISTERED_ARTIFACT = "unregistered_artifact"
+    WRONG_RELEASE = "wrong_release"
+    COMMIT_MISSING = "commit_missing"
+    COMMIT_NOT_ON_BRANCH = "commit_not_on_branch"
+    BAD_SIGNATURE = "bad_signature"
+    NOT_IN_LOG = "not_in_log"
+    # red / unverifiable: could not check
+    UNREACHABLE = "unreachable"
+    TIMEOUT = "timeout"
+    BAD_RESPONSE = "bad_response"
+    TOO_LARGE = "too_large"
+    FORBIDDEN_ADDRESS = "forbidden_address"
+    REPO_UNREACHABLE = "repo_unreachable"
+    NO_DEPLOYMENT = "no_deployment"
+
+    @property
+    def result(self):
+        return Result.MISMATCH if self in MISMATCH_REASONS else Result.UNVERIFIABLE
+
+
+MISMATCH_REASONS = frozenset(
+    {
+        Reason.UNREGISTERED_ARTIFACT,
+        Reason.WRONG_RELEASE,
+        Reason.COMMIT_MISSING,
+        Reason.COMMIT_NOT_ON_BRANCH,
+        Reason.BAD_SIGNATURE,
+        Reason.NOT_IN_LOG,
+    }
+)
