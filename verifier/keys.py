@@ -1,0 +1,199 @@
+"""Signing keys: Ed25519 and ECDSA P-256 (with SHA-256), loaded from PEM, named by a key id.
+
+These are the two algorithms the design accepts: Ed25519 because it is simple and hard to misuse,
+ECDSA P-256 because it is what ``cosign attest-blob --key`` produces. Anything else is refused at load
+time with a message that says what was given, so an operator learns about it when registering a key,
+not months later when a signature fails.
+
+A key id is the lowercase hex sha256 of the key's DER SubjectPublicKeyInfo: it depends only on the
+key, never on how the PEM was wrapped, so the same key always gets the same id.
+"""
+
+import hashlib
+from dataclasses import dataclass, field
+
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+from verifier.errors import KeyFormatError
+
+ED25519 = "ed25519"
+ECDSA_P256 = "ecdsa-p256"
+ALGORITHMS = (ED25519, ECDSA_P256)
+
+_SUPPORTED = "only Ed25519 and ECDSA P-256 keys are supported"
+_RAW_P256_SIGNATURE_SIZE = 64
+
+
+@dataclass(frozen=True)
+class PublicKey:
+    """A trusted public key. Build one with ``load_public_key``; compare and hash by key id."""
+
+    algorithm: str
+    key_id: str
+    pem: str
+    _key: object = field(repr=False, compare=False)
+
+    @property
+    def short_id(self):
+        """The first 8 hex characters of the key id, enough to tell a project's keys apart in a message."""
+        return self.key_id[:8] + "…"
+
+    def verify(self, signature, data):
+        """Return whether ``signature`` is a valid signature of ``data`` under this key.
+
+        ECDSA signatures are accepted in both encodings found in the wild: DER (cosign, OpenSSL) and
+        the raw 64-byte ``r || s`` concatenation (the DSSE specification's own test vector). Each is
+        a complete encoding of the same (r, s) pair, so accepting both lets nobody forge anything.
+        """
+        if self.algorithm == ED25519:
+            return _verifies(self._key.verify, signature, data)
+        return any(
+            _verifies(self._key.verify, der, data, ec.ECDSA(hashes.SHA256()))
+            for der in _ecdsa_der_candidates(signature)
+        )
+
+
+class PrivateKey:
+    """A signing key, for CI-side tooling and tests; the verifier itself only ever needs public keys."""
+
+    def __init__(self, key):
+        self._key = key
+        self.algorithm = _algorithm_of(key.public_key())
+        self.public_key = _public_key_from(key.public_key())
+
+    def __repr__(self):
+        return f"PrivateKey({self.algorithm}, key_id={self.public_key.short_id})"
+
+    def sign(self, data):
+        """Return a signature of ``data``: 64 bytes for Ed25519, DER for ECDSA P-256 with SHA-256."""
+        if self.algorithm == ED25519:
+            return self._key.sign(data)
+        return self._key.sign(data, ec.ECDSA(hashes.SHA256()))
+
+    def private_pem(self):
+        """Return the key as an unencrypted PKCS#8 PEM string. Store it like a password."""
+        return self._key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode("ascii")
+
+
+def load_public_key(pem):
+    """Load an Ed25519 or ECDSA P-256 public key from a PEM ``PUBLIC KEY`` block."""
+    data = _pem_bytes(pem)
+    label = _pem_label(data)
+    if "PRIVATE KEY" in label:
+        raise KeyFormatError(
+            "this is a private key; give the public key (a '-----BEGIN PUBLIC KEY-----' block) instead"
+        )
+    if not label.endswith("PUBLIC KEY"):
+        raise KeyFormatError(f"expected a '-----BEGIN PUBLIC KEY-----' block, got '-----BEGIN {label}-----'")
+    try:
+        key = serialization.load_pem_public_key(data)
+    except (ValueError, UnsupportedAlgorithm) as e:
+        raise KeyFormatError(f"the PEM public key cannot be read: {e}") from e
+    _algorithm_of(key)
+    return _public_key_from(key)
+
+
+def load_private_key(pem, password=None):
+    """Load an Ed25519 or ECDSA P-256 private key from PEM, decrypting it with ``password`` if given."""
+    data = _pem_bytes(pem)
+    label = _pem_label(data)
+    if "PUBLIC KEY" in label:
+        raise KeyFormatError("this is a public key; signing needs the private key")
+    if "PRIVATE KEY" not in label:
+        raise KeyFormatError(f"expected a PEM private key block, got '-----BEGIN {label}-----'")
+    if isinstance(password, str):
+        password = password.encode("utf-8")
+    try:
+        key = serialization.load_pem_private_key(data, password=password)
+    except TypeError as e:
+        raise KeyFormatError(
+            "the private key is encrypted and needs a password"
+            if password is None
+            else "the private key is not encrypted; give no password"
+        ) from e
+    except (ValueError, UnsupportedAlgorithm) as e:
+        raise KeyFormatError(f"the PEM private key cannot be read (wrong password?): {e}") from e
+    _algorithm_of(key.public_key())
+    return PrivateKey(key)
+
+
+def generate_private_key(algorithm=ED25519):
+    """Return a new private key, ``"ed25519"`` or ``"ecdsa-p256"``."""
+    if algorithm == ED25519:
+        return PrivateKey(ed25519.Ed25519PrivateKey.generate())
+    if algorithm == ECDSA_P256:
+        return PrivateKey(ec.generate_private_key(ec.SECP256R1()))
+    raise KeyFormatError(f"{_SUPPORTED} ({', '.join(ALGORITHMS)}), got {algorithm!r}")
+
+
+def _public_key_from(key):
+    der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    pem = key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return PublicKey(
+        algorithm=_algorithm_of(key),
+        key_id=hashlib.sha256(der).hexdigest(),
+        pem=pem.decode("ascii"),
+        _key=key,
+    )
+
+
+def _algorithm_of(key):
+    """Return our name for a supported key's algorithm, or refuse it saying what it is."""
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return ED25519
+    if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
+        return ECDSA_P256
+    raise KeyFormatError(f"{_SUPPORTED}, got {_describe(key)}")
+
+
+def _describe(key):
+    if isinstance(key, rsa.RSAPublicKey):
+        return f"RSA-{key.key_size}"
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return f"ECDSA on curve {key.curve.name}"
+    if isinstance(key, ed448.Ed448PublicKey):
+        return "Ed448"
+    if isinstance(key, dsa.DSAPublicKey):
+        return f"DSA-{key.key_size}"
+    return type(key).__name__
+
+
+def _pem_bytes(pem):
+    if isinstance(pem, str):
+        pem = pem.encode("utf-8")
+    if not isinstance(pem, bytes):
+        raise KeyFormatError(f"a PEM key must be text or bytes, got {type(pem).__name__}")
+    return pem
+
+
+def _pem_label(data):
+    """Return the label of the first PEM block (``PUBLIC KEY``, ``EC PRIVATE KEY``...)."""
+    start = data.find(b"-----BEGIN ")
+    end = data.find(b"-----", start + len(b"-----BEGIN ")) if start >= 0 else -1
+    if start < 0 or end < 0:
+        raise KeyFormatError("not a PEM key: expected a block starting with '-----BEGIN PUBLIC KEY-----'")
+    return data[start + len(b"-----BEGIN ") : end].decode("ascii", "replace")
+
+
+def _ecdsa_der_candidates(signature):
+    """Yield the DER encodings ``signature`` may stand for: itself, and the raw ``r || s`` reading."""
+    yield signature
+    if len(signature) == _RAW_P256_SIGNATURE_SIZE:
+        r = int.from_bytes(signature[:32], "big")
+        s = int.from_bytes(signature[32:], "big")
+        yield encode_dss_signature(r, s)
+
+
+def _verifies(verify, signature, data, *args):
+    try:
+        verify(signature, data, *args)
+    except InvalidSignature:
+        return False
+    return True
