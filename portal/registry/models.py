@@ -1,0 +1,257 @@
+"""The registry: projects, their environments and signing keys, and the releases and deployments
+recorded for them.
+
+Releases and deployments are history: once written they are never edited or deleted, through the ORM,
+the admin or the API. The transparency log makes any edit made behind the ORM's back detectable.
+"""
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+DIGEST_VALIDATOR = RegexValidator(r"^sha256:[0-9a-f]{64}$", "Expected sha256: followed by 64 lowercase hex.")
+COMMIT_VALIDATOR = RegexValidator(r"^([0-9a-f]{40}|[0-9a-f]{64})$", "Expected a 40 or 64 hex git commit id.")
+SLUG_VALIDATOR = RegexValidator(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$", "Lowercase letters, digits and -.")
+
+
+class ImmutableRecord(Exception):
+    """Raised on any attempt to change or delete a release or deployment."""
+
+
+class ImmutableQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise ImmutableRecord(f"{self.model.__name__} records are immutable; they cannot be updated.")
+
+    def delete(self):
+        raise ImmutableRecord(f"{self.model.__name__} records are immutable; they cannot be deleted.")
+
+
+class ImmutableModel(models.Model):
+    objects = ImmutableQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ImmutableRecord(f"{type(self).__name__} {self.pk} is immutable; it cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ImmutableRecord(f"{type(self).__name__} {self.pk} is immutable; it cannot be deleted.")
+
+
+class Project(models.Model):
+    slug = models.SlugField(max_length=50, unique=True, validators=[SLUG_VALIDATOR])
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    repo_url = models.CharField(
+        _("public repository URL"), max_length=500, help_text=_("Where anyone can fetch the source code.")
+    )
+    protected_branch = models.CharField(max_length=200, default="main")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("web:project", args=[self.slug])
+
+    def trusted_keys_at(self, moment):
+        """Keys that may sign a release at ``moment``: valid then and not revoked by then."""
+        return [key for key in self.signing_keys.all() if key.is_valid_at(moment)]
+
+    def repo_web_url(self):
+        """The repository as a browsable https URL, when it looks like one (for commit links)."""
+        url = self.repo_url.removesuffix(".git")
+        return url if url.startswith("https://") else ""
+
+
+class Environment(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="environments")
+    name = models.SlugField(max_length=50, validators=[SLUG_VALIDATOR], help_text=_("e.g. production"))
+    live_url = models.URLField(
+        _("live digest endpoint"), max_length=500, help_text=_("The URL where the running server reports its digest.")
+    )
+    check_interval = models.PositiveIntegerField(
+        _("check interval (seconds)"), default=60, validators=[MinValueValidator(10)]
+    )
+    next_check_at = models.DateTimeField(default=timezone.now, db_index=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["project__name", "name"]
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="unique_environment_name")]
+
+    def __str__(self):
+        return f"{self.project.slug}/{self.name}"
+
+    def get_absolute_url(self):
+        return reverse("web:environment", args=[self.project.slug, self.name])
+
+    def latest_deployment(self):
+        return self.deployments.select_related("release").order_by("-deployed_at", "-id").first()
+
+
+class SigningKey(models.Model):
+    ALGORITHMS = [("ed25519", "Ed25519"), ("ecdsa-p256", "ECDSA P-256 / SHA-256")]
+
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="signing_keys")
+    label = models.CharField(max_length=200, blank=True)
+    public_key_pem = models.TextField(_("public key (PEM)"))
+    algorithm = models.CharField(max_length=20, choices=ALGORITHMS, editable=False)
+    key_id = models.CharField(max_length=64, editable=False, db_index=True)
+    valid_from = models.DateTimeField(default=timezone.now)
+    valid_until = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [models.UniqueConstraint(fields=["project", "key_id"], name="unique_key_per_project")]
+
+    def __str__(self):
+        return f"{self.key_id[:16]} ({self.algorithm})"
+
+    @property
+    def short_id(self):
+        return self.key_id[:16]
+
+    def is_valid_at(self, moment):
+        if moment < self.valid_from:
+            return False
+        if self.valid_until is not None and moment >= self.valid_until:
+            return False
+        return self.revoked_at is None or moment < self.revoked_at
+
+    def refusal_at(self, moment):
+        """Why this key cannot sign at ``moment``, in one phrase, or '' if it can."""
+        if self.revoked_at is not None and moment >= self.revoked_at:
+            return f"key {self.short_id} was revoked at {self.revoked_at:%Y-%m-%d %H:%M} UTC"
+        if self.valid_until is not None and moment >= self.valid_until:
+            return f"key {self.short_id} expired at {self.valid_until:%Y-%m-%d %H:%M} UTC"
+        if moment < self.valid_from:
+            return f"key {self.short_id} is valid only from {self.valid_from:%Y-%m-%d %H:%M} UTC"
+        return ""
+
+    def public_key(self):
+        from verifier.keys import load_public_key
+
+        return load_public_key(self.public_key_pem)
+
+    def clean(self):
+        from verifier.errors import FormatError
+
+        try:
+            key = self.public_key()
+        except FormatError as exc:
+            raise ValidationError({"public_key_pem": str(exc)}) from exc
+        self.algorithm = key.algorithm
+        self.key_id = key.key_id
+
+
+class ApiToken(models.Model):
+    """A CI token scoped to one project. Only its SHA-256 is stored; the token is shown once."""
+
+    PREFIX = "vtr_"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tokens")
+    name = models.CharField(max_length=100, help_text=_("What uses this token, e.g. 'GitHub Actions'."))
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    hint = models.CharField(max_length=12, editable=False, help_text=_("First characters, to tell tokens apart."))
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.name} ({self.hint}…)"
+
+    @staticmethod
+    def hash(raw):
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, project, name):
+        """Create a token; returns (token row, raw token). The raw token is never stored."""
+        raw = cls.PREFIX + secrets.token_urlsafe(32)
+        token = cls.objects.create(project=project, name=name, token_hash=cls.hash(raw), hint=raw[:8])
+        return token, raw
+
+    @classmethod
+    def authenticate(cls, raw):
+        token = cls.objects.select_related("project").filter(token_hash=cls.hash(raw), revoked_at=None).first()
+        if token is not None:
+            cls.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+        return token
+
+
+class Release(ImmutableModel):
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="releases")
+    version = models.CharField(max_length=100)
+    source_commit = models.CharField(max_length=64, validators=[COMMIT_VALIDATOR])
+    repo_url = models.CharField(max_length=500)
+    ci_build_url = models.CharField(_("CI build log URL"), max_length=500, blank=True)
+    artifact_name = models.CharField(max_length=300, blank=True)
+    artifact_digest = models.CharField(max_length=71, validators=[DIGEST_VALIDATOR], db_index=True)
+    envelope = models.TextField(_("DSSE envelope, as received"))
+    envelope_sha256 = models.CharField(max_length=64, editable=False)
+    signer_key = models.ForeignKey(SigningKey, on_delete=models.PROTECT, related_name="releases")
+    registered_by_token = models.ForeignKey(ApiToken, null=True, blank=True, on_delete=models.PROTECT)
+    registered_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    registered_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-registered_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["project", "version"], name="unique_release_version")]
+        indexes = [models.Index(fields=["project", "artifact_digest"])]
+
+    def __str__(self):
+        return f"{self.project.slug} {self.version}"
+
+    def get_absolute_url(self):
+        return reverse("web:release", args=[self.project.slug, self.version])
+
+    @property
+    def entered_by_hand(self):
+        return self.registered_by_user_id is not None
+
+
+class Deployment(ImmutableModel):
+    environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="deployments")
+    release = models.ForeignKey(Release, on_delete=models.PROTECT, related_name="deployments")
+    deployed_at = models.DateTimeField(default=timezone.now)
+    pipeline_run_url = models.CharField(max_length=500, blank=True)
+    reported_by_token = models.ForeignKey(ApiToken, null=True, blank=True, on_delete=models.PROTECT)
+    reported_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    registered_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-deployed_at", "-id"]
+        indexes = [models.Index(fields=["environment", "-deployed_at"])]
+
+    def __str__(self):
+        return f"{self.release} -> {self.environment.name} at {self.deployed_at:%Y-%m-%d %H:%M}"
+
+    def get_absolute_url(self):
+        return reverse("web:deployment", args=[self.pk])
+
+    @property
+    def entered_by_hand(self):
+        return self.reported_by_user_id is not None

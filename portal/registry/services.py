@@ -1,0 +1,333 @@
+"""Registering keys, releases and deployments: the one place where these business rules live.
+
+The API, the admin and the management commands all call these functions. Each either writes the
+record and its transparency-log entry in one transaction, or raises ``Refused`` and writes nothing.
+"""
+
+import hashlib
+import json
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from portal.transparency.services import append_entry, format_time
+from verifier import dsse, statement
+from verifier.errors import FormatError, SignatureError, StatementError
+from verifier.keys import load_public_key
+
+from .models import Deployment, Environment, Project, Release, SigningKey
+
+
+class Refused(Exception):
+    """A registration refused, with the field at fault and one sentence saying why.
+
+    ``status`` is the HTTP status the API answers with: 400 bad input, 403 not allowed, 404 unknown,
+    409 conflicting with what is already recorded.
+    """
+
+    def __init__(self, field, message, status=400):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+        self.status = status
+
+
+def actor(token=None, user=None):
+    if user is not None:
+        return {"kind": "operator", "name": user.get_username()}
+    if token is not None:
+        return {"kind": "token", "name": token.name, "hint": token.hint}
+    return {"kind": "system", "name": "vitrina"}
+
+
+# --- signing keys ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def add_signing_key(project, pem, *, label="", valid_from=None, valid_until=None, user=None):
+    """Trust a public key for a project's releases. Idempotent: the same key twice returns the first."""
+    try:
+        key = load_public_key(pem)
+    except FormatError as exc:
+        raise Refused("public_key_pem", str(exc)) from exc
+    existing = SigningKey.objects.filter(project=project, key_id=key.key_id).first()
+    if existing is not None:
+        return existing, False
+    signing_key = SigningKey.objects.create(
+        project=project,
+        label=label,
+        public_key_pem=key.pem,
+        algorithm=key.algorithm,
+        key_id=key.key_id,
+        valid_from=valid_from or timezone.now(),
+        valid_until=valid_until,
+    )
+    append_entry(
+        "key_added",
+        {
+            "project": project.slug,
+            "key_id": key.key_id,
+            "algorithm": key.algorithm,
+            "public_key_pem": key.pem,
+            "valid_from": format_time(signing_key.valid_from),
+            "valid_until": format_time(valid_until) if valid_until else None,
+            "by": actor(user=user),
+        },
+        object_id=signing_key.pk,
+    )
+    return signing_key, True
+
+
+@transaction.atomic
+def revoke_signing_key(signing_key, *, at=None, user=None):
+    """Revoke a key from ``at`` (default now). Releases signed before stay valid; later ones are refused."""
+    signing_key = SigningKey.objects.select_for_update().get(pk=signing_key.pk)
+    if signing_key.revoked_at is not None:
+        return signing_key
+    signing_key.revoked_at = at or timezone.now()
+    signing_key.save(update_fields=["revoked_at"])
+    append_entry(
+        "key_revoked",
+        {
+            "project": signing_key.project.slug,
+            "key_id": signing_key.key_id,
+            "revoked_at": format_time(signing_key.revoked_at),
+            "by": actor(user=user),
+        },
+        object_id=signing_key.pk,
+    )
+    return signing_key
+
+
+# --- releases -------------------------------------------------------------------------------------
+
+
+def verify_release_envelope(project, envelope_text, moment):
+    """Check the envelope and its statement; return (SigningKey, Statement) or raise Refused."""
+    try:
+        envelope = dsse.parse_envelope(envelope_text)
+    except FormatError as exc:
+        raise Refused("envelope", str(exc)) from exc
+    if envelope.payload_type != dsse.PAYLOAD_TYPE_IN_TOTO:
+        raise Refused(
+            "envelope",
+            f"payloadType must be {dsse.PAYLOAD_TYPE_IN_TOTO}, got {envelope.payload_type!r}.",
+        )
+    all_keys = list(project.signing_keys.all())
+    trusted = [key for key in all_keys if key.is_valid_at(moment)]
+    signer = match_signature(envelope, trusted)
+    if signer is None:
+        untrusted = match_signature(envelope, [key for key in all_keys if key not in trusted])
+        if untrusted is not None:
+            raise Refused("envelope", f"The signature was made with a key that is not trusted now: "
+                          f"{untrusted.refusal_at(moment)}.", status=400)
+        ids = ", ".join(key.short_id + "…" for key in trusted) or "none"
+        raise Refused(
+            "envelope",
+            f"The signature does not verify under any trusted key of project '{project.slug}' (keys: {ids}).",
+        )
+    try:
+        parsed = statement.parse_statement(envelope.payload)
+    except StatementError as exc:
+        raise Refused("envelope", str(exc)) from exc
+    return signer, parsed
+
+
+def match_signature(envelope, signing_keys):
+    """The first of ``signing_keys`` under which the envelope verifies, else None (keyid never consulted)."""
+    if not signing_keys:
+        return None
+    by_id = {key.key_id: key for key in signing_keys}
+    try:
+        verified = dsse.verify_envelope(envelope, [key.public_key() for key in signing_keys])
+    except SignatureError:
+        return None
+    return by_id[verified.key_id]
+
+
+def check_claims_agree(parsed, claims):
+    """Top-level fields are conveniences; the signed statement is the truth, and they must agree."""
+    signed = {
+        "artifact_digest": parsed.artifact_digest,
+        "source_commit": parsed.source_commit,
+        "repo_url": parsed.source_uri,
+    }
+    for field, signed_value in signed.items():
+        claimed = claims.get(field)
+        if claimed not in (None, "") and claimed != signed_value:
+            raise Refused(field, f"{field} {claimed!r} does not match the signed statement ({signed_value!r}).")
+    ci_url = claims.get("ci_build_url")
+    if ci_url and parsed.ci_build_url and ci_url != parsed.ci_build_url:
+        raise Refused(
+            "ci_build_url",
+            f"ci_build_url {ci_url!r} does not match the signed statement's invocationId ({parsed.ci_build_url!r}).",
+        )
+
+
+def register_release(project, envelope_text, *, version, ci_build_url="", token=None, user=None, **claims):
+    """Register a signed release. Returns (release, created).
+
+    The identical envelope posted again returns the existing release; the same version with another
+    envelope is a conflict: a published release never changes.
+    """
+    if isinstance(envelope_text, dict):
+        envelope_text = json.dumps(envelope_text, separators=(",", ":"))
+    version = (version or "").strip()
+    if not version:
+        raise Refused("version", "version is required.")
+    if len(version) > 100:
+        raise Refused("version", "version is longer than 100 characters.")
+    envelope_sha256 = hashlib.sha256(envelope_text.encode()).hexdigest()
+    moment = timezone.now()
+    signer, parsed = verify_release_envelope(project, envelope_text, moment)
+    check_claims_agree(parsed, {**claims, "ci_build_url": ci_build_url})
+    existing = Release.objects.filter(project=project, version=version).first()
+    if existing is not None:
+        return same_or_conflict(existing, envelope_sha256, parsed)
+    try:
+        with transaction.atomic():
+            release = Release.objects.create(
+                project=project,
+                version=version,
+                source_commit=parsed.source_commit,
+                repo_url=parsed.source_uri,
+                ci_build_url=parsed.ci_build_url or ci_build_url or "",
+                artifact_name=parsed.artifact_name or "",
+                artifact_digest=parsed.artifact_digest,
+                envelope=envelope_text,
+                envelope_sha256=envelope_sha256,
+                signer_key=signer,
+                registered_by_token=token,
+                registered_by_user=user,
+                registered_at=moment,
+            )
+            append_entry("release", release_entry_body(release, token=token, user=user), object_id=release.pk)
+    except IntegrityError:
+        # A concurrent request registered the same version first.
+        existing = Release.objects.get(project=project, version=version)
+        return same_or_conflict(existing, envelope_sha256, parsed)
+    return release, True
+
+
+def same_or_conflict(existing, envelope_sha256, parsed):
+    if existing.envelope_sha256 == envelope_sha256:
+        return existing, False
+    raise Refused(
+        "version",
+        f"Release {existing.version} of '{existing.project.slug}' is already registered with other content "
+        f"(digest {existing.artifact_digest}); a published release never changes, use a new version.",
+        status=409,
+    )
+
+
+def release_entry_body(release, *, token=None, user=None):
+    return {
+        "project": release.project.slug,
+        "release_id": release.pk,
+        "version": release.version,
+        "artifact_name": release.artifact_name,
+        "artifact_digest": release.artifact_digest,
+        "source_commit": release.source_commit,
+        "repo_url": release.repo_url,
+        "ci_build_url": release.ci_build_url,
+        "envelope_sha256": release.envelope_sha256,
+        "signer_key_id": release.signer_key.key_id,
+        "registered_at": format_time(release.registered_at),
+        "by": actor(token=token, user=user),
+    }
+
+
+# --- deployments ----------------------------------------------------------------------------------
+
+
+def find_release(project, ref):
+    """A release by version, or by artifact digest when ``ref`` starts with ``sha256:``."""
+    ref = (ref or "").strip()
+    if not ref:
+        raise Refused("release", "release is required (a version or a sha256: digest).")
+    if ref.startswith("sha256:"):
+        from verifier.digest import parse_digest
+
+        try:
+            parse_digest(ref)
+        except FormatError as exc:
+            raise Refused("release", str(exc)) from exc
+        release = Release.objects.filter(project=project, artifact_digest=ref).order_by("-registered_at").first()
+    else:
+        release = Release.objects.filter(project=project, version=ref).first()
+    if release is None:
+        raise Refused("release", f"Project '{project.slug}' has no release {ref!r}.", status=404)
+    return release
+
+
+def record_deployment(environment, release, *, pipeline_run_url="", deployed_at=None, token=None, user=None):
+    """Record that ``release`` now runs in ``environment``; returns the deployment."""
+    if release.project_id != environment.project_id:
+        raise Refused("release", f"Release {release.version} belongs to another project.")
+    now = timezone.now()
+    deployed_at = deployed_at or now
+    if deployed_at > now:
+        raise Refused("deployed_at", "deployed_at is in the future.")
+    with transaction.atomic():
+        deployment = Deployment.objects.create(
+            environment=environment,
+            release=release,
+            deployed_at=deployed_at,
+            pipeline_run_url=pipeline_run_url or "",
+            reported_by_token=token,
+            reported_by_user=user,
+            registered_at=now,
+        )
+        append_entry(
+            "deployment",
+            {
+                "project": environment.project.slug,
+                "environment": environment.name,
+                "deployment_id": deployment.pk,
+                "release_id": release.pk,
+                "version": release.version,
+                "artifact_digest": release.artifact_digest,
+                "deployed_at": format_time(deployed_at),
+                "pipeline_run_url": deployment.pipeline_run_url,
+                "by": actor(token=token, user=user),
+            },
+            object_id=deployment.pk,
+        )
+        # The new deployment is what the next check must compare against: check it soon.
+        Environment.objects.filter(pk=environment.pk).update(next_check_at=now)
+    return deployment
+
+
+# --- lookups used by the API and the commands ------------------------------------------------------
+
+
+def get_project(slug):
+    project = Project.objects.filter(slug=slug).first()
+    if project is None:
+        raise Refused("project", f"There is no project '{slug}'.", status=404)
+    return project
+
+
+def get_environment(project, name):
+    environment = Environment.objects.filter(project=project, name=name).first()
+    if environment is None:
+        raise Refused("environment", f"Project '{project.slug}' has no environment '{name}'.", status=404)
+    return environment
+
+
+def check_token_scope(token, project):
+    if token.project_id != project.pk:
+        raise Refused("project", f"This token is not allowed to register for project '{project.slug}'.", 403)
+
+
+__all__ = [
+    "Refused",
+    "add_signing_key",
+    "check_token_scope",
+    "find_release",
+    "get_environment",
+    "get_project",
+    "record_deployment",
+    "register_release",
+    "revoke_signing_key",
+]

@@ -1,0 +1,25 @@
+"""Shared fixtures. Portal tests use pytest-django's ``db``; verifier tests need no Django at all."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_TESTDATA = ROOT.parent / "shared" / "testdata"
+
+
+@pytest.fixture
+def log_key_file(tmp_path, settings):
+    """A fresh log signing key file for the test, as ``make run`` would generate it."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    path = tmp_path / "log-signing.key"
+    pem = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    path.write_bytes(pem)
+    os.chmod(path, 0o600)
+    settings.VITRINA_LOG_KEY_FILE = str(path)
+    return path

@@ -1,0 +1,70 @@
+"""Small factories for portal tests: real keys, real signatures, records made through the services."""
+
+import itertools
+
+from portal.registry import services
+from portal.registry.models import ApiToken, Environment, Project
+from verifier import dsse, statement
+from verifier.digest import sha256_bytes
+from verifier.keys import generate_private_key
+
+_counter = itertools.count(1)
+
+
+def make_project(slug=None, **fields):
+    n = next(_counter)
+    slug = slug or f"project-{n}"
+    defaults = {
+        "name": slug.replace("-", " ").title(),
+        "repo_url": f"https://git.example.org/{slug}.git",
+        "protected_branch": "main",
+    }
+    defaults.update(fields)
+    return Project.objects.create(slug=slug, **defaults)
+
+
+def make_environment(project, name="production", live_url=None, **fields):
+    live_url = live_url or f"https://{project.slug}.example.org/.well-known/vitrina/deployment"
+    return Environment.objects.create(project=project, name=name, live_url=live_url, **fields)
+
+
+def make_key(project, algorithm="ed25519", **fields):
+    """A fresh private key whose public half the project trusts. Returns (private key, SigningKey)."""
+    private_key = generate_private_key(algorithm)
+    signing_key, _ = services.add_signing_key(project, private_key.public_key.pem, **fields)
+    return private_key, signing_key
+
+
+def make_token(project, name="ci"):
+    """Returns (ApiToken, raw token string)."""
+    return ApiToken.issue(project, name)
+
+
+def fake_commit(n=None):
+    n = next(_counter) if n is None else n
+    return f"{n:040x}"
+
+
+def make_envelope(private_key, *, artifact=b"artifact", commit=None, repo_url="https://git.example.org/x.git",
+                  ci_build_url="https://ci.example.org/runs/1", artifact_name="app.tar.gz"):
+    """A DSSE envelope (dict) over an in-toto statement for ``artifact``'s bytes."""
+    doc = statement.build_statement(
+        artifact_name=artifact_name,
+        artifact_digest=sha256_bytes(artifact),
+        repo_uri=repo_url,
+        commit=commit or fake_commit(),
+        ci_build_url=ci_build_url,
+    )
+    return dsse.sign_envelope(statement.statement_to_payload(doc), private_key)
+
+
+def make_release(project, private_key, version=None, *, artifact=None, commit=None, token=None, user=None):
+    version = version or f"1.0.{next(_counter)}"
+    artifact = artifact if artifact is not None else f"{project.slug}-{version}".encode()
+    envelope = make_envelope(private_key, artifact=artifact, commit=commit, repo_url=project.repo_url)
+    release, _ = services.register_release(project, envelope, version=version, token=token, user=user)
+    return release
+
+
+def make_deployment(environment, release, **fields):
+    return services.record_deployment(environment, release, **fields)
