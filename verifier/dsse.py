@@ -1,0 +1,214 @@
+"""DSSE v1 envelopes: parsing, the pre-authentication encoding (PAE), signing and verification.
+
+Shaped after the specification (github.com/secure-systems-lab/dsse, ``protocol.md`` and
+``envelope.md``): a signature covers ``PAE(payloadType, payload)``, never the base64 text, so the
+payload type is authenticated along with the payload.
+
+Two rules of the specification that implementations get wrong, and that this module keeps:
+
+- base64 may be standard or URL-safe, padded or not; a verifier must accept either;
+- ``keyid`` is an unauthenticated hint and "MUST NOT be used for security decisions": every
+  signature is tried against every trusted key, whatever ``keyid`` it claims.
+"""
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+
+from verifier.errors import FormatError, SignatureError
+
+PAYLOAD_TYPE_IN_TOTO = "application/vnd.in-toto+json"
+MAX_ENVELOPE_BYTES = 1024 * 1024
+
+_URL_SAFE_TO_STANDARD = str.maketrans("-_", "+/")
+
+
+@dataclass(frozen=True)
+class Signature:
+    """One signature of an envelope. ``keyid`` is ``""`` when the envelope gives none."""
+
+    keyid: str
+    sig: bytes
+
+
+@dataclass
+class Envelope:
+    payload_type: str
+    payload: bytes
+    signatures: list[Signature]
+
+    def to_dict(self):
+        """Return the standard JSON envelope, with standard base64 and ``keyid`` only where set."""
+        return {
+            "payload": _b64encode(self.payload),
+            "payloadType": self.payload_type,
+            "signatures": [_signature_dict(s.sig, s.keyid) for s in self.signatures],
+        }
+
+
+def pae(payload_type, payload):
+    """Return the DSSE v1 Pre-Authentication Encoding of a payload and its type.
+
+    ``PAE(type, body) = "DSSEv1" SP LEN(type) SP type SP LEN(body) SP body``, where LEN is the
+    decimal byte length; the type is UTF-8 encoded first, so LEN counts bytes, not characters.
+    """
+    type_bytes = payload_type.encode("utf-8")
+    return b"DSSEv1 %d %b %d %b" % (len(type_bytes), type_bytes, len(payload), payload)
+
+
+def parse_envelope(data):
+    """Parse a JSON envelope (bytes, text, or an already-decoded dict) into an ``Envelope``.
+
+    Strict about shape so that a malformed envelope is reported as such, naming the field, rather
+    than failing later as a bad signature. Unknown top-level fields are ignored, as in the spec's
+    protobuf definition. Envelopes over ``MAX_ENVELOPE_BYTES`` are refused before parsing.
+    """
+    obj = _load_envelope_json(data)
+    if not isinstance(obj, dict):
+        raise FormatError(f"envelope must be a JSON object, got {_json_type(obj)}")
+    for name in ("payload", "payloadType", "signatures"):
+        if name not in obj:
+            raise FormatError(f"envelope has no {name!r} field")
+    if not isinstance(obj["payloadType"], str):
+        raise FormatError(f"payloadType must be a string, got {_json_type(obj['payloadType'])}")
+    return Envelope(
+        payload_type=obj["payloadType"],
+        payload=_b64decode(obj["payload"], "payload"),
+        signatures=_parse_signatures(obj["signatures"]),
+    )
+
+
+def verify_envelope(envelope, keys, *, payload_type=PAYLOAD_TYPE_IN_TOTO):
+    """Return the first trusted key under which one of the envelope's signatures verifies.
+
+    Every signature is tried against every key; ``keyid`` plays no part (see the module docstring).
+    Raises ``FormatError`` for an unexpected payload type and ``SignatureError`` when no signature
+    verifies, listing the short ids of the keys that were tried.
+    """
+    if not keys:
+        raise SignatureError("there are no trusted keys to verify the signature against; register one first")
+    if envelope.payload_type != payload_type:
+        raise FormatError(f"payloadType must be {payload_type}, got {envelope.payload_type!r}")
+    signed = pae(envelope.payload_type, envelope.payload)
+    for key in keys:
+        if any(key.verify(signature.sig, signed) for signature in envelope.signatures):
+            return key
+    tried = ", ".join(key.short_id for key in keys)
+    raise SignatureError(f"signature does not verify under any trusted key (keys: {tried})")
+
+
+def sign_envelope(payload, private_key, *, payload_type=PAYLOAD_TYPE_IN_TOTO, keyid=None):
+    """Sign ``payload`` and return the JSON-ready envelope dict (standard base64).
+
+    ``keyid`` is written as given, and left out when ``None``; verifiers that follow the spec do not
+    need it, though some (securesystemslib) match on it.
+    """
+    signature = private_key.sign(pae(payload_type, payload))
+    return {
+        "payload": _b64encode(payload),
+        "payloadType": payload_type,
+        "signatures": [_signature_dict(signature, keyid)],
+    }
+
+
+def envelope_to_json(envelope):
+    """Serialize an envelope (dict or ``Envelope``) as compact JSON with sorted keys."""
+    if isinstance(envelope, Envelope):
+        envelope = envelope.to_dict()
+    return json.dumps(envelope, sort_keys=True, separators=(",", ":"))
+
+
+def _load_envelope_json(data):
+    if isinstance(data, dict):
+        _check_size(len(envelope_to_json(data).encode("utf-8")))
+        return data
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    if not isinstance(data, bytes):
+        raise FormatError(f"envelope must be JSON text or a dict, got {type(data).__name__}")
+    _check_size(len(data))
+    try:
+        return json.loads(data.decode("utf-8"), object_pairs_hook=_refuse_duplicate_keys)
+    except UnicodeDecodeError as e:
+        raise FormatError(f"envelope is not UTF-8 text: {e}") from e
+    except ValueError as e:
+        raise FormatError(f"envelope is not valid JSON: {e}") from e
+
+
+def _check_size(size):
+    if size > MAX_ENVELOPE_BYTES:
+        raise FormatError(f"envelope is {size} bytes; the limit is {MAX_ENVELOPE_BYTES} bytes (1 MiB)")
+
+
+def _refuse_duplicate_keys(pairs):
+    """Refuse duplicate keys: JSON parsers disagree on which one wins, so a reader could be misled."""
+    obj = {}
+    for key, value in pairs:
+        if key in obj:
+            raise FormatError(f"envelope has a duplicate key {key!r}")
+        obj[key] = value
+    return obj
+
+
+def _parse_signatures(signatures):
+    if not isinstance(signatures, list):
+        raise FormatError(f"signatures must be a list, got {_json_type(signatures)}")
+    if not signatures:
+        raise FormatError("signatures is empty; the envelope is not signed")
+    return [_parse_signature(entry, f"signatures[{i}]") for i, entry in enumerate(signatures)]
+
+
+def _parse_signature(entry, where):
+    if not isinstance(entry, dict):
+        raise FormatError(f"{where} must be an object, got {_json_type(entry)}")
+    if "sig" not in entry:
+        raise FormatError(f"{where} has no 'sig' field")
+    keyid = entry.get("keyid", "")
+    if not isinstance(keyid, str):
+        raise FormatError(f"{where}.keyid must be a string, got {_json_type(keyid)}")
+    sig = _b64decode(entry["sig"], f"{where}.sig")
+    if not sig:
+        raise FormatError(f"{where}.sig is empty")
+    return Signature(keyid=keyid, sig=sig)
+
+
+def _b64decode(text, field):
+    """Decode standard or URL-safe base64, padded or not, refusing anything else.
+
+    Non-canonical spellings (stray bits in the last character, wrong padding, mixed alphabets) are
+    refused so that each byte string has exactly one accepted spelling per alphabet.
+    """
+    if not isinstance(text, str):
+        raise FormatError(f"{field} must be a base64 string, got {_json_type(text)}")
+    if any(c in text for c in "+/") and any(c in text for c in "-_"):
+        raise FormatError(f"{field} is not valid base64: it mixes the standard and URL-safe alphabets")
+    standard = text.translate(_URL_SAFE_TO_STANDARD)
+    unpadded = standard.rstrip("=")
+    try:
+        raw = base64.b64decode(unpadded + "=" * (-len(unpadded) % 4), validate=True)
+    except binascii.Error as e:
+        raise FormatError(f"{field} is not valid base64") from e
+    canonical = _b64encode(raw)
+    if standard not in (canonical, canonical.rstrip("=")):
+        raise FormatError(f"{field} is not valid base64: non-canonical encoding or wrong padding")
+    return raw
+
+
+def _b64encode(data):
+    return base64.b64encode(data).decode("ascii")
+
+
+def _signature_dict(sig, keyid):
+    entry = {"sig": _b64encode(sig)}
+    if keyid:
+        entry["keyid"] = keyid
+    return entry
+
+
+def _json_type(value):
+    """Name a decoded JSON value's type the way the JSON text spells it."""
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return "a number"
+    return names.get(type(value), type(value).__name__)
