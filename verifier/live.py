@@ -1,0 +1,498 @@
+"""Ask a watched service which artifact it runs, without letting the service harm the one asking.
+
+A watched service serves ``GET <url>`` answering ``{"artifact_digest": "sha256:…", "source_commit":
+"<40 hex>", "version": "…"}`` (only the digest is required), or a body that is just ``sha256:<hex>``.
+
+The URL comes from an operator and the answer from a server Vitrina does not control, so the fetch is
+hardened the way a server-side request has to be:
+
+- Only ``http`` and ``https``. Every hop (the first URL and each redirect) is resolved once, every
+  resolved address is checked, and the connection goes to exactly the address that was checked, with
+  the original ``Host`` header (and, for https, SNI and certificate verification for the host name).
+  A DNS answer that changes between the check and the connection (DNS rebinding) therefore gains
+  nothing.
+- Loopback, private, unique-local, link-local, multicast, unspecified and reserved addresses are
+  refused. ``allow_private=True`` (tests, home installs watching their own network) lets loopback and
+  private ranges through, but link-local addresses and cloud metadata services (169.254.0.0/16,
+  fe80::/10, fd00:ec2::254) stay refused always: they hand out cloud credentials.
+- One deadline covers the whole exchange (DNS, connect, TLS, request, every read), so a server that
+  dribbles one byte per second is cut at ``total_timeout``, not kept alive forever by per-read timeouts.
+- At most ``max_bytes`` of body are read (the read stops at ``max_bytes + 1``), and the raw bytes on the
+  wire, headers and chunk framing included, are capped too.
+- More than ``max_redirects`` redirects is a malformed answer (``BAD_RESPONSE``), not an unreachable
+  server: the server did answer, just never with the endpoint.
+
+Every failure is a ``CouldNotCheck`` whose message is one sentence naming the URL or host.
+"""
+
+import http.client
+import io
+import ipaddress
+import json
+import re
+import socket
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+from urllib.parse import quote, urljoin, urlsplit
+
+from verifier import __version__
+from verifier.digest import parse_digest
+from verifier.errors import CouldNotCheck, FormatError
+from verifier.reasons import Reason
+
+DEFAULT_USER_AGENT = f"Vitrina-verifier/{__version__}"
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+# Headers get their own allowance on top of the body; chunked framing may at most multiply the body
+# size by this factor before the server is considered to be flooding us.
+HEADER_ALLOWANCE = 64 * 1024
+FRAMING_FACTOR = 16
+
+# Always refused, even with allow_private: link-local space is where cloud metadata services live
+# (169.254.169.254 on every major cloud, fd00:ec2::254 for AWS over IPv6).
+_METADATA_NETWORKS = (
+    ipaddress.ip_network("169.254.0.0/16"),
+    ipaddress.ip_network("fe80::/10"),
+    ipaddress.ip_network("fd00:ec2::254/128"),
+)
+_THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_MAX_VERSION_LENGTH = 256
+
+
+@dataclass
+class LiveReport:
+    """What a live endpoint said, and how it was reached."""
+
+    artifact_digest: str
+    source_commit: str | None
+    version: str | None
+    url: str
+    final_url: str
+    http_status: int
+    elapsed: float
+    raw: bytes
+
+
+def fetch_live(
+    url,
+    *,
+    allow_private=False,
+    connect_timeout=3.0,
+    total_timeout=10.0,
+    max_bytes=65536,
+    max_redirects=3,
+    user_agent=DEFAULT_USER_AGENT,
+):
+    """Fetch ``url`` and return the ``LiveReport`` of what the service says it runs.
+
+    Raises ``CouldNotCheck`` with reason ``UNREACHABLE``, ``TIMEOUT``, ``BAD_RESPONSE``, ``TOO_LARGE``
+    or ``FORBIDDEN_ADDRESS``; see the module documentation for the rules.
+    """
+    started = time.monotonic()
+    fetch = _Fetch(
+        allow_private=allow_private,
+        connect_timeout=connect_timeout,
+        total_timeout=total_timeout,
+        deadline=started + total_timeout,
+        max_bytes=max_bytes,
+        user_agent=user_agent,
+    )
+    current = url
+    for _ in range(max_redirects + 1):
+        status, location, body, content_type = fetch.get(current)
+        if status not in REDIRECT_STATUSES:
+            break
+        current = _redirect_target(current, location)
+    else:
+        raise CouldNotCheck(
+            Reason.BAD_RESPONSE, f"{url} redirected more than {max_redirects} times without an answer."
+        )
+    if status != 200:
+        raise CouldNotCheck(Reason.UNREACHABLE, f"The server at {current} answered HTTP {status}, not 200.")
+    try:
+        digest, commit, version = parse_live_body(body, content_type)
+    except CouldNotCheck as exc:
+        raise CouldNotCheck(exc.reason, f"{current} gave an unusable answer: {exc}") from exc
+    return LiveReport(
+        artifact_digest=digest,
+        source_commit=commit,
+        version=version,
+        url=url,
+        final_url=current,
+        http_status=status,
+        elapsed=time.monotonic() - started,
+        raw=body,
+    )
+
+
+def parse_live_body(body, content_type):
+    """Return ``(digest, commit or None, version or None)`` from a live endpoint's answer.
+
+    JSON is recognised by its content type or by a body starting with ``{``; anything else must be just
+    ``sha256:<hex>``, optionally followed by whitespace. Raises ``CouldNotCheck(BAD_RESPONSE)``.
+    """
+    if _is_json(body, content_type):
+        return _parse_json_body(body)
+    try:
+        text = body.decode("ascii").rstrip()
+    except UnicodeDecodeError:
+        raise _bad("the answer is neither JSON nor a plain 'sha256:<hex>' line") from None
+    return _checked_digest(text), None, None
+
+
+def address_problem(address, *, allow_private=False):
+    """Return why Vitrina must not connect to ``address`` (e.g. ``"a loopback address"``), or None.
+
+    IPv4 addresses embedded in IPv6 ones (IPv4-mapped ``::ffff:a.b.c.d``, NAT64 ``64:ff9b::/96``,
+    6to4 ``2002::/16``) are judged as the IPv4 address they reach.
+    """
+    ip = ipaddress.ip_address(address)
+    embedded = _embedded_ipv4(ip)
+    if embedded is not None:
+        return address_problem(embedded, allow_private=allow_private)
+    if ip.is_link_local or any(ip in network for network in _METADATA_NETWORKS):
+        return "a link-local or cloud metadata address"
+    if ip.is_unspecified or ip in _THIS_NETWORK:
+        return "an unspecified address"
+    if ip.is_multicast:
+        return "a multicast address"
+    if ip.is_loopback:
+        return None if allow_private else "a loopback address"
+    if ip.is_reserved:
+        return "a reserved address"
+    if not ip.is_global or getattr(ip, "is_site_local", False):
+        return None if allow_private else "a private address"
+    return None
+
+
+def _embedded_ipv4(ip):
+    if ip.version != 6:
+        return None
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
+class _Fetch:
+    """One fetch's settings and deadline, shared by every hop of its redirect chain."""
+
+    def __init__(self, *, allow_private, connect_timeout, total_timeout, deadline, max_bytes, user_agent):
+        self.allow_private = allow_private
+        self.connect_timeout = connect_timeout
+        self.total_timeout = total_timeout
+        self.deadline = deadline
+        self.max_bytes = max_bytes
+        self.user_agent = user_agent
+
+    def remaining(self, url):
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise CouldNotCheck(Reason.TIMEOUT, f"{url} did not answer within {self.total_timeout:g} s.")
+        return left
+
+    def get(self, url):
+        """One GET without following redirects: ``(status, location, body, content_type)``."""
+        target = _Target.from_url(url)
+        addresses = self.checked_addresses(target, url)
+        sock = self.connect(target, addresses, url)
+        try:
+            return self.exchange(sock, target, url)
+        except CouldNotCheck:
+            raise
+        except TimeoutError:
+            raise CouldNotCheck(
+                Reason.TIMEOUT, f"{url} did not answer within {self.total_timeout:g} s."
+            ) from None
+        except _TooManyBytes:
+            raise CouldNotCheck(
+                Reason.TOO_LARGE, f"{url} sent more than {self.max_bytes} bytes; stopped reading."
+            ) from None
+        except http.client.RemoteDisconnected:
+            raise CouldNotCheck(
+                Reason.UNREACHABLE, f"{url} closed the connection without answering."
+            ) from None
+        except http.client.IncompleteRead:
+            raise CouldNotCheck(
+                Reason.UNREACHABLE, f"{url} closed the connection before the whole answer arrived."
+            ) from None
+        except http.client.HTTPException as exc:
+            raise CouldNotCheck(Reason.BAD_RESPONSE, f"{url} did not answer valid HTTP ({exc!r}).") from None
+        except OSError as exc:
+            raise CouldNotCheck(
+                Reason.UNREACHABLE, f"The connection to {url} failed: {_os_reason(exc)}."
+            ) from None
+        finally:
+            sock.close()
+
+    def checked_addresses(self, target, url):
+        """Resolve the host once and refuse it if any of its addresses is forbidden."""
+        addresses = _resolve(target.host, target.port, self.remaining(url), url)
+        for address in addresses:
+            problem = address_problem(address[4][0], allow_private=self.allow_private)
+            if problem:
+                shown = target.host if target.host == address[4][0] else f"{target.host} ({address[4][0]})"
+                raise CouldNotCheck(
+                    Reason.FORBIDDEN_ADDRESS, f"Refused to fetch {url}: {shown} is {problem}."
+                )
+        return addresses
+
+    def connect(self, target, addresses, url):
+        """Connect to one of the checked addresses (never to the name again), then start TLS for https."""
+        failure = None
+        for _family, _type, _proto, _name, sockaddr in addresses:
+            timeout = min(self.connect_timeout, self.remaining(url))
+            try:
+                sock = socket.create_connection(sockaddr[:2], timeout=timeout)
+                break
+            except TimeoutError:
+                failure = CouldNotCheck(
+                    Reason.TIMEOUT, f"{target.host} did not accept a connection within {timeout:g} s."
+                )
+            except OSError as exc:
+                failure = CouldNotCheck(
+                    Reason.UNREACHABLE, f"Could not connect to {target.host}: {_os_reason(exc)}."
+                )
+        else:
+            raise failure
+        if target.scheme == "https":
+            sock = self.start_tls(sock, target, url)
+        return sock
+
+    def start_tls(self, sock, target, url):
+        try:
+            sock.settimeout(self.remaining(url))
+            return ssl.create_default_context().wrap_socket(sock, server_hostname=target.host)
+        except TimeoutError:
+            sock.close()
+            raise CouldNotCheck(
+                Reason.TIMEOUT, f"{url} did not finish the TLS handshake within {self.total_timeout:g} s."
+            ) from None
+        except ssl.SSLCertVerificationError as exc:
+            sock.close()
+            raise CouldNotCheck(
+                Reason.UNREACHABLE,
+                f"The TLS certificate of {target.host} is not valid: {exc.verify_message}.",
+            ) from None
+        except (OSError, ssl.SSLError) as exc:
+            sock.close()
+            raise CouldNotCheck(
+                Reason.UNREACHABLE, f"TLS with {target.host} failed: {_os_reason(exc)}."
+            ) from None
+
+    def exchange(self, sock, target, url):
+        stream = _DeadlineSocket(
+            sock, self, url, budget=HEADER_ALLOWANCE + FRAMING_FACTOR * (self.max_bytes + 1)
+        )
+        conn = http.client.HTTPConnection(target.host, target.port)
+        conn.sock = stream
+        conn.putrequest("GET", target.request_target, skip_host=True, skip_accept_encoding=True)
+        conn.putheader("Host", target.host_header)
+        conn.putheader("User-Agent", self.user_agent)
+        conn.putheader("Accept", "application/json, text/plain;q=0.9")
+        conn.putheader("Accept-Encoding", "identity")
+        conn.putheader("Connection", "close")
+        conn.endheaders()
+        response = conn.getresponse()
+        if response.status in REDIRECT_STATUSES:
+            return response.status, response.getheader("Location"), b"", None
+        if response.status != 200:
+            return response.status, None, b"", None
+        return 200, None, self.read_body(response, url), response.getheader("Content-Type")
+
+    def read_body(self, response, url):
+        encoding = (response.getheader("Content-Encoding") or "identity").strip().lower()
+        if encoding != "identity":
+            raise CouldNotCheck(
+                Reason.BAD_RESPONSE, f"{url} sent a {encoding!r}-encoded body; expected plain."
+            )
+        if response.length is not None and response.length > self.max_bytes:
+            raise CouldNotCheck(
+                Reason.TOO_LARGE,
+                f"{url} announced {response.length} bytes, more than the {self.max_bytes} allowed.",
+            )
+        body = response.read(self.max_bytes + 1)
+        if len(body) > self.max_bytes:
+            raise _TooManyBytes
+        return body
+
+
+class _Target:
+    """The parts of an http(s) URL the fetch needs, validated."""
+
+    def __init__(self, scheme, host, port, request_target, host_header):
+        self.scheme = scheme
+        self.host = host
+        self.port = port
+        self.request_target = request_target
+        self.host_header = host_header
+
+    @classmethod
+    def from_url(cls, url):
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as exc:
+            raise CouldNotCheck(Reason.FORBIDDEN_ADDRESS, f"Refused to fetch {url!r}: {exc}.") from None
+        if parts.scheme not in ("http", "https"):
+            raise CouldNotCheck(
+                Reason.FORBIDDEN_ADDRESS, f"Refused to fetch {url!r}: only http and https URLs are allowed."
+            )
+        if not parts.hostname:
+            raise CouldNotCheck(Reason.FORBIDDEN_ADDRESS, f"Refused to fetch {url!r}: the URL has no host.")
+        try:
+            host = parts.hostname.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise CouldNotCheck(
+                Reason.FORBIDDEN_ADDRESS, f"Refused to fetch {url!r}: the host name is not valid."
+            ) from None
+        default_port = 443 if parts.scheme == "https" else 80
+        port = port or default_port
+        shown_host = f"[{host}]" if ":" in host else host
+        host_header = shown_host if port == default_port else f"{shown_host}:{port}"
+        path = quote(parts.path or "/", safe="/%:@!$&'()*+,;=-._~")
+        query = quote(parts.query, safe="/?%:@!$&'()*+,;=-._~")
+        request_target = f"{path}?{query}" if query else path
+        return cls(parts.scheme, host, port, request_target, host_header)
+
+
+class _TooManyBytes(Exception):
+    """The server sent more bytes than one fetch accepts."""
+
+
+class _DeadlineSocket:
+    """The socket as ``http.client`` sees it: every read and write bounded by the fetch's deadline."""
+
+    def __init__(self, sock, fetch, url, budget):
+        self.sock = sock
+        self.fetch = fetch
+        self.url = url
+        self.budget = budget
+
+    def sendall(self, data):
+        self.sock.settimeout(self.fetch.remaining(self.url))
+        self.sock.sendall(data)
+
+    def makefile(self, mode, *args, **kwargs):
+        return io.BufferedReader(_DeadlineReader(self))
+
+    def close(self):
+        """Leave the socket open: ``http.client`` closes early but the body is still to be read.
+
+        The fetch closes the real socket itself once the exchange is over.
+        """
+
+
+class _DeadlineReader(io.RawIOBase):
+    def __init__(self, owner):
+        self.owner = owner
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        owner = self.owner
+        if owner.budget <= 0:
+            raise _TooManyBytes
+        owner.sock.settimeout(owner.fetch.remaining(owner.url))
+        with memoryview(buffer) as view:
+            count = owner.sock.recv_into(view[: min(len(view), owner.budget)])
+        owner.budget -= count
+        return count
+
+
+def _resolve(host, port, timeout, url):
+    """``getaddrinfo`` bounded by ``timeout`` (it has no timeout of its own, so it runs in a thread)."""
+    outcome = {}
+
+    def lookup():
+        try:
+            outcome["addresses"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=lookup, name=f"resolve {host}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise CouldNotCheck(Reason.TIMEOUT, f"The name {host} in {url} did not resolve within {timeout:g} s.")
+    if "error" in outcome or not outcome.get("addresses"):
+        raise CouldNotCheck(Reason.UNREACHABLE, f"The name {host} in {url} does not resolve.")
+    return outcome["addresses"]
+
+
+def _redirect_target(current, location):
+    if not location:
+        raise CouldNotCheck(Reason.BAD_RESPONSE, f"{current} sent a redirect without a Location header.")
+    return urljoin(current, location.strip())
+
+
+def _is_json(body, content_type):
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json") or body.lstrip()[:1] == b"{"
+
+
+def _parse_json_body(body):
+    try:
+        document = json.loads(body, object_pairs_hook=_no_duplicate_keys)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _bad(f"the answer is not valid JSON ({exc})") from None
+    if not isinstance(document, dict):
+        raise _bad("the answer is JSON but not an object")
+    if "artifact_digest" not in document:
+        raise _bad("the answer has no 'artifact_digest' field")
+    return (
+        _checked_digest(document["artifact_digest"]),
+        _checked_commit(document.get("source_commit")),
+        _checked_version(document.get("version")),
+    )
+
+
+def _no_duplicate_keys(pairs):
+    """Two values for one key would let a reader pick either, so such an answer is refused."""
+    document = {}
+    for key, value in pairs:
+        if key in document:
+            raise ValueError(f"the key {key!r} appears twice")
+        document[key] = value
+    return document
+
+
+def _checked_digest(value):
+    try:
+        parse_digest(value)
+    except FormatError as exc:
+        raise _bad(f"artifact_digest is not usable: {exc}") from None
+    return value
+
+
+def _checked_commit(value):
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _COMMIT.fullmatch(value):
+        raise _bad("source_commit must be 40 or 64 lowercase hex characters")
+    return value
+
+
+def _checked_version(value):
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > _MAX_VERSION_LENGTH:
+        raise _bad(f"version must be a string of at most {_MAX_VERSION_LENGTH} characters")
+    return value
+
+
+def _bad(message):
+    return CouldNotCheck(Reason.BAD_RESPONSE, message)
+
+
+def _os_reason(exc):
+    """The operating system's words for a socket error ("Connection refused"), else the error's name."""
+    return getattr(exc, "strerror", None) or exc.__class__.__name__
