@@ -67,12 +67,11 @@ def parse_statement(payload):
     raw = _load_json_object(payload)
     if raw.get("_type") != STATEMENT_TYPE:
         raise StatementError(
-            f"_type is {raw.get('_type')!r}; only in-toto Statement v1 ({STATEMENT_TYPE}) is accepted"
+            f"{_field_is(raw, '_type')}; only in-toto Statement v1 ({STATEMENT_TYPE}) is accepted"
         )
     if raw.get("predicateType") != SLSA_PROVENANCE_V1:
         raise StatementError(
-            f"predicateType is {raw.get('predicateType')!r}; "
-            f"only SLSA provenance v1 ({SLSA_PROVENANCE_V1}) is accepted"
+            f"{_field_is(raw, 'predicateType')}; only SLSA provenance v1 ({SLSA_PROVENANCE_V1}) is accepted"
         )
     source_uri, source_commit = _source(raw)
     return Statement(
@@ -134,6 +133,10 @@ def _load_json_object(payload):
     if not isinstance(obj, dict):
         raise StatementError("the signed payload is JSON but not an object, so not an in-toto Statement")
     return obj
+
+
+def _field_is(raw, name):
+    return f"{name} is {raw[name]!r}" if name in raw else f"the statement has no {name}"
 
 
 def _refuse_duplicate_keys(pairs):
