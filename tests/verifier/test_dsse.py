@@ -7,6 +7,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+from tests.verifier import factories
 from verifier.dsse import (
     MAX_ENVELOPE_BYTES,
     PAYLOAD_TYPE_IN_TOTO,
@@ -19,7 +20,8 @@ from verifier.dsse import (
     verify_envelope,
 )
 from verifier.errors import FormatError, SignatureError
-from verifier.keys import ECDSA_P256, ED25519, generate_private_key, load_public_key
+from verifier.keys import ECDSA_P256, ED25519, generate_private_key, load_private_key, load_public_key
+from verifier.statement import parse_statement
 
 # The test vector of the DSSE specification, protocol.md ("Test Vectors") in
 # github.com/secure-systems-lab/dsse: ECDSA P-256 / SHA-256 (deterministic, RFC 6979), signature as
@@ -305,3 +307,15 @@ def test_oversized_envelope_is_refused_before_parsing():
 def test_envelope_just_under_the_size_limit_is_parsed():
     payload = b"x" * (MAX_ENVELOPE_BYTES // 2)
     assert parse_envelope(envelope_dict(payload=base64.b64encode(payload).decode())).payload == payload
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_factory_envelope_verifies_under_the_pair_and_names_the_given_release(algorithm):
+    pair = factories.key_pair(algorithm)
+    digest, commit = factories.random_digest(), factories.random_commit()
+    envelope = parse_envelope(factories.signed_envelope(pair, artifact_digest=digest, commit=commit))
+    assert verify_envelope(envelope, [load_public_key(pair.public_pem)]).key_id == pair.key_id
+    assert load_private_key(pair.private_pem).public_key == pair.public_key
+    facts = parse_statement(envelope.payload)
+    assert (facts.artifact_digest, facts.source_commit) == (digest, commit)
+    assert facts.source_uri == factories.REPO_URI
