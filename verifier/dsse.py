@@ -20,6 +20,9 @@ from verifier.errors import FormatError, SignatureError
 
 PAYLOAD_TYPE_IN_TOTO = "application/vnd.in-toto+json"
 MAX_ENVELOPE_BYTES = 1024 * 1024
+# Each signature is tried against every trusted key; a cap keeps a hostile envelope from making
+# verification slow. Real envelopes carry one or two.
+MAX_SIGNATURES = 32
 
 _URL_SAFE_TO_STANDARD = str.maketrans("-_", "+/")
 
@@ -62,7 +65,8 @@ def parse_envelope(data):
 
     Strict about shape so that a malformed envelope is reported as such, naming the field, rather
     than failing later as a bad signature. Unknown top-level fields are ignored, as in the spec's
-    protobuf definition. Envelopes over ``MAX_ENVELOPE_BYTES`` are refused before parsing.
+    protobuf definition. Envelopes over ``MAX_ENVELOPE_BYTES`` are refused before parsing, and so are
+    envelopes with more than ``MAX_SIGNATURES`` signatures.
     """
     obj = _load_envelope_json(data)
     if not isinstance(obj, dict):
@@ -121,7 +125,10 @@ def envelope_to_json(envelope):
 
 def _load_envelope_json(data):
     if isinstance(data, dict):
-        _check_size(len(envelope_to_json(data).encode("utf-8")))
+        try:
+            _check_size(len(envelope_to_json(data).encode("utf-8")))
+        except (TypeError, ValueError) as e:
+            raise FormatError(f"envelope holds values that are not JSON: {e}") from e
         return data
     if isinstance(data, str):
         data = data.encode("utf-8")
@@ -156,6 +163,8 @@ def _parse_signatures(signatures):
         raise FormatError(f"signatures must be a list, got {_json_type(signatures)}")
     if not signatures:
         raise FormatError("signatures is empty; the envelope is not signed")
+    if len(signatures) > MAX_SIGNATURES:
+        raise FormatError(f"envelope has {len(signatures)} signatures; at most {MAX_SIGNATURES} are accepted")
     return [_parse_signature(entry, f"signatures[{i}]") for i, entry in enumerate(signatures)]
 
 

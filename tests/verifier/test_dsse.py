@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from tests.verifier import factories
 from verifier.dsse import (
     MAX_ENVELOPE_BYTES,
+    MAX_SIGNATURES,
     PAYLOAD_TYPE_IN_TOTO,
     Envelope,
     Signature,
@@ -288,6 +289,8 @@ def test_envelope_to_json_is_the_same_for_dict_and_envelope(key_a):
         (envelope_dict(signatures=[{"sig": "c2ln", "keyid": 7}]), "signatures\\[0\\].keyid must be a string"),
         ('{"payload": "aGVsbG8=", "payload": "d29ybGQ="}', "duplicate key 'payload'"),
         (42, "must be JSON text or a dict, got int"),
+        (envelope_dict(payload=b"aGVsbG8="), "not JSON"),
+        (envelope_dict(signatures=[{"sig": "c2ln"}] * (MAX_SIGNATURES + 1)), "at most 32 are accepted"),
     ],
 )
 def test_malformed_envelope_is_refused_naming_the_field(data, complaint):
@@ -319,3 +322,8 @@ def test_factory_envelope_verifies_under_the_pair_and_names_the_given_release(al
     facts = parse_statement(envelope.payload)
     assert (facts.artifact_digest, facts.source_commit) == (digest, commit)
     assert facts.source_uri == factories.REPO_URI
+
+
+def test_envelope_with_the_maximum_number_of_signatures_is_parsed():
+    envelope = parse_envelope(envelope_dict(signatures=[{"sig": "c2ln"}] * MAX_SIGNATURES))
+    assert len(envelope.signatures) == MAX_SIGNATURES
