@@ -34,12 +34,18 @@ DEBUG = env_bool("DEBUG", False)
 # pytest (8.2+) announces itself in PYTEST_VERSION; tests get the embedded, permissive defaults.
 TESTING = env_bool("VITRINA_TESTING", "PYTEST_VERSION" in os.environ)
 
+# The secret key comes from SECRET_KEY or from a file (``make run`` generates var/secret.key once).
+SECRET_KEY_FILE = Path(os.environ.get("SECRET_KEY_FILE", VAR_DIR / "secret.key"))
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY and SECRET_KEY_FILE.is_file():
+    SECRET_KEY = SECRET_KEY_FILE.read_text().strip()
 if not SECRET_KEY:
-    if DEBUG or TESTING or env_bool("VITRINA_EMBEDDED", False):
-        SECRET_KEY = "insecure-embedded-key-set-SECRET_KEY-in-production"  # noqa: S105
+    if DEBUG or TESTING:
+        SECRET_KEY = "insecure-development-key"  # noqa: S105 - only with DEBUG or under tests
     else:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off (see README, 'Production').")
+        raise ImproperlyConfigured(
+            "Set SECRET_KEY or SECRET_KEY_FILE (DEBUG is off); `make run` creates var/secret.key for you."
+        )
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])

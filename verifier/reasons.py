@@ -3,17 +3,17 @@
 The values are a stable public contract (they appear in the API and in log entries): never rename one.
 """
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Result(str, Enum):
+class Result(StrEnum):
     VERIFIED = "verified"
     MISMATCH = "mismatch"
     UNVERIFIABLE = "unverifiable"
     UNCHECKED = "unchecked"
 
 
-class Reason(str, Enum):
+class Reason(StrEnum):
     # red / mismatch: evidence of inconsistency
     UNREGISTERED_ARTIFACT = "unregistered_artifact"
     WRONG_RELEASE = "wrong_release"
