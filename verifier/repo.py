@@ -1,0 +1,348 @@
+"""Ask a public git repository whether a release's commit exists and is on the protected branch.
+
+The answers come from a local bare mirror of the repository's branches and tags, fetched with the
+``git`` command. Only branches and tags are mirrored (not ``git clone --mirror``'s every ref): a commit
+that only lives in a pull request's ref was never published on a branch, and ``refs/replace/*`` must
+not be able to swap one commit for another.
+
+Repository URLs, commits and branch names come from outside, so git is run defensively:
+
+- never through a shell, always with a timeout, and a timed-out git is killed with every process it
+  started (``git fetch`` spawns helpers);
+- without system or user configuration, credential helpers, prompts, hooks or replace refs;
+- with only the ``https``, ``http``, ``git`` and ``file`` transports (``ext::`` would run a command);
+- with every value checked before it reaches git's command line, so none can start with ``-`` and be
+  read as an option: commits must be 40 or 64 lowercase hex, branches must pass
+  ``git check-ref-format --branch``. A malformed value raises ``FormatError``.
+
+One mirror serves any number of threads and processes: a ``fcntl.flock`` per mirror serialises fetches
+(exclusive) against reads (shared), and a mirror is fetched at most once per ``min_fetch_interval``,
+so a thousand checks of one repository do not fetch it a thousand times.
+"""
+
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from verifier.errors import CouldNotCheck, FormatError
+from verifier.reasons import Reason
+
+ALLOWED_SCHEMES = ("https", "http", "git", "file")
+MIRRORED_REFS = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
+
+_COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_URL_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+_LOCK_POLL = 0.05
+# A host that reaches the internet through a proxy, or trusts a private CA, still has to reach https repos.
+_PASSED_THROUGH = (
+    "https_proxy",
+    "HTTPS_PROXY",
+    "http_proxy",
+    "HTTP_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "GIT_SSL_CAINFO",
+)
+_FETCHED_STAMP = "vitrina-fetched-at"
+
+# Passed as ``git -c`` so they override anything a repository's own config could say.
+_SAFE_CONFIG = (
+    "protocol.allow=never",
+    *(f"protocol.{scheme}.allow=always" for scheme in ALLOWED_SCHEMES),
+    "credential.helper=",
+    "core.askPass=",
+    f"core.hooksPath={os.devnull}",
+    "core.fsmonitor=false",
+    "fetch.recurseSubmodules=false",
+    "gc.auto=0",
+    "maintenance.auto=false",
+)
+
+
+@dataclass
+class RepoCheck:
+    """Where a commit stands relative to a branch.
+
+    ``ahead_by`` is how many commits the branch has on top of the commit (0: the commit is the branch
+    head); it and ``on_branch`` are only meaningful when the commit exists.
+    """
+
+    commit_exists: bool
+    on_branch: bool
+    ahead_by: int | None
+    branch_head: str | None
+
+
+class RepoMirror:
+    """Bare mirrors of repositories under ``cache_dir``, one per URL, named by the URL's sha256."""
+
+    def __init__(self, cache_dir, *, timeout=60.0, min_fetch_interval=30.0):
+        self.cache_dir = Path(cache_dir)
+        self.timeout = timeout
+        self.min_fetch_interval = min_fetch_interval
+
+    def check_commit(self, repo_url, commit, branch):
+        """Return the ``RepoCheck`` of ``commit`` against ``refs/heads/<branch>`` of ``repo_url``.
+
+        Raises ``CouldNotCheck(REPO_UNREACHABLE)`` when the repository cannot be fetched or has no such
+        branch, ``FormatError`` when the URL, commit or branch is malformed.
+        """
+        check_repo_url(repo_url)
+        check_commit_id(commit)
+        check_branch_name(branch)
+        mirror = self._fresh_mirror(repo_url)
+        with self._locked(repo_url, fcntl.LOCK_SH):
+            head = _rev_parse(mirror, f"refs/heads/{branch}", self.timeout)
+            if head is None:
+                raise CouldNotCheck(
+                    Reason.REPO_UNREACHABLE, f"The repository {repo_url} has no branch {branch!r}."
+                )
+            if not _commit_exists(mirror, commit, self.timeout):
+                return RepoCheck(commit_exists=False, on_branch=False, ahead_by=None, branch_head=head)
+            on_branch = _is_ancestor(mirror, commit, head, self.timeout)
+            ahead_by = _count_between(mirror, commit, head, self.timeout) if on_branch else None
+        return RepoCheck(commit_exists=True, on_branch=on_branch, ahead_by=ahead_by, branch_head=head)
+
+    def list_commits(self, repo_url, old_commit, new_commit, limit=100):
+        """Commits reachable from ``new_commit`` but not from ``old_commit``, newest first.
+
+        What changed since the previous release: a list of ``{"sha", "author", "date", "subject"}``
+        (``date`` is the author date in ISO 8601), at most ``limit`` long. ``old_commit`` may be None
+        for a first release. A commit missing from the repository raises ``CouldNotCheck``.
+        """
+        check_repo_url(repo_url)
+        for commit in (old_commit, new_commit):
+            if commit is not None:
+                check_commit_id(commit)
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        mirror = self._fresh_mirror(repo_url)
+        with self._locked(repo_url, fcntl.LOCK_SH):
+            for commit in (old_commit, new_commit):
+                if commit is not None and not _commit_exists(mirror, commit, self.timeout):
+                    raise CouldNotCheck(
+                        Reason.COMMIT_MISSING, f"The repository {repo_url} has no commit {commit}."
+                    )
+            revisions = [f"^{old_commit}", new_commit] if old_commit else [new_commit]
+            output = _git(
+                mirror,
+                "log",
+                f"--max-count={limit}",
+                "--format=%H%x00%an%x00%aI%x00%s",
+                *revisions,
+                timeout=self.timeout,
+            ).stdout
+        return [
+            dict(zip(("sha", "author", "date", "subject"), line.split("\0", 3), strict=True))
+            for line in output.splitlines()
+        ]
+
+    def mirror_path(self, repo_url):
+        return self.cache_dir / hashlib.sha256(repo_url.encode()).hexdigest()
+
+    def _fresh_mirror(self, repo_url):
+        """The mirror of ``repo_url``, created or fetched first unless fetched less than an interval ago."""
+        path = self.mirror_path(repo_url)
+        with self._locked(repo_url, fcntl.LOCK_EX):
+            if not path.is_dir():
+                self._create(repo_url, path)
+            elif _seconds_since_fetch(path) >= self.min_fetch_interval:
+                self._fetch(repo_url, path)
+        return path
+
+    def _create(self, repo_url, path):
+        """Build the mirror in a scratch directory and move it in place only once it is complete."""
+        scratch = Path(tempfile.mkdtemp(prefix=path.name + ".", suffix=".new", dir=self.cache_dir))
+        try:
+            _git(scratch, "init", "--quiet", "--bare", timeout=self.timeout)
+            _git(scratch, "config", "remote.origin.url", repo_url, timeout=self.timeout)
+            for refspec in MIRRORED_REFS:
+                _git(scratch, "config", "--add", "remote.origin.fetch", refspec, timeout=self.timeout)
+            self._fetch(repo_url, scratch)
+            scratch.rename(path)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _fetch(self, repo_url, path):
+        try:
+            _git(
+                path,
+                "fetch",
+                "--quiet",
+                "--prune",
+                "--no-tags",
+                "--no-recurse-submodules",
+                "--no-write-fetch-head",
+                "origin",
+                timeout=self.timeout,
+            )
+        except _GitFailed as exc:
+            raise CouldNotCheck(
+                Reason.REPO_UNREACHABLE, f"Could not fetch the repository {repo_url}: {exc}."
+            ) from None
+        (path / _FETCHED_STAMP).write_text(f"{time.time()}\n")
+
+    @contextmanager
+    def _locked(self, repo_url, mode):
+        """Hold the mirror's file lock, waiting at most ``timeout`` for another fetch to finish."""
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        lock_path = self.mirror_path(repo_url).with_suffix(".lock")
+        with open(lock_path, "a") as lock_file:
+            deadline = time.monotonic() + self.timeout
+            while True:
+                try:
+                    fcntl.flock(lock_file, mode | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise CouldNotCheck(
+                            Reason.REPO_UNREACHABLE,
+                            f"The mirror of {repo_url} stayed busy for more than {self.timeout:g} s.",
+                        ) from None
+                    time.sleep(_LOCK_POLL)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+def check_commit_in_repo(repo_path_or_url, commit, branch, *, timeout=60.0):
+    """``RepoMirror.check_commit`` against a throw-away mirror: for a volunteer's one-off check.
+
+    ``repo_path_or_url`` may be a local directory (a clone or a bare repository) or a URL.
+    """
+    target = str(repo_path_or_url)
+    if not _URL_SCHEME.match(target) and not target.startswith("-"):
+        target = os.path.abspath(target)
+    with tempfile.TemporaryDirectory(prefix="vitrina-repo-") as cache_dir:
+        return RepoMirror(cache_dir, timeout=timeout, min_fetch_interval=0).check_commit(
+            target, commit, branch
+        )
+
+
+def check_repo_url(repo_url):
+    """Refuse anything but an ``https``/``http``/``git``/``file`` URL or an absolute local path."""
+    if not isinstance(repo_url, str) or not repo_url or repo_url != repo_url.strip():
+        raise FormatError(f"repository URL {repo_url!r} is empty or has surrounding spaces")
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in repo_url):
+        raise FormatError(f"repository URL {repo_url!r} contains control characters")
+    scheme = _URL_SCHEME.match(repo_url)
+    if scheme:
+        if scheme.group(1).lower() not in ALLOWED_SCHEMES:
+            raise FormatError(f"repository URL {repo_url!r} must use https, http, git or file")
+    elif not repo_url.startswith("/") or "::" in repo_url:
+        raise FormatError(
+            f"repository {repo_url!r} must be an https, http, git or file URL, or an absolute path"
+        )
+
+
+def check_commit_id(commit):
+    if not isinstance(commit, str) or not _COMMIT.fullmatch(commit):
+        raise FormatError(f"commit {commit!r} is not 40 or 64 lowercase hex characters")
+
+
+def check_branch_name(branch):
+    """Accept only what ``git check-ref-format --branch`` accepts, and never a value starting with ``-``."""
+    if not isinstance(branch, str) or not branch or branch.startswith("-") or "@{" in branch:
+        raise FormatError(f"branch name {branch!r} is not a valid git branch name")
+    with tempfile.TemporaryDirectory(prefix="vitrina-ref-") as empty:
+        result = _run(["git", "check-ref-format", "--branch", branch], cwd=empty, timeout=10)
+    if result.returncode != 0:
+        raise FormatError(f"branch name {branch!r} is not a valid git branch name")
+
+
+def _rev_parse(mirror, ref, timeout):
+    result = _run(_git_command("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"), mirror, timeout)
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def _commit_exists(mirror, commit, timeout):
+    return _run(_git_command("cat-file", "-e", f"{commit}^{{commit}}"), mirror, timeout).returncode == 0
+
+
+def _is_ancestor(mirror, commit, head, timeout):
+    result = _run(_git_command("merge-base", "--is-ancestor", commit, head), mirror, timeout)
+    if result.returncode not in (0, 1):
+        raise CouldNotCheck(Reason.REPO_UNREACHABLE, f"git merge-base failed: {_last_line(result.stderr)}.")
+    return result.returncode == 0
+
+
+def _count_between(mirror, commit, head, timeout):
+    return int(_git(mirror, "rev-list", "--count", f"{commit}..{head}", timeout=timeout).stdout)
+
+
+def _seconds_since_fetch(path):
+    try:
+        return time.time() - float((path / _FETCHED_STAMP).read_text())
+    except (OSError, ValueError):
+        return float("inf")
+
+
+class _GitFailed(Exception):
+    """A git command exited with an error or ran out of time; the message is git's own last words."""
+
+
+def _git(cwd, *args, timeout):
+    """Run a git command that must succeed."""
+    result = _run(_git_command(*args), cwd, timeout)
+    if result.returncode != 0:
+        raise _GitFailed(_last_line(result.stderr) or f"git {args[0]} exited with status {result.returncode}")
+    return result
+
+
+def _git_command(*args):
+    return ["git", *(arg for setting in _SAFE_CONFIG for arg in ("-c", setting)), *args]
+
+
+def _run(command, cwd, timeout):
+    """Run ``command`` in its own process group, killing the whole group if it outlives ``timeout``."""
+    process = subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=_git_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise _GitFailed(f"git did not finish within {timeout:g} s") from None
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def _git_env():
+    """A minimal environment: no user or system config, no prompts, no replace refs, English messages."""
+    return {
+        "PATH": os.environ.get("PATH", os.defpath),
+        "HOME": os.devnull,
+        "LC_ALL": "C",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_ASKPASS": "",
+        "SSH_ASKPASS": "",
+        "GIT_ALLOW_PROTOCOL": ":".join(ALLOWED_SCHEMES),
+        "GIT_NO_REPLACE_OBJECTS": "1",
+        **{name: os.environ[name] for name in _PASSED_THROUGH if name in os.environ},
+    }
+
+
+def _last_line(text):
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1].rstrip(".") if lines else ""
