@@ -344,3 +344,14 @@ def test_consistency_vector(path):
             verify()
     else:
         verify()
+
+
+def test_worked_example_of_the_log_format_document():
+    # The three-entry tree published in docs/formats/log.md.
+    log = MemoryLog([b"a", b"b", b"c"])
+    l0, l1, l2 = log.leaves
+    assert l0.hex() == "022a6979e6dab7aa5ae4c3e5e45f7e977112a7e63593820dbec1ec738a24f93c"
+    assert log.root(2).hex() == "b137985ff484fb600db93107c77b0365c80d78f5b429ded0fd97361d077999eb"
+    assert log.root(3).hex() == "36642e73c2540ab121e3a6bf9545b0a24982cd830eb13d3cd19de3ce6c021ec1"
+    assert merkle.inclusion_proof(1, 3, log.read_hashes) == [l0, l2]
+    assert merkle.consistency_proof(2, 3, log.read_hashes) == [l2]

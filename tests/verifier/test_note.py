@@ -327,3 +327,23 @@ def test_signed_malformed_checkpoint_is_refused():
     signed = note.sign_note(f"{ORIGIN}\n042\n{ROOT64}\n", ORIGIN, private_key)
     with pytest.raises(FormatError, match="leading zeros"):
         note.verify_checkpoint(signed, note.make_verifier_key(ORIGIN, private_key.public_key()))
+
+
+def test_worked_example_of_the_log_format_document():
+    # docs/formats/log.md publishes this checkpoint so that others can test their verifiers.
+    private_key = Ed25519PrivateKey.from_private_bytes(bytes(32))
+    vkey = "vitrina.example/log+5ef4d2a8+ATtqJ7zOtqQtYqOo0CpvDXNlMhV3HeJDpjrASKGLWdop"
+    signed = (
+        "vitrina.example/log\n3\nNmQuc8JUCrEh46a/lUWwokmCzYMOsT080Z3jzmwCHsE=\n\n"
+        "— vitrina.example/log XvTSqKhat1727yMWP9qijlTUwi6X5RHr+gdJwMmj8imwiBjE0fW"
+        "Y9Tb6SExkUjeoNR3hudoBYetvwnjVDLT+8CcMIQg=\n"
+    )
+    root = bytes.fromhex("36642e73c2540ab121e3a6bf9545b0a24982cd830eb13d3cd19de3ce6c021ec1")
+    assert note.make_verifier_key("vitrina.example/log", private_key.public_key()) == vkey
+    assert (
+        note.sign_note(
+            note.format_checkpoint("vitrina.example/log", 3, root), "vitrina.example/log", private_key
+        )
+        == signed
+    )
+    assert note.verify_checkpoint(signed, vkey) == note.Checkpoint("vitrina.example/log", 3, root, ())
