@@ -1,0 +1,112 @@
+"""The other side of ``verifier.live``: a WSGI middleware with which a watched service says what it runs.
+
+Wrap any WSGI application (Django, Flask, ...) and it answers ``GET /.well-known/vitrina/deployment``
+with ``{"artifact_digest": "sha256:…", "source_commit": "…", "version": "…"}`` and
+``Cache-Control: no-store`` (a cached answer would report a past deployment); every other request goes
+to the application untouched.
+
+    application = LiveEndpointMiddleware(application, manifest_path="/srv/app/deployment.json")
+
+The values come either from arguments (fixed when the process starts) or from a JSON manifest file that
+the deploy step writes next to the artifact. The file is read on every request, so rewriting it is
+enough; if it is missing or malformed the endpoint answers 503, which Vitrina reports as "could not
+check" rather than guessing.
+
+This file uses only the standard library and imports nothing else from the verifier, so a service can
+copy it as is instead of installing Vitrina. See docs/watched-service.md.
+"""
+
+import json
+import re
+
+DEFAULT_PATH = "/.well-known/vitrina/deployment"
+MAX_VERSION_LENGTH = 256  # what verifier.live accepts
+
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_HEADERS = [
+    ("Content-Type", "application/json"),
+    ("Cache-Control", "no-store"),
+    ("X-Content-Type-Options", "nosniff"),
+    # Public and credential-free: anyone may re-check it, from a browser too.
+    ("Access-Control-Allow-Origin", "*"),
+]
+
+
+class LiveEndpointMiddleware:
+    """Serve the live endpoint at ``path`` (matched against ``PATH_INFO``), pass everything else on.
+
+    Give either ``artifact_digest`` (with optional ``source_commit`` and ``version``) or
+    ``manifest_path``, a JSON file with those same keys. Values given as arguments are checked at once,
+    so a typo stops the service at start-up instead of turning its light red later.
+    """
+
+    def __init__(
+        self,
+        app,
+        *,
+        path=DEFAULT_PATH,
+        artifact_digest=None,
+        source_commit=None,
+        version=None,
+        manifest_path=None,
+    ):
+        if (artifact_digest is None) == (manifest_path is None):
+            raise ValueError("give either artifact_digest or manifest_path")
+        if manifest_path is not None and (source_commit is not None or version is not None):
+            raise ValueError("with manifest_path, source_commit and version come from the manifest")
+        self.app = app
+        self.path = path
+        self.manifest_path = manifest_path
+        self.fixed_body = None
+        if artifact_digest is not None:
+            self.fixed_body = deployment_json(artifact_digest, source_commit, version)
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO") != self.path:
+            return self.app(environ, start_response)
+        method = environ.get("REQUEST_METHOD", "GET")
+        if method not in ("GET", "HEAD"):
+            return _respond(start_response, "405 Method Not Allowed", b"", [("Allow", "GET, HEAD")], method)
+        try:
+            body = self.fixed_body or self.read_manifest()
+        except ValueError as exc:
+            error = json.dumps({"error": f"deployment manifest unusable: {exc}"}).encode()
+            return _respond(start_response, "503 Service Unavailable", error, [], method)
+        return _respond(start_response, "200 OK", body, [], method)
+
+    def read_manifest(self):
+        try:
+            with open(self.manifest_path, "rb") as manifest:
+                document = json.load(manifest)
+        except OSError as exc:
+            raise ValueError(exc.strerror or "cannot be read") from None
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not JSON ({exc.msg})") from None
+        if not isinstance(document, dict):
+            raise ValueError("not a JSON object")
+        return deployment_json(
+            document.get("artifact_digest"), document.get("source_commit"), document.get("version")
+        )
+
+
+def deployment_json(artifact_digest, source_commit=None, version=None):
+    """The endpoint's body as bytes, after checking each value; raises ``ValueError`` naming the bad one."""
+    if not isinstance(artifact_digest, str) or not _DIGEST.fullmatch(artifact_digest):
+        raise ValueError(f"artifact_digest must be 'sha256:' and 64 lowercase hex, got {artifact_digest!r}")
+    document = {"artifact_digest": artifact_digest}
+    if source_commit is not None:
+        if not isinstance(source_commit, str) or not _COMMIT.fullmatch(source_commit):
+            raise ValueError(f"source_commit must be 40 or 64 lowercase hex, got {source_commit!r}")
+        document["source_commit"] = source_commit
+    if version is not None:
+        if not isinstance(version, str) or len(version) > MAX_VERSION_LENGTH:
+            raise ValueError(f"version must be a string of at most {MAX_VERSION_LENGTH} characters")
+        document["version"] = version
+    return json.dumps(document, sort_keys=True).encode() + b"\n"
+
+
+def _respond(start_response, status, body, extra_headers, method):
+    headers = [*_HEADERS, ("Content-Length", str(len(body))), *extra_headers]
+    start_response(status, headers)
+    return [b""] if method == "HEAD" else [body]
