@@ -83,6 +83,15 @@ class LoopbackServer:
     def respond(self, handler):
         raise NotImplementedError
 
+    def use_tls(self, context):
+        """Serve https with ``context`` (an ``ssl.SSLContext`` for servers); call before ``start``."""
+        self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
+        return self
+
+    @property
+    def https_url(self):
+        return f"https://127.0.0.1:{self.port}{self.path}"
+
     def start(self):
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True

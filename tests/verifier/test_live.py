@@ -1,10 +1,17 @@
 """The live-endpoint fetch: what a well-behaved service gets, and how every hostile one is cut short."""
 
+import datetime
+import ipaddress
 import socket
+import ssl
 import threading
 import time
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from tests.helpers.liveserver import (
     EXAMPLE_COMMIT,
@@ -86,6 +93,45 @@ def test_redirect_to_the_endpoint_is_followed(live_endpoint):  # noqa: F811
     assert report.artifact_digest == EXAMPLE_DIGEST
     assert report.url == redirect.url
     assert report.final_url == live_endpoint.url
+
+
+def self_signed_context(tmp_path):
+    """A server TLS context whose certificate (for 127.0.0.1) no public authority signed."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    return context
+
+
+def test_https_certificate_is_verified(tmp_path):
+    with LiveServer({"artifact_digest": EXAMPLE_DIGEST}).use_tls(self_signed_context(tmp_path)) as server:
+        error, elapsed = refused(server.https_url)
+
+    assert error.reason is Reason.UNREACHABLE
+    assert "certificate" in str(error)
+    assert elapsed < FAST["total_timeout"] + SLACK
 
 
 # --- hostile or broken services -------------------------------------------------------------------
