@@ -210,6 +210,28 @@ def test_redirect_to_cloud_metadata_is_refused_before_connecting(monkeypatch):
     assert elapsed < FAST["total_timeout"] + SLACK
 
 
+def test_dns_rebinding_gains_nothing_the_checked_address_is_used(monkeypatch, live_endpoint):  # noqa: F811
+    """DNS rebinding: a name that answers 127.0.0.1 once and the metadata address next gains nothing."""
+    real_getaddrinfo = socket.getaddrinfo
+    answers = iter(["127.0.0.1", "169.254.169.254"])
+    lookups = []
+
+    def rebinding_dns(host, port, *args, **kwargs):
+        if host == "rebind.example":
+            lookups.append(host)
+            host = next(answers)
+        return real_getaddrinfo(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding_dns)
+    url = live_endpoint.url.replace("127.0.0.1", "rebind.example")
+
+    report = fetch_live(url, **FAST)
+
+    assert report.artifact_digest == EXAMPLE_DIGEST
+    assert lookups == ["rebind.example"]
+    assert live_endpoint.last_headers["Host"] == f"rebind.example:{live_endpoint.port}"
+
+
 def test_redirect_to_a_non_http_scheme_is_refused():
     with RedirectToServer("file:///etc/passwd") as server:
         error, _ = refused(server.url)
