@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
@@ -6,8 +6,10 @@ app_name = "web"
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("p/<slug:slug>/", views.project, name="project"),
-    path("p/<slug:slug>/<slug:env>/", views.environment, name="environment"),
-    path("p/<slug:slug>/releases/<str:version>/", views.release, name="release"),
+    path("verify/", views.verify, name="verify"),
+    path("i18n/", include("django.conf.urls.i18n")),
     path("deployments/<int:pk>/", views.deployment, name="deployment"),
+    path("p/<slug:slug>/", views.project, name="project"),
+    path("p/<slug:slug>/releases/<str:version>/", views.release, name="release"),
+    path("p/<slug:slug>/<slug:env>/", views.environment, name="environment"),
 ]

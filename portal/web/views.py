@@ -1,8 +1,141 @@
-from django.http import HttpResponse
+"""The public pages: load, ask the models, render. Status comes from the database, never a live fetch.
+
+Every page runs a fixed number of queries however many projects or environments there are: statuses
+are joined, lists are prefetched, and each environment's current deployment is found by a subquery.
+"""
+
+from django.db.models import OuterRef, Prefetch, Subquery
+from django.shortcuts import get_object_or_404, render
+
+from portal.monitoring.models import Observation, status_of
+from portal.registry.models import Deployment, Environment, Project, Release
+from portal.transparency.models import LogEntry
+
+RECENT_RELEASES = 10
+DEPLOY_HISTORY = 50
+RECENT_OBSERVATIONS = 20
+
+
+def environments_with_status():
+    """Environments with their status joined and the id of their current deployment annotated."""
+    current = Deployment.objects.filter(environment=OuterRef("pk")).order_by("-deployed_at", "-id")
+    return Environment.objects.select_related("status").annotate(
+        current_deployment_id=Subquery(current.values("pk")[:1])
+    )
+
+
+def attach_current(environments):
+    """Give each environment ``.current`` (latest deployment, with release) and ``.state``, in one query."""
+    ids = [env.current_deployment_id for env in environments if env.current_deployment_id]
+    deployments = Deployment.objects.select_related("release__project").in_bulk(ids)
+    for env in environments:
+        env.current = deployments.get(env.current_deployment_id)
+        env.state = status_of(env)
+    return environments
+
+
+def log_indexes(kind, records):
+    """Each record's index in the transparency log, as ``.log_index`` (None while not logged)."""
+    indexes = dict(
+        LogEntry.objects.filter(kind=kind, object_id__in=[r.pk for r in records]).values_list(
+            "object_id", "index"
+        )
+    )
+    for record in records:
+        record.log_index = indexes.get(record.pk)
+    return records
 
 
 def home(request):
-    return HttpResponse("Vitrina")
+    projects = list(
+        Project.objects.prefetch_related(Prefetch("environments", queryset=environments_with_status()))
+    )
+    attach_current([env for project in projects for env in project.environments.all()])
+    return render(request, "web/home.html", {"projects": projects})
 
 
-project = environment = release = deployment = home
+def project(request, slug):
+    project = get_object_or_404(Project, slug=slug)
+    environments = attach_current(
+        list(environments_with_status().select_related("project").filter(project=project))
+    )
+    releases = project.releases.select_related("registered_by_token", "registered_by_user").order_by(
+        "-registered_at", "-id"
+    )[:RECENT_RELEASES]
+    return render(
+        request, "web/project.html", {"project": project, "environments": environments, "releases": releases}
+    )
+
+
+def environment(request, slug, env):
+    environment = get_object_or_404(
+        environments_with_status().select_related("project", "status__live_release"),
+        project__slug=slug,
+        name=env,
+    )
+    attach_current([environment])
+    history = log_indexes(
+        "deployment",
+        list(
+            environment.deployments.select_related(
+                "release__project", "reported_by_token", "reported_by_user"
+            ).order_by("-deployed_at", "-id")[:DEPLOY_HISTORY]
+        ),
+    )
+    observations = Observation.objects.filter(environment=environment).order_by("-checked_at", "-id")[
+        :RECENT_OBSERVATIONS
+    ]
+    return render(
+        request,
+        "web/environment.html",
+        {
+            "project": environment.project,
+            "environment": environment,
+            "status": environment.state,
+            "history": history,
+            "observations": observations,
+        },
+    )
+
+
+def release(request, slug, version):
+    release = get_object_or_404(
+        Release.objects.select_related("project", "signer_key", "registered_by_token", "registered_by_user"),
+        project__slug=slug,
+        version=version,
+    )
+    log_indexes("release", [release])
+    deployments = release.deployments.select_related("environment__project").order_by("-deployed_at", "-id")[
+        :DEPLOY_HISTORY
+    ]
+    return render(
+        request,
+        "web/release.html",
+        {"project": release.project, "release": release, "deployments": deployments},
+    )
+
+
+def deployment(request, pk):
+    deployment = get_object_or_404(
+        Deployment.objects.select_related(
+            "environment__project",
+            "release__project",
+            "release__signer_key",
+            "release__registered_by_token",
+            "release__registered_by_user",
+            "reported_by_token",
+            "reported_by_user",
+        ),
+        pk=pk,
+    )
+    log_indexes("deployment", [deployment])
+    log_indexes("release", [deployment.release])
+    return render(
+        request,
+        "web/deployment.html",
+        {"project": deployment.environment.project, "deployment": deployment, "release": deployment.release},
+    )
+
+
+def verify(request):
+    return render(request, "web/verify.html")

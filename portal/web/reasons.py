@@ -1,0 +1,79 @@
+"""Reason codes and results in plain words, in one place, for the pages and their translations.
+
+Monitoring stores an English ``message`` meant for engineers; the public reads these sentences instead,
+written for someone who has never heard of a digest. Every ``verifier.reasons.Reason`` has one (a test
+makes sure), so a new reason code cannot reach a page without words.
+"""
+
+from django.utils.translation import gettext_lazy as _
+
+from verifier.reasons import Reason, Result
+
+REASON_SENTENCES = {
+    Reason.UNREGISTERED_ARTIFACT: _("The server says it runs a version that was never published."),
+    Reason.WRONG_RELEASE: _(
+        "The server runs a different published version than the one last declared deployed."
+    ),
+    Reason.COMMIT_MISSING: _(
+        "The source code this version claims to be built from cannot be found in the public repository."
+    ),
+    Reason.COMMIT_NOT_ON_BRANCH: _(
+        "The source code of this version exists, but it was never accepted into the reviewed main line "
+        "of the public repository."
+    ),
+    Reason.BAD_SIGNATURE: _("The signature on this version is not valid: we cannot tell who built it."),
+    Reason.NOT_IN_LOG: _("This version or its deployment is missing from the public record."),
+    Reason.UNREACHABLE: _("We could not reach the server."),
+    Reason.TIMEOUT: _("The server took too long to answer."),
+    Reason.BAD_RESPONSE: _("The server answered, but not in a form we can read."),
+    Reason.TOO_LARGE: _("The server's answer was far too long to be a real answer."),
+    Reason.FORBIDDEN_ADDRESS: _(
+        "The server's address points inside a private network, which we do not visit."
+    ),
+    Reason.REPO_UNREACHABLE: _("We could not reach the public repository to check the source code."),
+    Reason.NO_DEPLOYMENT: _("No deployment has been declared for this environment yet."),
+}
+
+RESULT_WORDS = {
+    Result.VERIFIED: _("verified"),
+    Result.MISMATCH: _("mismatch"),
+    Result.UNVERIFIABLE: _("could not verify"),
+    Result.UNCHECKED: _("not yet checked"),
+}
+
+# Said when a result needs no reason code: a green light, or an environment never checked.
+RESULT_SENTENCES = {
+    Result.VERIFIED: _(
+        "The server runs the version last declared deployed, signed by the project and built from "
+        "reviewed public code."
+    ),
+    Result.MISMATCH: _("What the server runs does not match what was published."),
+    Result.UNVERIFIABLE: _("We could not check what the server runs."),
+    Result.UNCHECKED: _("This environment has not been checked yet."),
+}
+
+
+def reason_sentence(reason):
+    """The plain sentence for a reason code, or '' for an empty or unknown code."""
+    try:
+        return REASON_SENTENCES[Reason(reason)]
+    except ValueError:
+        return ""
+
+
+def result_word(result):
+    try:
+        return RESULT_WORDS[Result(result)]
+    except ValueError:
+        return RESULT_WORDS[Result.UNCHECKED]
+
+
+def status_sentence(result, reason):
+    """What a page says about a status: the reason's sentence, else the result's own sentence."""
+    sentence = reason_sentence(reason) if result in (Result.MISMATCH, Result.UNVERIFIABLE) else ""
+    if sentence:
+        return sentence
+    try:
+        return RESULT_SENTENCES[Result(result)]
+    except ValueError:
+        return RESULT_SENTENCES[Result.UNCHECKED]

@@ -1,0 +1,92 @@
+"""Template helpers for the public pages: the status light, digests, times and who entered a record."""
+
+import datetime
+
+from django import template
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+
+from portal.web import reasons
+from verifier.reasons import Result
+
+register = template.Library()
+
+# Each result has its own icon and word, so a light never speaks through colour alone, and
+# "mismatch" (evidence of a problem) is told apart from "could not verify" (no evidence either way).
+LIGHTS = {
+    Result.VERIFIED.value: ("green", "icons/verified.svg"),
+    Result.MISMATCH.value: ("red", "icons/mismatch.svg"),
+    Result.UNVERIFIABLE.value: ("red", "icons/unverifiable.svg"),
+    Result.UNCHECKED.value: ("none", "icons/unchecked.svg"),
+}
+
+
+def shown_result(status):
+    """The result a page shows: a status without a check time is 'not yet checked', whatever it says."""
+    if status is None or status.checked_at is None or status.result not in LIGHTS:
+        return Result.UNCHECKED.value
+    return status.result
+
+
+@register.inclusion_tag("web/_light.html")
+def light(status, sentence=False):
+    """The light for ``status``: icon, word and colour; with ``sentence``, the reason in plain words."""
+    result = shown_result(status)
+    colour, icon = LIGHTS[result]
+    text = reasons.status_sentence(result, status.reason if status else "") if sentence else ""
+    return {
+        "colour": colour,
+        "icon": icon,
+        "result": result,
+        "word": reasons.result_word(result),
+        "sentence": text,
+    }
+
+
+@register.filter
+def reason_sentence(code):
+    return reasons.reason_sentence(code)
+
+
+@register.filter
+def result_word(code):
+    return reasons.result_word(code)
+
+
+@register.filter
+def short_digest(digest):
+    """``sha256:`` and the first 12 hex digits: enough to tell releases apart at a glance."""
+    if not digest:
+        return ""
+    algorithm, _sep, value = digest.partition(":")
+    return f"{algorithm}:{value[:12]}…" if value else digest[:19]
+
+
+@register.filter
+def short_commit(commit):
+    return (commit or "")[:12]
+
+
+@register.simple_tag
+def utc_time(moment):
+    """A ``<time>`` element in UTC, machine-readable and shown the same to every reader."""
+    if moment is None:
+        return ""
+    moment = moment.astimezone(datetime.UTC)
+    return format_html(
+        '<time datetime="{}">{} UTC</time>',
+        moment.isoformat().replace("+00:00", "Z"),
+        moment.strftime("%Y-%m-%d %H:%M"),
+    )
+
+
+@register.simple_tag
+def entered_by(record):
+    """Who put a release or deployment on record: a CI pipeline's token or an operator by hand."""
+    user = getattr(record, "registered_by_user", None) or getattr(record, "reported_by_user", None)
+    token = getattr(record, "registered_by_token", None) or getattr(record, "reported_by_token", None)
+    if user is not None:
+        return _("entered by hand by an operator (%(username)s)") % {"username": user.get_username()}
+    if token is not None:
+        return _("by the pipeline token “%(name)s”") % {"name": token.name}
+    return _("by Vitrina itself")
