@@ -1,4 +1,25 @@
-from django.urls import path  # noqa: F401
+"""The API's own routes under /api/v1/. The log, the proof bundles and the observations are routed by
+their apps (``portal.transparency.urls``, ``portal.monitoring.urls``) under the same prefix."""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from . import views
 
 app_name = "api"
-urlpatterns = []
+
+urlpatterns = [
+    path("releases/", views.ReleaseCreateView.as_view(), name="release-create"),
+    path("releases/<int:pk>/", views.ReleaseDetailView.as_view(), name="release-detail"),
+    path("deployments/", views.DeploymentCreateView.as_view(), name="deployment-create"),
+    path("projects/", views.ProjectListView.as_view(), name="project-list"),
+    path("projects/<slug:slug>/", views.ProjectDetailView.as_view(), name="project-detail"),
+    path("projects/<slug:slug>/releases/", views.ProjectReleaseListView.as_view(), name="project-releases"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    # The split view serves its start-up script as a file, so the page runs under script-src 'self'.
+    path(
+        "docs/",
+        SpectacularSwaggerSplitView.as_view(url_name="api:schema", template_name="api/swagger_ui.html"),
+        name="docs",
+    ),
+]

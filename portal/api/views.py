@@ -1,0 +1,220 @@
+"""The API's views: registration from CI (token-authenticated) and the public, read-only views.
+
+Views stay thin: a serializer checks the request's shape, a ``portal.registry.services`` function
+applies the rules and writes, and any refusal becomes the API's one error shape (``errors.py``).
+"""
+
+import io
+
+from django.db.models import OuterRef, Prefetch, Subquery, prefetch_related_objects
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.exceptions import MethodNotAllowed, NotAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from portal.registry import services
+from portal.registry.models import Deployment, Environment, Project, Release
+from portal.transparency.models import LogEntry
+from portal.transparency.services import entry_for
+
+from . import serializers
+from .auth import BearerTokenAuthentication, HasProjectToken
+from .pagination import Pagination
+
+ERROR = serializers.ErrorSerializer
+
+
+def error_responses(*statuses):
+    return {code: OpenApiResponse(ERROR, description=description) for code, description in statuses}
+
+
+COMMON_POST_ERRORS = (
+    (400, "Malformed JSON or an invalid field; `fields` names each problem."),
+    (401, "No token, or a token that is not valid or was revoked."),
+    (403, "The token belongs to another project."),
+    (404, "No such project, environment or release."),
+    (413, "The body is larger than the server's limit."),
+    (415, "The body is not JSON."),
+)
+
+
+def log_index(kind, object_id):
+    entry = entry_for(kind, object_id)
+    return entry.index if entry is not None else None
+
+
+class BoundedRequest(Request):
+    """A request whose body is read through Django's ``HttpRequest.body``.
+
+    ``HttpRequest.body`` enforces ``DATA_UPLOAD_MAX_MEMORY_SIZE`` whether or not a Content-Length
+    header is sent (raising ``RequestDataTooBig``, answered with 413). DRF's own reading streams the
+    body past that limit, and takes a body without Content-Length for an empty one.
+    """
+
+    def _load_stream(self):
+        body = self._request.body
+        self._stream = io.BytesIO(body) if body else None
+
+
+class TokenView(APIView):
+    """A registration endpoint for CI: bearer token only (see ``auth.py`` for why there is no CSRF)."""
+
+    authentication_classes = [BearerTokenAuthentication]
+    permission_classes = [HasProjectToken]
+
+    def initialize_request(self, request, *args, **kwargs):
+        return BoundedRequest(
+            request,
+            parsers=self.get_parsers(),
+            authenticators=self.get_authenticators(),
+            negotiator=self.get_content_negotiator(),
+            parser_context=self.get_parser_context(request),
+        )
+
+    def initial(self, request, *args, **kwargs):
+        # A wrong method is a 405 whoever asks; it need not wait for the token to be checked.
+        if request.method.lower() != "options" and not hasattr(self, request.method.lower()):
+            raise MethodNotAllowed(request.method)
+        super().initial(request, *args, **kwargs)
+
+    def permission_denied(self, request, message=None, code=None):
+        if request.auth is None:
+            raise NotAuthenticated(HasProjectToken.message)
+        super().permission_denied(request, message, code)
+
+    def project_for(self, slug):
+        """The project named in the body, else the token's; either way the token must be scoped to it."""
+        project = services.get_project(slug) if slug else self.request.auth.project
+        services.check_token_scope(self.request.auth, project)
+        return project
+
+
+class ReleaseCreateView(TokenView):
+    @extend_schema(
+        summary="Register a signed release",
+        description=(
+            "CI posts the DSSE envelope it signed. The artifact digest, source commit and repository come "
+            "from the signed statement; top-level fields, where given, must agree with it. Posting the "
+            "identical envelope again answers 200 with the same release; the same version with other "
+            "content is refused with 409."
+        ),
+        request=serializers.ReleaseCreateSerializer,
+        responses={
+            201: serializers.ReleaseCreatedSerializer,
+            200: OpenApiResponse(serializers.ReleaseCreatedSerializer, description="Already registered."),
+            **error_responses(*COMMON_POST_ERRORS, (409, "The version is registered with other content.")),
+        },
+        tags=["registration"],
+    )
+    def post(self, request):
+        serializer = serializers.ReleaseCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        project = self.project_for(data.pop("project", None))
+        release, created = services.register_release(
+            project, data.pop("envelope"), version=data.pop("version"), token=request.auth, **data
+        )
+        release.log_index = log_index("release", release.pk)
+        body = serializers.ReleaseCreatedSerializer(release, context={"request": request}).data
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class DeploymentCreateView(TokenView):
+    @extend_schema(
+        summary="Record a deployment",
+        description="Record that a release (by version or sha256: digest) now runs in an environment.",
+        request=serializers.DeploymentCreateSerializer,
+        responses={201: serializers.DeploymentCreatedSerializer, **error_responses(*COMMON_POST_ERRORS)},
+        tags=["registration"],
+    )
+    def post(self, request):
+        serializer = serializers.DeploymentCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        project = self.project_for(data.get("project"))
+        environment = services.get_environment(project, data["environment"])
+        release = services.find_release(project, data["release"])
+        deployment = services.record_deployment(
+            environment,
+            release,
+            pipeline_run_url=data.get("pipeline_run_url", ""),
+            deployed_at=data.get("deployed_at"),
+            token=request.auth,
+        )
+        deployment.log_index = log_index("deployment", deployment.pk)
+        body = serializers.DeploymentCreatedSerializer(deployment, context={"request": request}).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+# --- public reads ---------------------------------------------------------------------------------
+
+
+def environments_prefetch():
+    """Each environment with its status and its latest deployment, in a constant number of queries.
+
+    The latest deployment comes from a sliced ``Prefetch`` (a window function in SQL), so a project
+    with thirty environments costs the same three queries as one with a single environment.
+    """
+    latest = Deployment.objects.select_related("release").order_by("-deployed_at", "-id")[:1]
+    environments = Environment.objects.select_related("status").order_by("name")
+    current = Prefetch("deployments", queryset=latest, to_attr="current_deployments")
+    return Prefetch("environments", queryset=environments.prefetch_related(current))
+
+
+def with_log_index(releases):
+    entries = LogEntry.objects.filter(kind=LogEntry.Kind.RELEASE, object_id=OuterRef("pk"))
+    return releases.annotate(log_index=Subquery(entries.values("index")[:1]))
+
+
+@extend_schema(summary="List projects", tags=["public"])
+class ProjectListView(generics.ListAPIView):
+    serializer_class = serializers.ProjectListSerializer
+    pagination_class = Pagination
+    queryset = Project.objects.order_by("name", "slug").prefetch_related(environments_prefetch())
+
+
+class ProjectDetailView(APIView):
+    @extend_schema(
+        summary="A project, its environments and what runs in each",
+        responses={200: serializers.ProjectDetailSerializer, **error_responses((404, "No such project."))},
+        tags=["public"],
+    )
+    def get(self, request, slug):
+        project = services.get_project(slug)
+        prefetch_related_objects([project], environments_prefetch())
+        return Response(serializers.ProjectDetailSerializer(project, context={"request": request}).data)
+
+
+@extend_schema(
+    summary="A project's releases, newest first",
+    responses={
+        200: serializers.ReleaseSummarySerializer(many=True),
+        **error_responses((404, "No such project.")),
+    },
+    tags=["public"],
+)
+class ProjectReleaseListView(generics.ListAPIView):
+    serializer_class = serializers.ReleaseSummarySerializer
+    pagination_class = Pagination
+
+    def get_queryset(self):
+        project = services.get_project(self.kwargs["slug"])
+        return with_log_index(project.releases.select_related("project").order_by("-registered_at", "-id"))
+
+
+class ReleaseDetailView(APIView):
+    """A release, read-only: releases are history, so PUT, PATCH and DELETE answer 405."""
+
+    @extend_schema(
+        summary="A release, with its signer, log index, proof bundle and envelope",
+        responses={200: serializers.ReleaseDetailSerializer, **error_responses((404, "No such release."))},
+        tags=["public"],
+    )
+    def get(self, request, pk):
+        release = Release.objects.select_related("project", "signer_key").filter(pk=pk).first()
+        if release is None:
+            raise services.Refused("release", f"There is no release {pk}.", status=404)
+        release.log_index = log_index("release", release.pk)
+        return Response(serializers.ReleaseDetailSerializer(release, context={"request": request}).data)
