@@ -8,5 +8,6 @@ urlpatterns = [
     path("api/v1/", include("portal.api.urls")),
     path("", include("portal.transparency.urls")),
     path("", include("portal.monitoring.urls")),
+    path("", include("portal.web.share_urls")),
     path("", include("portal.web.urls")),
 ]

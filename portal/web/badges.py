@@ -1,0 +1,276 @@
+"""Status badges: a small SVG per environment and per project, and the same status as JSON.
+
+Badges are embedded in READMEs and intranet pages and fetched far more often than any page, so they
+are built for speed: one query (two for a project without environments), a compiled SVG template
+rendered once per distinct (label, message, colour) and kept in memory, a short ``max-age`` and an
+ETag so proxies and browsers revalidate cheaply.
+
+A badge never shows green without a check: a status without a check time is "not checked", and a
+project's badge is the worst of its environments.
+"""
+
+import functools
+import hashlib
+import json
+
+from django.http import HttpResponse
+from django.template.loader import get_template
+from django.utils import translation
+
+from portal.monitoring.models import light_for
+from portal.registry.models import Environment, Project
+from portal.web import reasons
+from verifier.reasons import Result
+
+LANGUAGES = ("en", "es")
+MAX_AGE = 30
+PROJECT_LABEL = "vitrina"
+LABEL_COLOR = "#555"
+NOT_FOUND = "not_found"
+
+# Each colour carries white text at a WCAG AA contrast (4.5:1 or more). "unverifiable" is a red of
+# its own shade and word, so nobody mistakes "could not check" for "caught a mismatch".
+COLORS = {
+    Result.VERIFIED.value: "#2e7d32",
+    Result.MISMATCH.value: "#c62828",
+    Result.UNVERIFIABLE.value: "#ad1457",
+    Result.UNCHECKED.value: "#757575",
+    NOT_FOUND: "#757575",
+}
+WORDS = {
+    "en": {
+        Result.VERIFIED.value: "verified",
+        Result.MISMATCH.value: "mismatch",
+        Result.UNVERIFIABLE.value: "unverifiable",
+        Result.UNCHECKED.value: "not checked",
+        NOT_FOUND: "not found",
+    },
+    "es": {
+        Result.VERIFIED.value: "verificado",
+        Result.MISMATCH.value: "no coincide",
+        Result.UNVERIFIABLE.value: "no verificable",
+        Result.UNCHECKED.value: "sin comprobar",
+        NOT_FOUND: "no encontrado",
+    },
+}
+# Worst first: evidence of a problem, then inability to check, then no check yet.
+SEVERITY = {
+    Result.MISMATCH.value: 3,
+    Result.UNVERIFIABLE.value: 2,
+    Result.UNCHECKED.value: 1,
+    Result.VERIFIED.value: 0,
+}
+
+# Verdana 11px advance widths (font units / 2048 * 11) for the characters slugs and our words use;
+# badge text is measured on the server, like shields.io does, since an <img> cannot measure itself.
+_VERDANA_UNITS = dict(
+    zip(
+        "abcdefghijklmnopqrstuvwxyz0123456789- ._",
+        [
+            1255,
+            1282,
+            1111,
+            1282,
+            1221,
+            723,
+            1282,
+            1301,
+            562,
+            699,
+            1201,
+            562,
+            1997,
+            1301,
+            1246,
+            1282,
+            1282,
+            874,
+            1065,
+            807,
+            1301,
+            1201,
+            1653,
+            1201,
+            1201,
+            1069,
+        ]
+        + [1302] * 10
+        + [842, 720, 748, 1302],
+        strict=True,
+    )
+)
+_PADDING = 10
+
+
+def text_width(text):
+    units = sum(_VERDANA_UNITS.get(char, 1400 if char.isupper() else 1300) for char in text)
+    return round(units * 11 / 2048 + _PADDING)
+
+
+@functools.lru_cache(maxsize=4096)
+def render_badge(label, message, color):
+    """The SVG bytes and their ETag; memoised, because only a few hundred distinct badges exist."""
+    label_width, message_width = text_width(label), text_width(message)
+    svg = get_template("badges/badge.svg").render(
+        {
+            "label": label,
+            "message": message,
+            "color": color,
+            "label_color": LABEL_COLOR,
+            "width": label_width + message_width,
+            "label_width": label_width,
+            "message_width": message_width,
+            "label_x": label_width / 2,
+            "message_x": label_width + message_width / 2,
+        }
+    )
+    body = svg.strip().encode()
+    return body, etag_of(body)
+
+
+def etag_of(body):
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def shown_result(result, checked_at):
+    """Never green without a check: a status without a check time counts as not checked."""
+    if result not in SEVERITY or checked_at is None:
+        return Result.UNCHECKED.value
+    return result
+
+
+def worst(states):
+    return max(states, key=lambda state: SEVERITY[state["result"]])
+
+
+def environment_state(slug, env):
+    """The shown state of one environment, or None if there is no such environment. One query."""
+    row = (
+        Environment.objects.filter(project__slug=slug, name=env)
+        .values_list("status__result", "status__reason", "status__checked_at")
+        .first()
+    )
+    if row is None:
+        return None
+    return make_state(slug, env, *row)
+
+
+def project_states(slug):
+    """The shown state of each of a project's environments; None if there is no such project.
+
+    One query, and a second only when the project has no environment, to tell "no environment yet"
+    (not checked) from "no such project" (not found).
+    """
+    rows = Environment.objects.filter(project__slug=slug).order_by("name")
+    rows = rows.values_list("name", "status__result", "status__reason", "status__checked_at")
+    states = [make_state(slug, *row) for row in rows]
+    if not states and not Project.objects.filter(slug=slug).exists():
+        return None
+    return states
+
+
+def make_state(slug, env, result, reason, checked_at):
+    result = shown_result(result, checked_at)
+    return {
+        "project": slug,
+        "environment": env,
+        "light": light_for(result),
+        "result": result,
+        "reason": (reason or None) if result in (Result.MISMATCH.value, Result.UNVERIFIABLE.value) else None,
+        "checked_at": checked_at.isoformat().replace("+00:00", "Z") if checked_at else None,
+    }
+
+
+def project_state(slug, states):
+    """A project's state: its worst environment's, or "not checked" when it has none."""
+    if not states:
+        return make_state(slug, None, Result.UNCHECKED.value, "", None)
+    return {**worst(states), "environment": None}
+
+
+def badge_language(request):
+    """``?lang=es`` wins; otherwise the language LocaleMiddleware picked from Accept-Language."""
+    lang = request.GET.get("lang") or getattr(request, "LANGUAGE_CODE", "en")
+    lang = lang.split("-")[0].lower()
+    return lang if lang in LANGUAGES else "en"
+
+
+def svg_response(request, label, result, status=200):
+    body, etag = render_badge(label, WORDS[badge_language(request)][result], COLORS[result])
+    return cacheable(request, body, etag, "image/svg+xml", status)
+
+
+def cacheable(request, body, etag, content_type, status=200):
+    """A response with a short max-age and an ETag, or a bodiless 304 when the client has it."""
+    if status == 200 and etag in request.headers.get("If-None-Match", ""):
+        response = HttpResponse(status=304)
+    else:
+        response = HttpResponse(body, content_type=content_type, status=status)
+    response["Cache-Control"] = f"max-age={MAX_AGE}"
+    response["ETag"] = etag
+    return response
+
+
+def environment_svg(request, project, env):
+    state = environment_state(project, env)
+    if state is None:
+        return svg_response(request, env, NOT_FOUND, status=404)
+    return svg_response(request, env, state["result"])
+
+
+def project_svg(request, project):
+    states = project_states(project)
+    if states is None:
+        return svg_response(request, PROJECT_LABEL, NOT_FOUND, status=404)
+    return svg_response(request, PROJECT_LABEL, project_state(project, states)["result"])
+
+
+def environment_json(request, project, env):
+    state = environment_state(project, env)
+    if state is None:
+        return json_not_found(request, env, f"There is no environment '{env}' in project '{project}'.")
+    return json_response(request, state, label=env)
+
+
+def project_json(request, project):
+    states = project_states(project)
+    if states is None:
+        return json_not_found(request, PROJECT_LABEL, f"There is no project '{project}'.")
+    return json_response(request, {**project_state(project, states), "environments": states}, PROJECT_LABEL)
+
+
+def json_response(request, state, label):
+    """The status document, or with ``?format=shields`` a shields.io "endpoint" badge description."""
+    lang = badge_language(request)
+    if request.GET.get("format") == "shields":
+        document = shields_document(label, WORDS[lang][state["result"]], state["result"])
+    else:
+        with translation.override(lang):
+            document = {
+                **state,
+                "message": str(reasons.status_sentence(state["result"], state["reason"] or "")),
+            }
+    return json_body(request, document)
+
+
+def json_not_found(request, label, message):
+    if request.GET.get("format") == "shields":
+        document = {
+            **shields_document(label, WORDS[badge_language(request)][NOT_FOUND], NOT_FOUND),
+            "isError": True,
+        }
+    else:
+        document = {"error": {"code": NOT_FOUND, "message": message}}
+    return json_body(request, document, status=404)
+
+
+def shields_document(label, message, result):
+    return {"schemaVersion": 1, "label": label, "message": message, "color": COLORS[result].lstrip("#")}
+
+
+def json_body(request, document, status=200):
+    body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+    response = cacheable(request, body, etag_of(body), "application/json", status)
+    # Public status, meant to be read by other sites' pages and by shields.io.
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
