@@ -1,10 +1,17 @@
-"""What the workers saw: one ``Observation`` per check, and each environment's current ``Status``.
+"""What the workers saw: one ``Observation`` per check, and each environment's current ``Status``;
+where status changes are announced (``NotificationChannel``) and how each announcement went (``Delivery``).
 
 The status is never green by default: an environment that was never checked is "unchecked", shown as
 "not yet checked".
 """
 
+import hashlib
+import hmac
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from portal.registry.models import Environment, Release
@@ -36,7 +43,9 @@ def light_for(result):
 
 
 class Status(models.Model):
-    environment = models.OneToOneField(Environment, on_delete=models.CASCADE, primary_key=True, related_name="status")
+    environment = models.OneToOneField(
+        Environment, on_delete=models.CASCADE, primary_key=True, related_name="status"
+    )
     result = models.CharField(max_length=20, choices=ResultChoices.choices, default=ResultChoices.UNCHECKED)
     reason = models.CharField(max_length=40, choices=REASON_CHOICES, blank=True)
     message = models.TextField(blank=True)
@@ -46,7 +55,9 @@ class Status(models.Model):
     live_commit = models.CharField(max_length=64, blank=True)
     live_version = models.CharField(max_length=100, blank=True)
     expected_digest = models.CharField(max_length=71, blank=True)
-    live_release = models.ForeignKey(Release, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    live_release = models.ForeignKey(
+        Release, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     ahead_by = models.IntegerField(null=True, blank=True)
 
     class Meta:
@@ -94,15 +105,28 @@ class Observation(models.Model):
     live_commit = models.CharField(max_length=64, blank=True)
     live_version = models.CharField(max_length=100, blank=True)
     expected_digest = models.CharField(max_length=71, blank=True)
-    expected_release = models.ForeignKey(Release, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    live_release = models.ForeignKey(Release, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    expected_release = models.ForeignKey(
+        Release, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    live_release = models.ForeignKey(
+        Release, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     http_status = models.IntegerField(null=True, blank=True)
     ahead_by = models.IntegerField(null=True, blank=True)
     duration_ms = models.IntegerField(default=0)
+    # The scheduled time this check answers (the environment's next_check_at when the dispatcher claimed
+    # it). Unique per environment, so a check task delivered twice writes one observation, not two.
+    # Empty for checks run by hand.
+    due_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Whether this observation changed the environment's status; exactly these are in the log.
+    changed_status = models.BooleanField(default=False, editable=False)
 
     class Meta:
         ordering = ["-checked_at", "-id"]
         indexes = [models.Index(fields=["environment", "-checked_at"])]
+        constraints = [
+            models.UniqueConstraint(fields=["environment", "due_at"], name="one_observation_per_claim"),
+        ]
 
     def __str__(self):
         return f"{self.environment} {self.checked_at:%Y-%m-%d %H:%M:%S} {self.result}"
@@ -110,3 +134,105 @@ class Observation(models.Model):
     @property
     def light(self):
         return light_for(self.result)
+
+    def as_api(self):
+        """One entry of the public observations API: a stable contract, see docs/monitoring.md."""
+        return {
+            "checked_at": self.checked_at.isoformat().replace("+00:00", "Z"),
+            "light": self.light,
+            "result": self.result,
+            "reason": self.reason or None,
+            "message": self.message,
+            "live_digest": self.live_digest or None,
+            "expected_digest": self.expected_digest or None,
+            "ahead_by": self.ahead_by,
+            "duration_ms": self.duration_ms,
+        }
+
+
+def status_changes(environment, limit=20):
+    """The observations that changed the environment's status, newest first: its public history.
+
+    A change is an observation whose result or reason differs from the status before it; each was
+    appended to the transparency log as a ``status`` entry whose object id is the observation's id.
+    """
+    return list(Observation.objects.filter(environment=environment, changed_status=True)[:limit])
+
+
+class NotificationChannel(models.Model):
+    """Where status changes are sent: a webhook URL or an email address, for one project or for all.
+
+    A webhook's HMAC key is not stored: it is derived from ``SECRET_KEY`` and the channel's id
+    (``webhook_key``), shown once to the operator when the channel is created. Rotating ``SECRET_KEY``
+    rotates every channel's key.
+    """
+
+    class Kind(models.TextChoices):
+        WEBHOOK = "webhook", _("webhook")
+        EMAIL = "email", _("email")
+
+    name = models.CharField(max_length=100, help_text=_("What this channel is, e.g. 'ops chat'."))
+    project = models.ForeignKey(
+        "registry.Project",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="notification_channels",
+        help_text=_("Leave empty to hear about every project."),
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    url = models.URLField(_("webhook URL"), max_length=500, blank=True)
+    email = models.EmailField(_("email address"), blank=True)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return f"{self.name} ({self.kind})"
+
+    def clean(self):
+        if self.kind == self.Kind.WEBHOOK and not self.url:
+            raise ValidationError({"url": _("A webhook channel needs a URL.")})
+        if self.kind == self.Kind.WEBHOOK and not self.url.startswith(("https://", "http://")):
+            raise ValidationError({"url": _("A webhook URL must be http or https.")})
+        if self.kind == self.Kind.EMAIL and not self.email:
+            raise ValidationError({"email": _("An email channel needs an address.")})
+
+    def webhook_key(self):
+        """The HMAC key receivers use to check ``X-Vitrina-Signature``: HMAC-SHA256(SECRET_KEY, id)."""
+        if self.pk is None:
+            raise ValueError("a channel has a webhook key only once it is saved")
+        message = f"vitrina-webhook-channel:{self.pk}".encode()
+        return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
+
+    def sign(self, body):
+        """The ``X-Vitrina-Signature`` header value for ``body`` (bytes)."""
+        return "sha256=" + hmac.new(self.webhook_key().encode(), body, hashlib.sha256).hexdigest()
+
+    @classmethod
+    def for_project(cls, project):
+        return cls.objects.filter(enabled=True).filter(models.Q(project=project) | models.Q(project=None))
+
+
+class Delivery(models.Model):
+    """One attempt at announcing one status change on one channel; failed attempts are retried."""
+
+    channel = models.ForeignKey(NotificationChannel, on_delete=models.CASCADE, related_name="deliveries")
+    observation = models.ForeignKey(Observation, on_delete=models.CASCADE, related_name="deliveries")
+    attempt = models.PositiveIntegerField()
+    attempted_at = models.DateTimeField(default=timezone.now)
+    succeeded = models.BooleanField(default=False)
+    status_code = models.IntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    duration_ms = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["-attempted_at", "-id"]
+        verbose_name_plural = "deliveries"
+        indexes = [models.Index(fields=["channel", "observation"])]
+
+    def __str__(self):
+        outcome = "ok" if self.succeeded else (self.error or f"HTTP {self.status_code}")
+        return f"{self.channel} #{self.observation_id} attempt {self.attempt}: {outcome}"

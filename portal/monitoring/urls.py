@@ -1,3 +1,16 @@
-from django.urls import path  # noqa: F401
+"""Routes of the monitoring app, included at the site root."""
 
-urlpatterns = []
+from django.urls import path
+
+from . import views
+
+app_name = "monitoring"
+
+urlpatterns = [
+    path(".well-known/vitrina/deployment", views.deployment, name="deployment"),
+    path(
+        "api/v1/projects/<slug:slug>/environments/<slug:env>/observations/",
+        views.observations,
+        name="observations",
+    ),
+]

@@ -1,0 +1,69 @@
+"""Claiming the environments that are due for a check, and queueing their checks.
+
+Any number of dispatchers may run at once (several beat hosts, a manual run): an environment is
+claimed by moving its ``next_check_at`` forward, under a row lock that other dispatchers skip
+(``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises writing transactions anyway)
+and with a conditional UPDATE that only succeeds if ``next_check_at`` is still the value read, so the
+claim holds on any database. The new ``next_check_at`` is a lease: if the queued check is lost (broker
+restarted, worker killed), the environment falls due again one interval later and is checked then.
+"""
+
+import random
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from portal.registry.models import Environment
+
+BATCH_SIZE = 500
+# Intervals are stretched or shrunk by up to 10% at random, so environments created together (or all
+# due after an outage) spread out instead of being checked in one burst forever after.
+JITTER = 0.10
+
+
+def next_check_time(now, interval, rng=random):
+    return now + timedelta(seconds=interval * rng.uniform(1 - JITTER, 1 + JITTER))
+
+
+def claim_due(now, limit=BATCH_SIZE):
+    """Claim up to ``limit`` environments due at ``now``; return ``[(environment id, due_at)]``."""
+    claimed = []
+    with transaction.atomic():
+        due = list(
+            Environment.objects.select_for_update(skip_locked=True)
+            .filter(next_check_at__lte=now)
+            .order_by("next_check_at")
+            .values_list("pk", "next_check_at", "check_interval")[:limit]
+        )
+        for pk, due_at, interval in due:
+            lease = next_check_time(now, interval)
+            if Environment.objects.filter(pk=pk, next_check_at=due_at).update(next_check_at=lease):
+                claimed.append((pk, due_at, interval))
+    return claimed
+
+
+def dispatch_due(now=None):
+    """Claim every due environment, batch by batch, and queue a check of each; return how many.
+
+    Each batch is committed before its checks are queued, so a worker never looks for a claim that
+    is not visible yet. A check message expires after one interval: by then the lease has run out and
+    a fresh claim supersedes it, so a backlog left by an outage never runs as a burst of stale checks.
+    """
+    from portal.celery import app
+
+    from .tasks import check_environment
+
+    now = now or timezone.now()
+    total = 0
+    while True:
+        claimed = claim_due(now)
+        if claimed:
+            with app.producer_or_acquire() as producer:
+                for pk, due_at, interval in claimed:
+                    check_environment.apply_async(
+                        (pk, due_at.isoformat()), expires=now + timedelta(seconds=interval), producer=producer
+                    )
+        total += len(claimed)
+        if len(claimed) < BATCH_SIZE:
+            return total
