@@ -3,6 +3,11 @@
 A ``LogEntry`` is one record's canonical JSON (RFC 8785) with its RFC 9162 leaf hash and its index in
 the log. Entries are written in the same transaction as the record they describe and are never
 changed or deleted.
+
+Integrating entries into the Merkle tree writes ``TreeHash`` rows (one per complete subtree, numbered
+as in ``verifier.merkle.stored_hash_index``) and a signed ``Checkpoint``. Both are append-only too,
+and so is ``AuditRun``, the history of the self-audit that re-derives the tree from the entries.
+On PostgreSQL, triggers refuse UPDATE and DELETE on these tables even behind the ORM's back.
 """
 
 from django.db import models
@@ -57,3 +62,50 @@ class LogEntry(AppendOnlyModel):
 
     def __str__(self):
         return f"#{self.index} {self.kind}"
+
+
+class TreeHash(AppendOnlyModel):
+    """The hash of one complete subtree; ``index`` is its ``verifier.merkle.stored_hash_index``."""
+
+    index = models.BigIntegerField(primary_key=True)
+    hash = models.BinaryField(max_length=32)
+
+    class Meta:
+        ordering = ["index"]
+
+    def __str__(self):
+        return f"stored hash {self.index}"
+
+
+class Checkpoint(AppendOnlyModel):
+    """A signed checkpoint: the tree of the first ``size`` entries has root ``root``.
+
+    One per tree size: a checkpoint is signed only when the tree grew (and once for the empty tree).
+    """
+
+    size = models.BigIntegerField(unique=True)
+    root = models.BinaryField(max_length=32)
+    note = models.TextField(help_text="The C2SP signed note, exactly as served.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-size"]
+        get_latest_by = "size"
+
+    def __str__(self):
+        return f"checkpoint of size {self.size}"
+
+
+class AuditRun(AppendOnlyModel):
+    """One run of the self-audit. The latest run decides the site-wide log integrity banner."""
+
+    ok = models.BooleanField()
+    message = models.TextField()
+    tree_size = models.BigIntegerField(help_text="Size of the latest checkpoint the run checked.")
+    checked_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-checked_at", "-id"]
+
+    def __str__(self):
+        return f"audit at {self.checked_at:%Y-%m-%d %H:%M:%S}: {'ok' if self.ok else 'FAILED'}"

@@ -1,0 +1,111 @@
+"""Proof bundles: everything a volunteer needs to check a release or deployment offline, in one JSON.
+
+The format (``bundle_version`` 1) is documented in ``docs/formats/bundle.md`` and checked by
+``verifier.bundle.verify_bundle``. The record in a bundle is read from the database row *now*, not
+copied from the log entry: the verifier compares the two, so a row edited since it was logged shows.
+"""
+
+import re
+
+from django.conf import settings
+
+from portal.registry.services import release_entry_body
+
+from .services import b64, ensure_integrated, entry_for, format_time, get_inclusion_proof
+from .signing import verifier_key
+
+BUNDLE_VERSION = 1
+
+
+class NotLogged(Exception):
+    """The record has no log entry, so there is nothing to prove."""
+
+
+def release_bundle(release, checkpoint=None):
+    entry = _entry(release, "release")
+    checkpoint = checkpoint or ensure_integrated(entry)
+    return {
+        "bundle_version": BUNDLE_VERSION,
+        "kind": "release",
+        "release": release_record(release),
+        "envelope": release.envelope,
+        "signing_keys": [signing_key_info(release.signer_key)],
+        "log": log_proof(entry, checkpoint),
+        "project": project_info(release.project),
+    }
+
+
+def deployment_bundle(deployment):
+    entry = _entry(deployment, "deployment")
+    release_entry = _entry(deployment.release, "release")
+    # One checkpoint for both proofs; the later of the two entries decides whether to integrate.
+    checkpoint = ensure_integrated(max(entry, release_entry, key=lambda e: e.index))
+    return {
+        "bundle_version": BUNDLE_VERSION,
+        "kind": "deployment",
+        "deployment": deployment_record(deployment),
+        "log": log_proof(entry, checkpoint),
+        "project": project_info(deployment.environment.project),
+        "release_bundle": release_bundle(deployment.release, checkpoint),
+    }
+
+
+def release_record(release):
+    """The release row as its log entry describes it, minus who registered it (token names change)."""
+    body = release_entry_body(release)
+    body.pop("by")
+    return body
+
+
+def deployment_record(deployment):
+    return {
+        "project": deployment.environment.project.slug,
+        "environment": deployment.environment.name,
+        "deployment_id": deployment.pk,
+        "release_id": deployment.release_id,
+        "version": deployment.release.version,
+        "artifact_digest": deployment.release.artifact_digest,
+        "deployed_at": format_time(deployment.deployed_at),
+        "pipeline_run_url": deployment.pipeline_run_url,
+    }
+
+
+def signing_key_info(signing_key):
+    return {
+        "key_id": signing_key.key_id,
+        "algorithm": signing_key.algorithm,
+        "public_key_pem": signing_key.public_key_pem,
+    }
+
+
+def project_info(project):
+    return {"slug": project.slug, "repo_url": project.repo_url, "protected_branch": project.protected_branch}
+
+
+def log_proof(entry, checkpoint):
+    return {
+        "origin": settings.VITRINA_LOG_ORIGIN,
+        "verifier_key": verifier_key(),
+        "index": entry.index,
+        "entry_b64": b64(bytes(entry.entry)),
+        "tree_size": checkpoint.size,
+        "inclusion_proof": [b64(h) for h in get_inclusion_proof(entry.index, checkpoint.size)],
+        "checkpoint": checkpoint.note,
+    }
+
+
+def bundle_filename(bundle):
+    """A download name made only of safe characters: versions are free text."""
+    record = bundle[bundle["kind"]]
+    if bundle["kind"] == "release":
+        name = f"{record['project']}-{record['version']}"
+    else:
+        name = f"{record['project']}-{record['environment']}-deployment-{record['deployment_id']}"
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name) + ".bundle.json"
+
+
+def _entry(record, kind):
+    entry = entry_for(kind, record.pk)
+    if entry is None:
+        raise NotLogged(f"{kind} {record.pk} has no log entry")
+    return entry

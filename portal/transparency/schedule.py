@@ -1,0 +1,17 @@
+"""Celery beat entries of the log, merged into ``CELERY_BEAT_SCHEDULE`` by the settings.
+
+``expires`` drops a run that waited longer than its interval: the next one does the same work.
+"""
+
+BEAT_SCHEDULE = {
+    "transparency-integrate": {
+        "task": "portal.transparency.tasks.integrate",
+        "schedule": 5.0,
+        "options": {"expires": 5.0},
+    },
+    "transparency-audit": {
+        "task": "portal.transparency.tasks.audit",
+        "schedule": 600.0,
+        "options": {"expires": 600.0},
+    },
+}

@@ -1,0 +1,182 @@
+"""The log's public endpoints: a stable contract that volunteers' tools and mirrors depend on.
+
+Views only parse parameters and shape responses; the log's rules are in ``services``. Every bad
+parameter is a 400 in the API's error shape, never a 500.
+"""
+
+import functools
+import json
+import re
+
+from django.conf import settings
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_safe
+
+from portal.api.errors import error_response
+from portal.registry.models import Deployment, Release
+from verifier.errors import FormatError
+from verifier.tiles import TILE_WIDTH, parse_tile_path
+
+from . import bundles, pages, services
+from .models import LogEntry
+from .signing import LogKeyError
+
+CHECKPOINT_CACHE = "public, max-age=5, must-revalidate"
+PARTIAL_TILE_CACHE = "public, max-age=60"
+FULL_TILE_CACHE = "public, max-age=31536000, immutable"
+MAX_INDEX_DIGITS = 18
+LOG_PAGE_SIZE = 50
+_DECIMAL = re.compile(r"[0-9]+")
+
+
+class BadParameter(Exception):
+    def __init__(self, field, message):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def api_errors(view):
+    """Turn the log's refusals into the API's error shape."""
+
+    def wrapped(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except (BadParameter, services.LogRequestError) as exc:
+            return error_response(400, exc.message, fields={exc.field: [exc.message]})
+        except LogKeyError:
+            return error_response(503, "The log signing key is unavailable; try again later.", "unavailable")
+
+    return functools.wraps(view)(wrapped)
+
+
+def parse_index(value, name):
+    """A non-negative decimal integer, as text; anything else is the client's mistake."""
+    if value is None or value == "":
+        raise BadParameter(name, f"{name} is required.")
+    if value.startswith("-") and _DECIMAL.fullmatch(value[1:]):
+        raise BadParameter(name, f"{name} must not be negative; got {value}.")
+    if not _DECIMAL.fullmatch(value) or len(value) > MAX_INDEX_DIGITS:
+        raise BadParameter(name, f"{name} must be a non-negative integer; got {value[:40]!r}.")
+    return int(value)
+
+
+@require_safe
+def checkpoint(request):
+    latest = services.latest_checkpoint()
+    if latest is None:
+        raise Http404("The log has no checkpoint yet.")
+    response = HttpResponse(latest.note, content_type="text/plain; charset=utf-8")
+    response["Cache-Control"] = CHECKPOINT_CACHE
+    return response
+
+
+@require_safe
+@api_errors
+def log_info(request):
+    return JsonResponse(services.log_info())
+
+
+@require_safe
+@api_errors
+def entry(request, index):
+    return JsonResponse(services.get_entry(parse_index(index, "index")))
+
+
+@require_safe
+@api_errors
+def inclusion_proof(request):
+    index = parse_index(request.GET.get("index"), "index")
+    size = parse_index(request.GET.get("tree_size"), "tree_size")
+    proof = services.get_inclusion_proof(index, size)
+    return JsonResponse({"index": index, "tree_size": size, "proof": [services.b64(h) for h in proof]})
+
+
+@require_safe
+@api_errors
+def consistency_proof(request):
+    first = parse_index(request.GET.get("first"), "first")
+    second = parse_index(request.GET.get("second"), "second")
+    proof = services.get_consistency_proof(first, second)
+    return JsonResponse({"first": first, "second": second, "proof": [services.b64(h) for h in proof]})
+
+
+@require_safe
+def tile(request, path):
+    """C2SP tlog-tiles: hash tiles and entry bundles; 404 for anything the checkpoint does not cover."""
+    try:
+        parsed = parse_tile_path("tile/" + path)
+    except FormatError:
+        raise Http404("Not a tile path.") from None
+    if parsed.is_entries:
+        data = services.get_entry_bundle(parsed.index, parsed.width)
+    else:
+        data = services.get_tile(parsed.level, parsed.index, parsed.width)
+    if data is None:
+        raise Http404("No such tile in the current tree.")
+    response = HttpResponse(data, content_type="application/octet-stream")
+    response["Cache-Control"] = FULL_TILE_CACHE if parsed.width == TILE_WIDTH else PARTIAL_TILE_CACHE
+    return response
+
+
+@require_safe
+@api_errors
+def release_bundle(request, pk):
+    release = Release.objects.select_related("project", "signer_key").filter(pk=pk).first()
+    if release is None:
+        return error_response(404, f"There is no release {pk}.", "not_found")
+    return bundle_response(bundles.release_bundle, release)
+
+
+@require_safe
+@api_errors
+def deployment_bundle(request, pk):
+    deployment = (
+        Deployment.objects.select_related("environment__project", "release__project", "release__signer_key")
+        .filter(pk=pk)
+        .first()
+    )
+    if deployment is None:
+        return error_response(404, f"There is no deployment {pk}.", "not_found")
+    return bundle_response(bundles.deployment_bundle, deployment)
+
+
+def bundle_response(build, record):
+    try:
+        bundle = build(record)
+    except bundles.NotLogged as exc:
+        return error_response(404, f"{str(exc).capitalize()}.", "not_found")
+    body = json.dumps(bundle, indent=2, ensure_ascii=True) + "\n"
+    response = HttpResponse(body, content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="{bundles.bundle_filename(bundle)}"'
+    return response
+
+
+def page_of_entry(value):
+    """``?entry=N`` opens the page that shows entry N, so ``/log/?entry=N#entry-N`` links work."""
+    if not value or not _DECIMAL.fullmatch(value) or len(value) > MAX_INDEX_DIGITS:
+        return None
+    newest = LogEntry.objects.order_by("-index").values_list("index", flat=True).first()
+    if newest is None or int(value) > newest:
+        return None
+    return (newest - int(value)) // LOG_PAGE_SIZE + 1
+
+
+@require_safe
+def log_page(request):
+    paginator = Paginator(LogEntry.objects.order_by("-index"), LOG_PAGE_SIZE)
+    entries = paginator.get_page(page_of_entry(request.GET.get("entry")) or request.GET.get("page"))
+    try:
+        vkey = services.verifier_key()
+    except LogKeyError:
+        vkey = None
+    context = {
+        "checkpoint": services.latest_checkpoint(),
+        "origin": settings.VITRINA_LOG_ORIGIN,
+        "verifier_key": vkey,
+        "page": entries,
+        "rows": pages.entry_rows(entries.object_list, services.tree_size()),
+    }
+    return render(request, "transparency/log.html", context)
