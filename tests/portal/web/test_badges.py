@@ -112,7 +112,8 @@ class TestEnvironmentBadge:
         set_status(make_environment(project, "production"), "mismatch", "wrong_release")
 
         by_query = parse_badge(client.get("/badge/demo/production.svg?lang=es"))[1]
-        by_header = parse_badge(client.get("/badge/demo/production.svg", HTTP_ACCEPT_LANGUAGE="es-ES,es;q=0.9"))[1]
+        by_header = client.get("/badge/demo/production.svg", HTTP_ACCEPT_LANGUAGE="es-ES,es;q=0.9")
+        by_header = parse_badge(by_header)[1]
 
         assert by_query == by_header == ["production", "no coincide"]
 
@@ -227,7 +228,8 @@ class TestJsonStatus:
 
         document = client.get("/badge/demo.json").json()
 
-        assert (document["project"], document["environment"], document["result"]) == ("demo", None, "mismatch")
+        assert (document["project"], document["environment"]) == ("demo", None)
+        assert document["result"] == "mismatch"
         assert document["reason"] == "commit_not_on_branch"
         assert [(e["environment"], e["light"]) for e in document["environments"]] == [
             ("production", "green"),
@@ -239,7 +241,12 @@ class TestJsonStatus:
 
         document = client.get("/badge/demo/production.json?format=shields").json()
 
-        assert document == {"schemaVersion": 1, "label": "production", "message": "verified", "color": "2e7d32"}
+        assert document == {
+            "schemaVersion": 1,
+            "label": "production",
+            "message": "verified",
+            "color": "2e7d32",
+        }
 
     def test_unknown_environment_is_404_in_both_formats(self, client, project):
         assert client.get("/badge/demo/nowhere.json").status_code == 404

@@ -1,0 +1,144 @@
+"""Atom feeds of deployments and of status changes, for the whole site and for each project.
+
+A feed reader is the simplest way to be told when something changes without giving anyone an
+email address. Status changes are the observations monitoring marked ``changed_status`` — exactly
+the ones appended to the transparency log — so the feed and the log tell the same story.
+
+Entry ids and links are built on ``SITE_URL``, not on the request's host, so an entry keeps its id
+whichever host name or proxy served the feed.
+"""
+
+from django.conf import settings
+from django.contrib.syndication.views import Feed
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils.feedgenerator import Atom1Feed
+from django.utils.translation import gettext as _
+
+from portal.monitoring.models import Observation
+from portal.registry.models import Deployment, Project
+from portal.web import reasons
+
+FEED_LENGTH = 50
+
+
+def absolute(path):
+    return settings.SITE_URL + path
+
+
+class VitrinaFeed(Feed):
+    feed_type = Atom1Feed
+    author_name = "Vitrina"
+
+    def get_object(self, request, slug=None):
+        return get_object_or_404(Project, slug=slug) if slug else None
+
+    def link(self, project):
+        return absolute(project.get_absolute_url() if project else reverse("web:home"))
+
+    def feed_guid(self, project):
+        """The feed's own URL: two feeds of one project must not share the project page as their id."""
+        if project:
+            return absolute(reverse(self.project_url_name, args=[project.slug]))
+        return absolute(reverse(self.url_name))
+
+    def item_link(self, item):
+        return absolute(item.get_absolute_url())
+
+
+class DeploymentsFeed(VitrinaFeed):
+    """Every recorded deployment, newest first: what was put where, and when."""
+
+    url_name = "share:deployments-feed"
+    project_url_name = "share:project-deployments-feed"
+
+    def title(self, project):
+        return (
+            _("Deployments of %(project)s") % {"project": project.name}
+            if project
+            else _("Vitrina deployments")
+        )
+
+    def subtitle(self, project):
+        return _("Releases put into service, as recorded in the transparency log.")
+
+    def items(self, project):
+        deployments = Deployment.objects.select_related("environment__project", "release")
+        if project:
+            deployments = deployments.filter(environment__project=project)
+        return deployments.order_by("-deployed_at", "-id")[:FEED_LENGTH]
+
+    def item_title(self, deployment):
+        return _("%(project)s %(version)s deployed to %(environment)s") % {
+            "project": deployment.environment.project.name,
+            "version": deployment.release.version,
+            "environment": deployment.environment.name,
+        }
+
+    def item_description(self, deployment):
+        release = deployment.release
+        lines = [
+            _("Artifact: %(digest)s") % {"digest": release.artifact_digest},
+            _("Source commit: %(commit)s (%(repo)s)")
+            % {"commit": release.source_commit, "repo": release.repo_url},
+        ]
+        if deployment.pipeline_run_url:
+            lines.append(_("Pipeline run: %(url)s") % {"url": deployment.pipeline_run_url})
+        return "\n".join(lines)
+
+    def item_pubdate(self, deployment):
+        return deployment.deployed_at
+
+    def item_updateddate(self, deployment):
+        return deployment.registered_at
+
+
+class StatusFeed(VitrinaFeed):
+    """Every change of an environment's light, newest first."""
+
+    url_name = "share:status-feed"
+    project_url_name = "share:project-status-feed"
+
+    def title(self, project):
+        if project:
+            return _("Status changes of %(project)s") % {"project": project.name}
+        return _("Vitrina status changes")
+
+    def subtitle(self, project):
+        return _("Each time an environment's check result or reason changed.")
+
+    def items(self, project):
+        changes = Observation.objects.filter(changed_status=True).select_related("environment__project")
+        if project:
+            changes = changes.filter(environment__project=project)
+        return changes.order_by("-checked_at", "-id")[:FEED_LENGTH]
+
+    def item_title(self, observation):
+        return _("%(project)s/%(environment)s: %(result)s") % {
+            "project": observation.environment.project.slug,
+            "environment": observation.environment.name,
+            "result": reasons.result_word(observation.result),
+        }
+
+    def item_description(self, observation):
+        lines = [str(reasons.status_sentence(observation.result, observation.reason))]
+        if observation.live_digest:
+            lines.append(_("Running: %(digest)s") % {"digest": observation.live_digest})
+        if observation.expected_digest:
+            lines.append(_("Expected: %(digest)s") % {"digest": observation.expected_digest})
+        return "\n".join(lines)
+
+    def item_link(self, observation):
+        return absolute(observation.environment.get_absolute_url())
+
+    def item_guid(self, observation):
+        return f"{self.item_link(observation)}#observation-{observation.pk}"
+
+    item_guid_is_permalink = False
+
+    def item_pubdate(self, observation):
+        return observation.checked_at
+
+    def item_updateddate(self, observation):
+        """Atom requires <updated> on every entry; an observation never changes after it is written."""
+        return observation.checked_at
