@@ -31,12 +31,14 @@ class CI:
         data = body if isinstance(body, str | bytes) else json.dumps(body)
         return self.client.post(path, data=data, content_type=content_type, **headers)
 
-    def register(self, envelope=None, version="1.0.0", **fields):
+    def register(self, envelope=None, version="1.0.0", *, token=None, **fields):
         envelope = envelope if envelope is not None else self.envelope()
-        return self.post("/api/v1/releases/", {"envelope": envelope, "version": version, **fields})
+        body = {"envelope": envelope, "version": version, **fields}
+        return self.post("/api/v1/releases/", body, token=token)
 
-    def deploy(self, release, environment="production", **fields):
-        return self.post("/api/v1/deployments/", {"environment": environment, "release": release, **fields})
+    def deploy(self, release, environment="production", *, token=None, **fields):
+        body = {"environment": environment, "release": release, **fields}
+        return self.post("/api/v1/deployments/", body, token=token)
 
 
 @pytest.fixture

@@ -1,5 +1,7 @@
 """Helpers shared by the API tests."""
 
+from contextlib import contextmanager
+
 
 def error_of(response):
     """The error object of an API error response, after checking the shape every 4xx shares."""
@@ -10,3 +12,17 @@ def error_of(response):
     assert error["status"] == response.status_code
     assert isinstance(error["message"], str) and error["message"]
     return error
+
+
+@contextmanager
+def writes_nothing():
+    """Assert that the block adds no release, deployment or log entry (nothing is half-written)."""
+    from portal.registry.models import Deployment, Release
+    from portal.transparency.models import LogEntry
+
+    def counts():
+        return Release.objects.count(), Deployment.objects.count(), LogEntry.objects.count()
+
+    before = counts()
+    yield
+    assert counts() == before
