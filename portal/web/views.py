@@ -69,7 +69,7 @@ def project(request, slug):
 
 def environment(request, slug, env):
     environment = get_object_or_404(
-        environments_with_status().select_related("project", "status__live_release"),
+        environments_with_status().select_related("project", "status__live_release__project"),
         project__slug=slug,
         name=env,
     )

@@ -4,7 +4,6 @@ import datetime
 
 from django import template
 from django.utils.html import format_html
-from django.utils.translation import gettext as _
 
 from portal.web import reasons
 from verifier.reasons import Result
@@ -82,11 +81,4 @@ def utc_time(moment):
 
 @register.simple_tag
 def entered_by(record):
-    """Who put a release or deployment on record: a CI pipeline's token or an operator by hand."""
-    user = getattr(record, "registered_by_user", None) or getattr(record, "reported_by_user", None)
-    token = getattr(record, "registered_by_token", None) or getattr(record, "reported_by_token", None)
-    if user is not None:
-        return _("entered by hand by an operator (%(username)s)") % {"username": user.get_username()}
-    if token is not None:
-        return _("by the pipeline token “%(name)s”") % {"name": token.name}
-    return _("by Vitrina itself")
+    return reasons.entered_by(record)

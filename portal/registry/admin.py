@@ -1,0 +1,207 @@
+"""The operators' admin: projects and environments, trusted keys, CI tokens, releases and deployments.
+
+Everything that must reach the transparency log (keys, releases, deployments) is written through
+``services``, exactly as the API writes it. Releases and deployments are history: they can be added and
+viewed, never changed or deleted. Keys are revoked, never deleted or edited.
+"""
+
+from django.contrib import admin, messages
+from django.contrib.auth import get_permission_codename
+from django.utils import timezone
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
+
+from portal.web.reasons import entered_by
+
+from . import services
+from .forms import ApiTokenAddForm, DeploymentAddForm, ReleaseAddForm, SigningKeyAddForm
+from .models import ApiToken, Deployment, Environment, Project, Release, SigningKey
+
+
+class EnvironmentInline(admin.TabularInline):
+    model = Environment
+    fields = ["name", "live_url", "check_interval"]
+    extra = 0
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ["slug", "name", "repo_url", "protected_branch"]
+    search_fields = ["slug", "name"]
+    inlines = [EnvironmentInline]
+
+
+@admin.register(Environment)
+class EnvironmentAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "live_url", "check_interval", "next_check_at"]
+    list_editable = ["check_interval"]
+    list_filter = ["project"]
+    list_select_related = ["project"]
+    fields = ["project", "name", "live_url", "check_interval", "next_check_at"]
+    readonly_fields = ["next_check_at"]
+
+
+class AddOnlyAdmin(admin.ModelAdmin):
+    """Records that are added once and then only viewed: the add form differs from the detail view."""
+
+    add_form = None
+    add_fields = []
+
+    def get_fields(self, request, obj=None):
+        return self.add_fields if obj is None else self.fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.fields
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = self.add_form
+        form = super().get_form(request, obj, **kwargs)
+        # The operator who adds the record is recorded as its author (and in its log entry).
+        return type(form.__name__, (form,), {"user": request.user}) if obj is None else form
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        """The form's ``clean()`` already wrote the record through the service."""
+
+    def has_permission_to(self, request, action):
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.{get_permission_codename(action, opts)}")
+
+
+@admin.register(SigningKey)
+class SigningKeyAdmin(AddOnlyAdmin):
+    add_form = SigningKeyAddForm
+    add_fields = ["project", "label", "public_key_pem", "valid_from", "valid_until"]
+    fields = [
+        "project",
+        "label",
+        "algorithm",
+        "key_id",
+        "public_key_pem",
+        "valid_from",
+        "valid_until",
+        "revoked_at",
+        "created_at",
+    ]
+    list_display = ["short_id", "project", "algorithm", "label", "valid_from", "valid_until", "revoked_at"]
+    list_filter = ["project", "algorithm"]
+    list_select_related = ["project"]
+    actions = ["revoke"]
+
+    def save_model(self, request, obj, form, change):
+        """Trust the key through the service, so its log entry is written with the operator's name."""
+        key, _created = services.add_signing_key(
+            obj.project,
+            obj.public_key_pem,
+            label=obj.label,
+            valid_from=obj.valid_from,
+            valid_until=obj.valid_until,
+            user=request.user,
+        )
+        obj.pk, obj.key_id, obj.algorithm = key.pk, key.key_id, key.algorithm
+        obj._state.adding = False
+
+    def has_revoke_permission(self, request):
+        return self.has_permission_to(request, "change")
+
+    @admin.action(
+        description=_("Revoke the selected keys (releases signed before stay valid)"), permissions=["revoke"]
+    )
+    def revoke(self, request, queryset):
+        keys = [key for key in queryset.select_related("project") if key.revoked_at is None]
+        for key in keys:
+            services.revoke_signing_key(key, user=request.user)
+        self.message_user(
+            request,
+            ngettext("%(count)d key revoked.", "%(count)d keys revoked.", len(keys)) % {"count": len(keys)},
+        )
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(AddOnlyAdmin):
+    add_form = ApiTokenAddForm
+    add_fields = ["project", "name"]
+    fields = ["project", "name", "hint", "created_at", "last_used_at", "revoked_at"]
+    list_display = ["name", "project", "hint", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["project"]
+    list_select_related = ["project"]
+    actions = ["revoke"]
+
+    def save_model(self, request, obj, form, change):
+        """Issue the token and show it this once: only its hash is stored, so it can never be shown again."""
+        token, raw = ApiToken.issue(obj.project, obj.name)
+        obj.pk, obj.token_hash, obj.hint, obj.created_at = (
+            token.pk,
+            token.token_hash,
+            token.hint,
+            token.created_at,
+        )
+        obj._state.adding = False
+        messages.success(
+            request,
+            gettext("The new token is %(token)s — copy it now: it will not be shown again.") % {"token": raw},
+        )
+
+    def has_revoke_permission(self, request):
+        return self.has_permission_to(request, "change")
+
+    @admin.action(description=_("Revoke the selected tokens"), permissions=["revoke"])
+    def revoke(self, request, queryset):
+        count = queryset.filter(revoked_at=None).update(revoked_at=timezone.now())
+        self.message_user(
+            request,
+            ngettext("%(count)d token revoked.", "%(count)d tokens revoked.", count) % {"count": count},
+        )
+
+
+@admin.register(Release)
+class ReleaseAdmin(AddOnlyAdmin):
+    add_form = ReleaseAddForm
+    add_fields = ["project", "version", "envelope", "ci_build_url"]
+    fields = [
+        "project",
+        "version",
+        "artifact_name",
+        "artifact_digest",
+        "source_commit",
+        "repo_url",
+        "ci_build_url",
+        "signer_key",
+        "entered",
+        "registered_at",
+        "envelope",
+        "envelope_sha256",
+    ]
+    list_display = ["version", "project", "artifact_digest", "registered_at", "entered"]
+    list_filter = ["project"]
+    list_select_related = ["project", "registered_by_token", "registered_by_user"]
+    search_fields = ["version", "artifact_digest", "source_commit"]
+
+    @admin.display(description=_("entered"))
+    def entered(self, release):
+        return entered_by(release)
+
+
+@admin.register(Deployment)
+class DeploymentAdmin(AddOnlyAdmin):
+    add_form = DeploymentAddForm
+    add_fields = ["environment", "release", "pipeline_run_url"]
+    fields = ["environment", "release", "deployed_at", "pipeline_run_url", "entered", "registered_at"]
+    list_display = ["__str__", "deployed_at", "entered"]
+    list_filter = ["environment__project"]
+    list_select_related = [
+        "environment__project",
+        "release__project",
+        "reported_by_token",
+        "reported_by_user",
+    ]
+
+    @admin.display(description=_("entered"))
+    def entered(self, deployment):
+        return entered_by(deployment)
