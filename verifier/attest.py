@@ -1,0 +1,105 @@
+"""``python -m verifier attest``: what a CI job runs to sign what it built.
+
+It hashes the artifact (a file, or a directory with ``verifier.digest.sha256_directory``), states
+where it came from in an in-toto Statement v1 with a SLSA provenance v1 predicate, and signs the
+statement into a DSSE envelope with the project's private key. The envelope is what
+``python -m verifier publish`` (or plain curl) posts to the portal.
+
+Needs only ``cryptography``. The private key is read from a PEM file; if that file is encrypted, its
+password comes from the ``VITRINA_KEY_PASSWORD`` environment variable, never from the command line,
+where other users of the machine and CI logs could read it.
+"""
+
+import json
+import os
+import sys
+
+from verifier import dsse, statement
+from verifier.digest import sha256_directory, sha256_file
+from verifier.errors import FormatError
+from verifier.keys import load_private_key
+
+PASSWORD_ENV = "VITRINA_KEY_PASSWORD"  # noqa: S105 (the variable's name, not a password)
+MAX_KEY_BYTES = 64 * 1024
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 3
+
+
+def artifact_digest(path):
+    """``sha256:<hex>`` of a file, or of a directory tree by the scheme of ``sha256_directory``."""
+    return sha256_directory(path) if os.path.isdir(path) else sha256_file(path)
+
+
+def attest(digest, *, name, commit, repo_url, ci_build_url, private_key):
+    """Return the signed DSSE envelope (a JSON-ready dict) for the artifact with ``digest``."""
+    doc = statement.build_statement(
+        artifact_name=name,
+        artifact_digest=digest,
+        repo_uri=repo_url,
+        commit=commit,
+        ci_build_url=ci_build_url,
+    )
+    return dsse.sign_envelope(statement.statement_to_payload(doc), private_key)
+
+
+def read_private_key(path):
+    """Load the signing key, decrypting it with ``$VITRINA_KEY_PASSWORD`` when that is set."""
+    with open(path, "rb") as f:
+        pem = f.read(MAX_KEY_BYTES + 1)
+    if len(pem) > MAX_KEY_BYTES:
+        raise FormatError(f"{path} is larger than {MAX_KEY_BYTES} bytes; it is not a PEM private key")
+    return load_private_key(pem, password=os.environ.get(PASSWORD_ENV) or None)
+
+
+def add_attest_parser(subparsers):
+    parser = subparsers.add_parser(
+        "attest",
+        help="sign a build: hash the artifact, state its source, sign it (DSSE, in-toto, SLSA provenance)",
+        description=(
+            "Hash ARTIFACT and sign an in-toto Statement v1 with SLSA provenance v1 naming its source "
+            f"repository, commit and CI build log. An encrypted key's password is read from ${PASSWORD_ENV}."
+        ),
+    )
+    parser.add_argument("--artifact", required=True, help="the built file (or directory) to sign")
+    parser.add_argument("--commit", required=True, help="the git commit it was built from (40 hex)")
+    parser.add_argument("--repo", required=True, help="the public repository URL")
+    parser.add_argument("--ci-url", required=True, help="the URL of this CI build's log")
+    parser.add_argument("--key", required=True, help="the project's private signing key (PEM)")
+    parser.add_argument("--name", help="the artifact's name in the statement (default: its file name)")
+    parser.add_argument("--out", help="write the envelope to this file (default: standard output)")
+    parser.set_defaults(func=run_attest)
+    return parser
+
+
+def run_attest(args):
+    """Run ``attest``; returns the exit code: 0 signed, 3 bad input (file, key, commit...)."""
+    try:
+        private_key = read_private_key(args.key)
+        digest = artifact_digest(args.artifact)
+        envelope = attest(
+            digest,
+            name=args.name or os.path.basename(os.path.normpath(args.artifact)),
+            commit=args.commit,
+            repo_url=args.repo,
+            ci_build_url=args.ci_url,
+            private_key=private_key,
+        )
+    except OSError as exc:
+        print(f"attest: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except FormatError as exc:
+        print(f"attest: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    text = json.dumps(envelope, sort_keys=True) + "\n"
+    if args.out:
+        try:
+            with open(args.out, "w", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as exc:
+            print(f"attest: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        print(f"signed {digest} with key {private_key.public_key.short_id} -> {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK

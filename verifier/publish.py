@@ -1,0 +1,233 @@
+"""``python -m verifier publish``: post a signed envelope to a Vitrina portal, and optionally a deployment.
+
+The one part of the verifier that talks to Vitrina, and only when a CI job asks it to. Standard
+library only (``urllib``): every request has a timeout, every answer is read up to a cap, redirects
+are not followed (a redirect would carry the token to wherever it points), and plain ``http://`` is
+refused except to a loopback address, so the token never crosses a network in clear text.
+
+The token is read from an environment variable (``--token-env``, default ``VITRINA_TOKEN``), never
+from the command line, where process listings and CI logs would show it.
+
+Exit codes, so a pipeline can tell a refusal from an outage:
+0 published; 1 refused by the portal (the server's message is printed on one line); 2 the portal
+could not be reached or failed (network error, timeout, 5xx: worth a retry); 3 bad input (missing
+file, malformed envelope, empty token variable, unusable URL).
+"""
+
+import ipaddress
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from http.client import HTTPException
+from urllib.parse import urlsplit
+
+from verifier import dsse
+from verifier.errors import FormatError
+
+DEFAULT_TOKEN_ENV = "VITRINA_TOKEN"  # noqa: S105 (the variable's name, not a token)
+TIMEOUT_SECONDS = 30
+MAX_RESPONSE_BYTES = 64 * 1024
+USER_AGENT = "vitrina-verifier-publish/1"
+
+EXIT_OK = 0
+EXIT_REFUSED = 1
+EXIT_UNREACHABLE = 2
+EXIT_BAD_INPUT = 3
+
+
+class PublishError(Exception):
+    exit_code = EXIT_BAD_INPUT
+
+
+class Refused(PublishError):
+    """The portal answered 4xx: it understood and said no."""
+
+    exit_code = EXIT_REFUSED
+
+
+class Unreachable(PublishError):
+    """No usable answer: network error, timeout, a 5xx, or an answer too large to be one."""
+
+    exit_code = EXIT_UNREACHABLE
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        raise PublishError(
+            f"the portal answered with a redirect ({code}) to {newurl}; give that address as --portal"
+        )
+
+
+def check_portal_url(url):
+    """Return the portal's base URL without a trailing slash, refusing clear-text http off loopback."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise PublishError(f"--portal must be an https:// URL, got {url!r}")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise PublishError(
+            f"--portal {url} is plain http: the token would travel in clear text; use https://"
+        )
+    return url.rstrip("/")
+
+
+def is_loopback(host):
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def post_json(url, body, token, timeout=TIMEOUT_SECONDS):
+    """POST ``body`` as JSON with the bearer token; return (status, decoded answer or None)."""
+    # Only http(s) URLs get here: the base URL went through check_portal_url.
+    request = urllib.request.Request(  # noqa: S310
+        url,
+        data=json.dumps(body).encode("utf-8"),
+        method="POST",
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+        },
+    )
+    opener = urllib.request.build_opener(_NoRedirects)
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            return response.status, read_json(response)
+    except urllib.error.HTTPError as answer:
+        with answer:
+            return answer.code, read_json(answer)
+    except (urllib.error.URLError, HTTPException, OSError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise Unreachable(f"could not reach {url}: {reason}") from exc
+
+
+def read_json(response):
+    data = response.read(MAX_RESPONSE_BYTES + 1)
+    if len(data) > MAX_RESPONSE_BYTES:
+        raise Unreachable(f"the portal's answer is larger than {MAX_RESPONSE_BYTES} bytes")
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+def call(url, body, token):
+    """POST and return the answer document; raise ``Refused`` (4xx) or ``Unreachable`` (5xx, network)."""
+    status, document = post_json(url, body, token)
+    if 200 <= status < 300 and isinstance(document, dict):
+        return document
+    if 400 <= status < 500:
+        raise Refused(f"refused by the portal ({status}): {error_message(document)}")
+    raise Unreachable(f"the portal answered {status} at {url}; try again later")
+
+
+def error_message(document):
+    """The API's ``error.message``, on one line."""
+    error = document.get("error") if isinstance(document, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    if not isinstance(message, str) or not message:
+        return "no explanation given"
+    return " ".join(message.split())
+
+
+def read_envelope(path):
+    """The envelope file's JSON object, checked locally so a broken file never reaches the network."""
+    with open(path, "rb") as f:
+        data = f.read(dsse.MAX_ENVELOPE_BYTES + 1)
+    envelope = dsse.parse_envelope(data)
+    if envelope.payload_type != dsse.PAYLOAD_TYPE_IN_TOTO:
+        raise FormatError(
+            f"{path}: payloadType must be {dsse.PAYLOAD_TYPE_IN_TOTO}, got {envelope.payload_type!r}"
+        )
+    return json.loads(data)
+
+
+def read_token(variable):
+    token = os.environ.get(variable, "").strip()
+    if not token:
+        raise PublishError(f"the environment variable {variable} is empty; put the project's API token there")
+    return token
+
+
+def publish(portal, token, envelope, version, *, ci_build_url=None, environment=None, pipeline_url=None):
+    """Register the release and, with ``environment``, record its deployment. Yields one line per step."""
+    body = {"envelope": envelope, "version": version}
+    if ci_build_url:
+        body["ci_build_url"] = ci_build_url
+    release = call(f"{portal}/api/v1/releases/", body, token)
+    yield (
+        f"release {release.get('version')} of {release.get('project')} {release.get('artifact_digest')}: "
+        f"log index {release.get('log_index')}, {release.get('url')}"
+    )
+    if environment:
+        body = {"project": release.get("project"), "environment": environment, "release": version}
+        if pipeline_url:
+            body["pipeline_run_url"] = pipeline_url
+        deployment = call(f"{portal}/api/v1/deployments/", body, token)
+        yield (
+            f"deployment of {deployment.get('release')} to {deployment.get('environment')}: "
+            f"log index {deployment.get('log_index')}, {deployment.get('url')}"
+        )
+
+
+def add_publish_parser(subparsers):
+    parser = subparsers.add_parser(
+        "publish",
+        help="post a signed envelope to a Vitrina portal, and optionally record a deployment",
+        description=(
+            "Register the release signed in ENVELOPE with the portal; with --environment, also record "
+            "that it now runs there. The API token is read from the environment variable named by "
+            "--token-env. Exit codes: 0 ok, 1 refused, 2 could not reach the portal, 3 bad input."
+        ),
+    )
+    parser.add_argument(
+        "--portal", required=True, help="the portal's base URL, e.g. https://vitrina.example.org"
+    )
+    parser.add_argument(
+        "--token-env",
+        default=DEFAULT_TOKEN_ENV,
+        help=f"name of the environment variable holding the API token (default {DEFAULT_TOKEN_ENV})",
+    )
+    parser.add_argument("--envelope", required=True, help="the DSSE envelope written by 'attest'")
+    parser.add_argument("--version", required=True, help="the release's version, e.g. 1.4.2")
+    parser.add_argument("--ci-url", help="the CI build log URL, if the signed statement does not name it")
+    parser.add_argument("--environment", help="also record a deployment of this release to this environment")
+    parser.add_argument("--pipeline-url", help="the deployment pipeline run's URL (with --environment)")
+    parser.set_defaults(func=run_publish)
+    return parser
+
+
+def run_publish(args):
+    """Run ``publish``; returns the exit code (see the module docstring)."""
+    try:
+        if args.pipeline_url and not args.environment:
+            raise PublishError("--pipeline-url describes a deployment: give --environment too")
+        portal = check_portal_url(args.portal)
+        token = read_token(args.token_env)
+        envelope = read_envelope(args.envelope)
+        for line in publish(
+            portal,
+            token,
+            envelope,
+            args.version,
+            ci_build_url=args.ci_url,
+            environment=args.environment,
+            pipeline_url=args.pipeline_url,
+        ):
+            print(line)
+    except PublishError as exc:
+        print(f"publish: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except OSError as exc:
+        print(f"publish: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except FormatError as exc:
+        print(f"publish: {args.envelope}: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return EXIT_OK
