@@ -201,7 +201,8 @@ class ProjectReleaseListView(generics.ListAPIView):
 
     def get_queryset(self):
         project = services.get_project(self.kwargs["slug"])
-        return with_log_index(project.releases.select_related("project").order_by("-registered_at", "-id"))
+        releases = project.releases.select_related("project").defer("envelope")
+        return with_log_index(releases.order_by("-registered_at", "-id"))
 
 
 class ReleaseDetailView(APIView):

@@ -1,0 +1,96 @@
+"""The OpenAPI schema describes the API, and the browsable docs run under the site's strict CSP."""
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+pytestmark = pytest.mark.django_db
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def test_schema_is_openapi_3_and_describes_registration_and_reads(client):
+    response = client.get("/api/v1/schema/?format=json")
+
+    assert response.status_code == 200
+    schema = json.loads(response.content)
+    assert schema["openapi"].startswith("3.")
+    assert schema["info"]["title"] == "Vitrina API"
+    assert {
+        "/api/v1/releases/",
+        "/api/v1/releases/{id}/",
+        "/api/v1/deployments/",
+        "/api/v1/projects/",
+        "/api/v1/projects/{slug}/",
+        "/api/v1/projects/{slug}/releases/",
+    } <= set(schema["paths"])
+    assert schema["components"]["securitySchemes"]["projectToken"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A token scoped to one project, from the admin or `manage.py createtoken`.",
+    }
+    register = schema["paths"]["/api/v1/releases/"]["post"]
+    assert register["security"] == [{"projectToken": []}]
+    assert {"200", "201", "400", "401", "403", "404", "409", "413", "415"} <= set(register["responses"])
+    assert set(schema["paths"]["/api/v1/releases/{id}/"]) == {"get"}
+    assert schema["paths"]["/api/v1/projects/"]["get"]["security"] == [{}], "public reads need no credentials"
+
+
+def test_schema_generates_without_warnings(tmp_path):
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
+
+    assert "/api/v1/releases/" in (tmp_path / "schema.yaml").read_text()
+
+
+def test_docs_page_has_no_inline_script_or_style_and_only_local_assets(client):
+    response = client.get("/api/v1/docs/")
+
+    assert response.status_code == 200
+    assert "script-src 'self'" in response["Content-Security-Policy"]
+    html = response.content.decode()
+    assert "<style" not in html
+    scripts = re.findall(r"<script([^>]*)>", html)
+    assert scripts and all('src="' in attributes for attributes in scripts)
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert all(url.startswith("/") and not url.startswith("//") for url in assets)
+    for url in assets:
+        asset = client.get(url.replace("&amp;", "&"))
+        assert asset.status_code == 200, url
+        asset.close()
+
+
+def test_docs_start_up_script_is_served_as_javascript(client):
+    html = client.get("/api/v1/docs/").content.decode()
+    script_url = re.search(r'<script src="(/api/v1/docs/\?[^"]*script[^"]*)"', html).group(1)
+
+    response = client.get(script_url.replace("&amp;", "&"))
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/javascript")
+    assert "SwaggerUIBundle" in response.content.decode()
+    assert "/api/v1/schema/" in response.content.decode()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_docs_render_in_a_real_browser_without_csp_violations(live_server):
+    if not Path(CHROMIUM).exists() and not shutil.which(CHROMIUM):
+        pytest.skip(f"Chromium not installed at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    console = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.on("console", lambda message: console.append(message.text))
+        page.goto(f"{live_server.url}/api/v1/docs/")
+        page.wait_for_selector("text=Register a signed release", timeout=15000)
+        title = page.locator(".information-container .title").inner_text()
+        browser.close()
+
+    assert "Vitrina API" in title
+    assert [text for text in console if "Content Security Policy" in text] == []
