@@ -190,7 +190,8 @@ def post(
         sock = socket.create_connection(addresses[0][4][:2], timeout=timeout)
     except OSError as exc:
         raise DeliveryFailed(f"Could not connect to {parts.hostname}: {exc}.") from None
-    deadline = threading.Timer(timeout, _shut, args=(sock,))
+    expired = threading.Event()
+    deadline = threading.Timer(timeout, _expire, args=(sock, expired))
     deadline.start()
     try:
         if parts.scheme == "https":
@@ -203,7 +204,7 @@ def post(
         response.read(max_response_bytes)
         return response.status
     except (OSError, http.client.HTTPException) as exc:
-        if not deadline.is_alive():
+        if expired.is_set():
             raise DeliveryFailed(f"{url} did not answer within {timeout:g} s.") from None
         raise DeliveryFailed(f"Posting to {url} failed: {exc!r}.") from None
     finally:
@@ -211,7 +212,8 @@ def post(
         sock.close()
 
 
-def _shut(sock):
+def _expire(sock, expired):
+    expired.set()
     try:
         sock.shutdown(socket.SHUT_RDWR)
     except OSError:
