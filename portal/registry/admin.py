@@ -7,6 +7,7 @@ viewed, never changed or deleted. Keys are revoked, never deleted or edited.
 
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
+from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
@@ -17,9 +18,13 @@ from . import services
 from .forms import ApiTokenAddForm, DeploymentAddForm, ReleaseAddForm, SigningKeyAddForm
 from .models import ApiToken, Deployment, Environment, Project, Release, SigningKey
 
+# A live endpoint typed without a scheme is https (Django 6's default; said explicitly for 5.2).
+URL_FIELDS = {models.URLField: {"assume_scheme": "https"}}
+
 
 class EnvironmentInline(admin.TabularInline):
     model = Environment
+    formfield_overrides = URL_FIELDS
     fields = ["name", "live_url", "check_interval"]
     extra = 0
 
@@ -39,6 +44,7 @@ class EnvironmentAdmin(admin.ModelAdmin):
     list_select_related = ["project"]
     fields = ["project", "name", "live_url", "check_interval", "next_check_at"]
     readonly_fields = ["next_check_at"]
+    formfield_overrides = URL_FIELDS
 
 
 class AddOnlyAdmin(admin.ModelAdmin):
