@@ -6,6 +6,7 @@ record and its transparency-log entry in one transaction, or raises ``Refused`` 
 
 import hashlib
 import json
+import re
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -16,6 +17,9 @@ from verifier.errors import FormatError, SignatureError, StatementError
 from verifier.keys import load_public_key
 
 from .models import Deployment, Environment, Project, Release, SigningKey
+
+# A version names the release's page (/p/<slug>/releases/<version>/): one path segment, never ".." or "a/b".
+VERSION_PATTERN = re.compile(r"[0-9A-Za-z][0-9A-Za-z._+~-]*")
 
 
 class Refused(Exception):
@@ -177,6 +181,12 @@ def register_release(project, envelope_text, *, version, ci_build_url="", token=
         raise Refused("version", "version is required.")
     if len(version) > 100:
         raise Refused("version", "version is longer than 100 characters.")
+    if not VERSION_PATTERN.fullmatch(version):
+        raise Refused(
+            "version",
+            f"version {version!r} must start with a letter or digit "
+            "and hold only letters, digits and . _ + ~ -.",
+        )
     envelope_sha256 = hashlib.sha256(envelope_text.encode()).hexdigest()
     moment = timezone.now()
     signer, parsed = verify_release_envelope(project, envelope_text, moment)

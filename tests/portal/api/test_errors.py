@@ -98,6 +98,14 @@ def test_envelope_that_is_not_an_envelope_is_a_400(ci, envelope, problem):
     assert problem in error_of(response)["fields"]["envelope"][0]
 
 
+def test_version_that_cannot_name_a_page_is_a_400(ci):
+    with writes_nothing():
+        response = ci.register(version="feature/login")
+
+    assert response.status_code == 400
+    assert "'feature/login'" in error_of(response)["fields"]["version"][0]
+
+
 def test_unknown_project_is_a_404_naming_it(ci):
     with writes_nothing():
         response = ci.register(project="atlantis")
