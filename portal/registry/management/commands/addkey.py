@@ -1,0 +1,52 @@
+"""``manage.py addkey SLUG PEM_FILE``: trust a public key for a project's releases; prints its key id."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from portal.registry import services
+
+from ._common import project_or_error
+
+# A PEM public key is well under 1 KiB; anything far larger is the wrong file.
+MAX_PEM_BYTES = 64 * 1024
+
+
+class Command(BaseCommand):
+    help = (
+        "Trust an Ed25519 or ECDSA P-256 public key (PEM) for a project's releases, and print its key id. "
+        "Adding the same key again changes nothing and prints the same id."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("slug", help="the project's slug")
+        parser.add_argument("pem_file", help="the public key, as a PEM file (e.g. cosign.pub)")
+        parser.add_argument(
+            "--label", default="", help="a note to tell keys apart, e.g. 'GitHub Actions 2026'"
+        )
+
+    def handle(self, *args, slug, pem_file, label, **options):
+        project = project_or_error(slug)
+        pem = read_pem(pem_file)
+        try:
+            key, created = services.add_signing_key(project, pem, label=label)
+        except services.Refused as exc:
+            raise CommandError(f"{pem_file}: {exc.message}") from exc
+        if not created:
+            self.stderr.write(
+                f"Project '{project.slug}' already trusts this key (since {key.valid_from:%Y-%m-%d})."
+            )
+        # Only the key id on stdout, so a script can capture it.
+        self.stdout.write(key.key_id)
+
+
+def read_pem(path):
+    try:
+        with open(path, "rb") as file:
+            data = file.read(MAX_PEM_BYTES + 1)
+    except OSError as exc:
+        raise CommandError(f"Cannot read {path}: {exc.strerror}.") from exc
+    if len(data) > MAX_PEM_BYTES:
+        raise CommandError(f"{path} is larger than {MAX_PEM_BYTES} bytes; it is not a PEM public key.")
+    try:
+        return data.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise CommandError(f"{path} is not a PEM text file.") from exc
