@@ -9,7 +9,8 @@ from verifier.reasons import Reason, Result
 
 @pytest.mark.parametrize("reason", list(Reason))
 def test_every_reason_has_a_plain_sentence_in_english_and_spanish(reason):
-    english = str(reasons.reason_sentence(reason.value))
+    with translation.override("en"):
+        english = str(reasons.reason_sentence(reason.value))
     assert english.endswith(".")
     assert "_" not in english
     with translation.override("es"):
@@ -19,7 +20,8 @@ def test_every_reason_has_a_plain_sentence_in_english_and_spanish(reason):
 
 @pytest.mark.parametrize("result", list(Result))
 def test_every_result_has_a_word_and_a_sentence(result):
-    english = (str(reasons.result_word(result.value)), str(reasons.status_sentence(result.value, "")))
+    with translation.override("en"):
+        english = (str(reasons.result_word(result.value)), str(reasons.status_sentence(result.value, "")))
     assert all(english)
     with translation.override("es"):
         spanish = (str(reasons.result_word(result.value)), str(reasons.status_sentence(result.value, "")))
@@ -33,6 +35,7 @@ def test_an_unknown_reason_has_no_sentence_rather_than_an_error():
 
 
 def test_a_verified_result_never_borrows_a_reason_sentence():
+    assert reasons.status_sentence("mismatch", "unreachable") == reasons.REASON_SENTENCES[Reason.UNREACHABLE]
     assert str(reasons.status_sentence("verified", "unreachable")) == str(
         reasons.RESULT_SENTENCES[Result.VERIFIED]
     )
