@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from django.apps import apps
 
 from portal.registry.models import ApiToken, Deployment, Release, SigningKey
 from portal.transparency.models import LogEntry
@@ -217,3 +218,15 @@ def test_environment_check_interval_is_editable(admin_client, project):
     assert response.status_code == 302
     environment.refresh_from_db()
     assert environment.check_interval == 300
+
+
+@pytest.mark.parametrize(
+    "model", ["project", "environment", "signingkey", "apitoken", "release", "deployment"]
+)
+def test_every_registry_list_add_and_detail_page_opens(admin_client, trusted, project, model):
+    factories.make_token(project)
+    factories.make_deployment(factories.make_environment(project), factories.make_release(project, trusted))
+    assert admin_client.get(f"/admin/registry/{model}/").status_code == 200
+    assert admin_client.get(f"/admin/registry/{model}/add/").status_code == 200
+    record = apps.get_model("registry", model).objects.first()
+    assert admin_client.get(f"/admin/registry/{model}/{record.pk}/change/").status_code == 200
