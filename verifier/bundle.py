@@ -1,0 +1,522 @@
+"""Proof bundles (``bundle_version`` 1): parsing, and every check a volunteer runs on one.
+
+A bundle is one JSON document the portal serves for a release or a deployment; its format is in
+``docs/formats/bundle.md``. ``parse_bundle`` is strict (exact fields, exact types, canonical base64)
+and raises ``FormatError`` for anything else, so a damaged bundle is bad input, never a pass.
+``verify_bundle`` runs the checks and returns one ``CheckResult`` per check; it prints nothing and
+talks to the network only through what its caller hands it (``history``) and the ``git`` command
+(``repo``). Every byte of a bundle is covered by some check: change any of them and a check fails.
+"""
+
+import base64
+import binascii
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+
+from verifier import dsse
+from verifier.digest import sha256_directory, sha256_file
+from verifier.errors import CouldNotCheck, FormatError, VerificationFailed, VerifierError
+from verifier.keys import load_public_key
+from verifier.merkle import leaf_hash, verify_inclusion
+from verifier.note import parse_verifier_key, verify_checkpoint
+from verifier.repo import check_commit_in_repo
+from verifier.statement import parse_statement
+
+BUNDLE_VERSION = 1
+MAX_BUNDLE_BYTES = 16 * 1024 * 1024
+MAX_PROOF_HASHES = 64
+ENTRY_SCHEMA_VERSION = 1
+
+PASS, FAIL, SKIP, ERROR = "pass", "fail", "skip", "error"
+
+# The fields a record must carry, so that a bundle cannot leave out the ones that matter.
+REQUIRED_RECORD_FIELDS = {
+    "release": {
+        "project": str,
+        "release_id": int,
+        "version": str,
+        "artifact_name": str,
+        "artifact_digest": str,
+        "source_commit": str,
+        "repo_url": str,
+        "ci_build_url": str,
+        "envelope_sha256": str,
+        "signer_key_id": str,
+        "registered_at": str,
+    },
+    "deployment": {
+        "project": str,
+        "environment": str,
+        "deployment_id": int,
+        "release_id": int,
+        "version": str,
+        "artifact_digest": str,
+        "deployed_at": str,
+        "pipeline_run_url": str,
+    },
+}
+# What a deployment's entry says about its release, which must match the release bundle's record.
+DEPLOYED_RELEASE_FIELDS = ("project", "release_id", "version", "artifact_digest")
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    status: str  # PASS, FAIL, SKIP or ERROR (could not check)
+    message: str
+
+
+@dataclass(frozen=True)
+class SigningKeyInfo:
+    key_id: str
+    algorithm: str
+    public_key_pem: str
+
+
+@dataclass(frozen=True)
+class LogProof:
+    origin: str
+    verifier_key: str
+    index: int
+    entry: bytes
+    tree_size: int
+    inclusion_proof: tuple[bytes, ...]
+    checkpoint: str
+
+
+@dataclass(frozen=True)
+class ProjectInfo:
+    slug: str
+    repo_url: str
+    protected_branch: str
+
+
+@dataclass(frozen=True)
+class Bundle:
+    kind: str  # "release" or "deployment"
+    record: dict
+    log: LogProof
+    project: ProjectInfo
+    envelope: str | None = None  # release bundles only
+    signing_keys: tuple[SigningKeyInfo, ...] = ()  # release bundles only
+    release: "Bundle | None" = None  # deployment bundles only: the deployed release's bundle
+
+
+class Skip(Exception):
+    """A check that cannot apply, saying what would make it run."""
+
+
+# --- Parsing ------------------------------------------------------------------------------------------
+
+
+def parse_bundle(data: bytes) -> Bundle:
+    """Parse a bundle document, refusing anything that is not exactly ``bundle_version`` 1."""
+    if len(data) > MAX_BUNDLE_BYTES:
+        raise FormatError(f"bundle is larger than {MAX_BUNDLE_BYTES // (1024 * 1024)} MiB")
+    try:
+        document = json.loads(
+            data.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_no_constant
+        )
+    except UnicodeDecodeError:
+        raise FormatError("bundle is not UTF-8 text") from None
+    except RecursionError:
+        raise FormatError("bundle is nested too deeply") from None
+    except ValueError as exc:
+        raise FormatError(f"bundle is not valid JSON: {exc}") from None
+    return _bundle(document, "bundle")
+
+
+def _bundle(document, where):
+    _object(document, where)
+    version = document.get("bundle_version")
+    if version != BUNDLE_VERSION or isinstance(version, bool):
+        raise FormatError(
+            f"{where}: bundle_version is {version!r}; this verifier reads version {BUNDLE_VERSION}"
+        )
+    kind = document.get("kind")
+    if kind == "release":
+        _fields(
+            document,
+            where,
+            ["bundle_version", "kind", "release", "envelope", "signing_keys", "log", "project"],
+        )
+        keys = _list(document["signing_keys"], f"{where}.signing_keys")
+        if not keys:
+            raise FormatError(f"{where}.signing_keys is empty")
+        return Bundle(
+            kind=kind,
+            record=_record(document["release"], kind, f"{where}.release"),
+            log=_log(document["log"], f"{where}.log"),
+            project=_project(document["project"], f"{where}.project"),
+            envelope=_string(document["envelope"], f"{where}.envelope"),
+            signing_keys=tuple(_signing_key(key, f"{where}.signing_keys[{i}]") for i, key in enumerate(keys)),
+        )
+    if kind == "deployment":
+        _fields(document, where, ["bundle_version", "kind", "deployment", "log", "project", "release_bundle"])
+        release = _bundle(document["release_bundle"], f"{where}.release_bundle")
+        if release.kind != "release":
+            raise FormatError(f"{where}.release_bundle is a {release.kind} bundle, not a release bundle")
+        return Bundle(
+            kind=kind,
+            record=_record(document["deployment"], kind, f"{where}.deployment"),
+            log=_log(document["log"], f"{where}.log"),
+            project=_project(document["project"], f"{where}.project"),
+            release=release,
+        )
+    raise FormatError(f"{where}: kind must be 'release' or 'deployment', got {str(kind)[:40]!r}")
+
+
+def _record(value, kind, where):
+    _object(value, where)
+    for name, expected in REQUIRED_RECORD_FIELDS[kind].items():
+        if name not in value:
+            raise FormatError(f"{where} has no {name!r} field")
+        if not isinstance(value[name], expected) or isinstance(value[name], bool):
+            raise FormatError(f"{where}.{name} must be a {expected.__name__}")
+    return value
+
+
+def _log(value, where):
+    _fields(
+        value,
+        where,
+        ["origin", "verifier_key", "index", "entry_b64", "tree_size", "inclusion_proof", "checkpoint"],
+    )
+    proof = _list(value["inclusion_proof"], f"{where}.inclusion_proof")
+    if len(proof) > MAX_PROOF_HASHES:
+        raise FormatError(f"{where}.inclusion_proof has more than {MAX_PROOF_HASHES} hashes")
+    hashes = tuple(_base64(h, f"{where}.inclusion_proof[{i}]") for i, h in enumerate(proof))
+    for i, h in enumerate(hashes):
+        if len(h) != 32:
+            raise FormatError(f"{where}.inclusion_proof[{i}] is not a 32-byte hash")
+    return LogProof(
+        origin=_string(value["origin"], f"{where}.origin"),
+        verifier_key=_string(value["verifier_key"], f"{where}.verifier_key"),
+        index=_count(value["index"], f"{where}.index"),
+        entry=_base64(value["entry_b64"], f"{where}.entry_b64"),
+        tree_size=_count(value["tree_size"], f"{where}.tree_size"),
+        inclusion_proof=hashes,
+        checkpoint=_string(value["checkpoint"], f"{where}.checkpoint"),
+    )
+
+
+def _project(value, where):
+    _fields(value, where, ["slug", "repo_url", "protected_branch"])
+    return ProjectInfo(
+        *(_string(value[name], f"{where}.{name}") for name in ("slug", "repo_url", "protected_branch"))
+    )
+
+
+def _signing_key(value, where):
+    _fields(value, where, ["key_id", "algorithm", "public_key_pem"])
+    return SigningKeyInfo(
+        *(_string(value[name], f"{where}.{name}") for name in ("key_id", "algorithm", "public_key_pem"))
+    )
+
+
+def _fields(value, where, names):
+    _object(value, where)
+    missing = [name for name in names if name not in value]
+    if missing:
+        raise FormatError(f"{where} has no {missing[0]!r} field")
+    unknown = [name for name in value if name not in names]
+    if unknown:
+        raise FormatError(f"{where} has an unknown field {unknown[0][:40]!r}")
+
+
+def _object(value, where):
+    if not isinstance(value, dict):
+        raise FormatError(f"{where} must be a JSON object")
+
+
+def _list(value, where):
+    if not isinstance(value, list):
+        raise FormatError(f"{where} must be a JSON array")
+    return value
+
+
+def _string(value, where):
+    if not isinstance(value, str):
+        raise FormatError(f"{where} must be a string")
+    return value
+
+
+def _count(value, where):
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 1 << 63:
+        raise FormatError(f"{where} must be a non-negative integer")
+    return value
+
+
+def _base64(value, where):
+    """Standard base64 with padding, in its one canonical spelling."""
+    text = _string(value, where)
+    try:
+        data = base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError):
+        raise FormatError(f"{where} is not valid base64") from None
+    if base64.b64encode(data).decode("ascii") != text:
+        raise FormatError(f"{where} is not canonical base64")
+    return data
+
+
+def _no_duplicates(pairs):
+    document = {}
+    for name, value in pairs:
+        if name in document:
+            raise FormatError(f"bundle has a duplicate field {name[:40]!r}")
+        document[name] = value
+    return document
+
+
+def _no_constant(name):
+    raise FormatError(f"bundle contains {name}, which is not JSON")
+
+
+# --- Verifying ----------------------------------------------------------------------------------------
+
+
+def verify_bundle(bundle, *, artifact_path=None, log_key=None, repo=None, history=None):
+    """Run every check on ``bundle``; return the results in the order a reader should see them.
+
+    ``log_key`` pins the log's verifier key (else the bundle's own is used, with a warning).
+    ``repo`` is a git URL or path to check the commit against. ``history`` (``verifier.state.History``)
+    compares the checkpoint with the one seen last time for the same log.
+    """
+    if bundle.kind == "release":
+        return _verify_release(bundle, artifact_path, log_key, repo, history, prefix="")
+    results = _verify_log(bundle, log_key, history, prefix="deployment ")
+    results.append(_run("deployment release", lambda: _check_deployed_release(bundle)))
+    results += _verify_release(bundle.release, artifact_path, log_key, repo, history, prefix="release ")
+    return results
+
+
+def _verify_release(bundle, artifact_path, log_key, repo, history, prefix):
+    facts = {}
+    results = [
+        _run(prefix + "signature", lambda: _check_signature(bundle, facts)),
+        _run(prefix + "statement", lambda: _check_statement(bundle, facts)),
+        _run(prefix + "artifact", lambda: _check_artifact(bundle, facts, artifact_path)),
+    ]
+    results += _verify_log(bundle, log_key, history, prefix)
+    results.append(_run(prefix + "repository", lambda: _check_repository(bundle, repo)))
+    return results
+
+
+def _verify_log(bundle, log_key, history, prefix):
+    facts = {}
+    return [
+        _run(prefix + "log entry", lambda: _check_entry(bundle)),
+        _run(prefix + "project", lambda: _check_project(bundle)),
+        _run(prefix + "checkpoint", lambda: _check_checkpoint(bundle, facts, log_key)),
+        _run(prefix + "inclusion", lambda: _check_inclusion(bundle, facts)),
+        _run(prefix + "history", lambda: _check_history(bundle, facts, history)),
+    ]
+
+
+def _run(name, check):
+    try:
+        return CheckResult(name, PASS, check())
+    except Skip as exc:
+        return CheckResult(name, SKIP, str(exc))
+    except CouldNotCheck as exc:
+        return CheckResult(name, ERROR, str(exc))
+    except VerifierError as exc:
+        return CheckResult(name, FAIL, str(exc))
+
+
+def _check_signature(bundle, facts):
+    envelope = dsse.parse_envelope(bundle.envelope)
+    keys = []
+    for info in bundle.signing_keys:
+        key = load_public_key(info.public_key_pem)
+        if (key.key_id, key.algorithm, key.pem) != (info.key_id, info.algorithm, info.public_key_pem):
+            raise VerificationFailed(
+                f"signing key {info.key_id[:16]}… ({info.algorithm}): its PEM is key {key.key_id[:16]}… "
+                f"({key.algorithm}), or not in the canonical form the portal publishes"
+            )
+        keys.append(key)
+    signer = dsse.verify_envelope(envelope, keys)
+    logged_signer = bundle.record["signer_key_id"]
+    if signer.key_id != logged_signer:
+        raise VerificationFailed(
+            f"the envelope verifies under key {signer.key_id[:16]}…, "
+            f"but the release names key {logged_signer[:16]}…"
+        )
+    facts["envelope"] = envelope
+    return f"DSSE signature verifies under the project's key {signer.key_id[:16]}… ({signer.algorithm})"
+
+
+def _check_statement(bundle, facts):
+    if "envelope" not in facts:
+        raise Skip("no verified envelope to read the statement from")
+    statement = parse_statement(facts["envelope"].payload)
+    record = bundle.record
+    claims = {
+        "artifact_digest": statement.artifact_digest,
+        "source_commit": statement.source_commit,
+        "repo_url": statement.source_uri,
+    }
+    for field, signed in claims.items():
+        if record[field] != signed:
+            raise VerificationFailed(
+                f"the release's {field} is {record[field]!r}, the signed statement says {signed!r}"
+            )
+    facts["statement"] = statement
+    return (
+        f"signed statement: {statement.artifact_digest} built from {statement.source_uri} "
+        f"at {statement.source_commit}"
+    )
+
+
+def _check_artifact(bundle, facts, artifact_path):
+    if artifact_path is None:
+        raise Skip("no --artifact given: the downloaded file itself was not checked")
+    expected = (
+        facts["statement"].artifact_digest if "statement" in facts else bundle.record["artifact_digest"]
+    )
+    try:
+        actual = (
+            sha256_directory(artifact_path) if os.path.isdir(artifact_path) else sha256_file(artifact_path)
+        )
+    except OSError as exc:
+        raise CouldNotCheck("bad_response", f"cannot read {artifact_path}: {exc.strerror}") from None
+    if actual != expected:
+        raise VerificationFailed(f"{artifact_path} has digest {actual}, the signed release says {expected}")
+    return f"{artifact_path} has the signed digest {actual}"
+
+
+def _check_entry(bundle):
+    try:
+        entry = json.loads(bundle.log.entry.decode("utf-8"), object_pairs_hook=_no_duplicates)
+    except (UnicodeDecodeError, ValueError):
+        raise VerificationFailed(f"log entry {bundle.log.index} is not a JSON document") from None
+    if not isinstance(entry, dict):
+        raise VerificationFailed(f"log entry {bundle.log.index} is not a JSON object")
+    if entry.get("v") != ENTRY_SCHEMA_VERSION or entry.get("type") != bundle.kind:
+        raise VerificationFailed(
+            f"log entry {bundle.log.index} is a {entry.get('type')!r} entry of schema {entry.get('v')!r}, "
+            f"not a {bundle.kind} entry of schema {ENTRY_SCHEMA_VERSION}"
+        )
+    for field, value in bundle.record.items():
+        if field not in entry:
+            raise VerificationFailed(
+                f"the {bundle.kind} record's field {field!r} is not in log entry {bundle.log.index}"
+            )
+        if _canonical(entry[field]) != _canonical(value):
+            raise VerificationFailed(
+                f"the {bundle.kind} record says {field} = {_short(value)}, log entry {bundle.log.index} says "
+                f"{_short(entry[field])}: the record was changed after it was logged"
+            )
+    if bundle.kind == "release":
+        envelope_sha256 = hashlib.sha256(bundle.envelope.encode("utf-8")).hexdigest()
+        if entry["envelope_sha256"] != envelope_sha256:
+            raise VerificationFailed(
+                f"the envelope's sha256 is {envelope_sha256}, log entry {bundle.log.index} says "
+                f"{entry['envelope_sha256']}"
+            )
+    return f"every field of the {bundle.kind} record matches log entry {bundle.log.index}"
+
+
+def _check_project(bundle):
+    record, project = bundle.record, bundle.project
+    if record["project"] != project.slug:
+        raise VerificationFailed(
+            f"the {bundle.kind} is of project {record['project']!r}, the bundle names {project.slug!r}"
+        )
+    if bundle.kind == "deployment":
+        if bundle.release.project != project:
+            raise VerificationFailed("the deployment's and the release's bundles describe different projects")
+        return f"deployment of project {project.slug!r}"
+    if _normal_repo(record["repo_url"]) != _normal_repo(project.repo_url):
+        raise VerificationFailed(
+            f"the release was built from {record['repo_url']}, "
+            f"which is not the project's repository {project.repo_url}"
+        )
+    return f"built from the project's repository {project.repo_url}"
+
+
+def _check_checkpoint(bundle, facts, log_key):
+    log = bundle.log
+    pinned = log_key is not None
+    if pinned and log.verifier_key != log_key:
+        raise VerificationFailed(
+            f"the bundle names the log key {log.verifier_key[:80]}, not the pinned {log_key[:80]}"
+        )
+    vkey = log_key if pinned else log.verifier_key
+    checkpoint = verify_checkpoint(log.checkpoint, vkey, origin=log.origin)
+    if checkpoint.size != log.tree_size:
+        raise VerificationFailed(
+            f"the proof is for tree size {log.tree_size}, the checkpoint is of size {checkpoint.size}"
+        )
+    facts["checkpoint"] = checkpoint
+    verifier = parse_verifier_key(vkey)
+    signer = f"{verifier.name}+{verifier.key_hash.hex()}"
+    message = f"checkpoint of {log.origin} at size {checkpoint.size} is signed by {signer}"
+    if not pinned:
+        message += (
+            "; WARNING: the log key was taken from the bundle itself (unpinned): pin it with --log-key, "
+            "as published by the portal, or this only shows the bundle is self-consistent"
+        )
+    return message
+
+
+def _check_inclusion(bundle, facts):
+    if "checkpoint" not in facts:
+        raise Skip("no verified checkpoint to check the entry against")
+    log, checkpoint = bundle.log, facts["checkpoint"]
+    verify_inclusion(
+        leaf_hash(log.entry), log.index, checkpoint.size, list(log.inclusion_proof), checkpoint.root
+    )
+    return f"entry {log.index} is in the log's tree of size {checkpoint.size}"
+
+
+def _check_history(bundle, facts, history):
+    if history is None:
+        raise Skip("checkpoint history not kept (--no-state)")
+    if "checkpoint" not in facts:
+        raise Skip("no verified checkpoint to compare with the remembered one")
+    return history.check(facts["checkpoint"], bundle.log.checkpoint, bundle.log.verifier_key)
+
+
+def _check_deployed_release(bundle):
+    deployment, release = bundle.record, bundle.release.record
+    for field in DEPLOYED_RELEASE_FIELDS:
+        if deployment[field] != release[field]:
+            raise VerificationFailed(
+                f"the deployment names {field} = {_short(deployment[field])}, "
+                f"its release bundle has {_short(release[field])}"
+            )
+    return f"the deployment is of release {release['version']} ({release['artifact_digest']})"
+
+
+def _check_repository(bundle, repo):
+    project = bundle.project
+    if repo is None:
+        raise Skip(f"no --repo given: the commit was not checked against {project.repo_url}")
+    commit = bundle.record["source_commit"]
+    found = check_commit_in_repo(repo, commit, project.protected_branch)
+    if not found.commit_exists:
+        raise VerificationFailed(f"commit {commit} does not exist in {repo}")
+    if not found.on_branch:
+        raise VerificationFailed(
+            f"commit {commit} exists in {repo} "
+            f"but is not on the protected branch {project.protected_branch!r}"
+        )
+    branch = project.protected_branch
+    return f"commit {commit} is on {branch!r} of {repo}, {found.ahead_by} commits below its head"
+
+
+def _canonical(value):
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _short(value):
+    text = _canonical(value)
+    return text if len(text) <= 80 else text[:80] + "…"
+
+
+def _normal_repo(url):
+    """A repository URL without the spellings that name the same repository: ``git+``, ``.git``, ``/``."""
+    return url.removeprefix("git+").rstrip("/").removesuffix(".git")

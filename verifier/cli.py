@@ -1,0 +1,175 @@
+"""``python -m verifier``: the volunteer's command line.
+
+Subcommands register themselves with ``add_<name>_parser(subparsers)`` and set ``func``, which returns
+the exit code. Exit codes are shared by every subcommand:
+
+    0  everything checked passed
+    1  failed: evidence of a problem (a bad signature, a changed record, a forked log)
+    2  could not check something (a missing tool, the network)
+    3  bad input (a file that is not a bundle, a malformed key or URL)
+"""
+
+import argparse
+import os
+import sys
+
+from verifier import __version__
+from verifier.attest import add_attest_parser
+from verifier.bundle import ERROR, FAIL, MAX_BUNDLE_BYTES, PASS, SKIP, parse_bundle, verify_bundle
+from verifier.errors import FormatError
+from verifier.note import parse_verifier_key
+from verifier.publish import add_publish_parser
+from verifier.state import (
+    CheckpointStore,
+    History,
+    check_portal_url,
+    default_state_dir,
+    fetch_consistency_proof,
+)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_COULD_NOT_CHECK = 2
+EXIT_BAD_INPUT = 3
+
+LABELS = {PASS: "PASS ", FAIL: "FAIL ", SKIP: "SKIP ", ERROR: "ERROR"}
+MAX_LOG_KEY_FILE_BYTES = 4096
+
+
+class BadInput(Exception):
+    """A command-line argument or input file that cannot be used; one line for the user."""
+
+
+def add_verify_parser(subparsers):
+    parser = subparsers.add_parser(
+        "verify",
+        help="check a proof bundle downloaded from a Vitrina portal",
+        description=(
+            "Check a release or deployment proof bundle: the signature, the signed statement, the log "
+            "entry, its inclusion in the signed log checkpoint, and optionally the artifact file and the "
+            "commit in the repository. Exit codes: 0 passed, 1 failed, 2 could not check, 3 bad input."
+        ),
+    )
+    parser.add_argument("bundle", metavar="BUNDLE", help="the bundle JSON file")
+    parser.add_argument("--artifact", metavar="FILE", help="the artifact you downloaded, to check its digest")
+    parser.add_argument(
+        "--repo", metavar="GIT_URL_OR_PATH", help="the repository, to check the commit is on its branch"
+    )
+    parser.add_argument(
+        "--log-key",
+        metavar="KEY",
+        help="the log's verifier key (name+hash+base64), or a file holding it; pins the log",
+    )
+    parser.add_argument(
+        "--portal",
+        metavar="URL",
+        help="the portal, to fetch a consistency proof to the remembered checkpoint",
+    )
+    parser.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help=f"where remembered checkpoints are kept (default {default_state_dir()})",
+    )
+    parser.add_argument("--no-state", action="store_true", help="neither read nor remember checkpoints")
+    parser.set_defaults(func=run_verify)
+    return parser
+
+
+def run_verify(args):
+    try:
+        bundle = read_bundle(args.bundle)
+        log_key = read_log_key(args.log_key) if args.log_key else None
+        portal = portal_url(args.portal) if args.portal else None
+        if args.artifact and not os.path.exists(args.artifact):
+            raise BadInput(f"--artifact {args.artifact}: no such file")
+    except BadInput as exc:
+        print(f"verify: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    history = None
+    if not args.no_state:
+        fetch = (lambda first, second: fetch_consistency_proof(portal, first, second)) if portal else None
+        history = History(CheckpointStore(args.state_dir or default_state_dir()), fetch)
+    results = verify_bundle(
+        bundle, artifact_path=args.artifact, log_key=log_key, repo=args.repo, history=history
+    )
+    for result in results:
+        print(f"{LABELS[result.status]} {result.name}: {result.message}")
+    return summarize(results)
+
+
+def summarize(results):
+    """Print the verdict and return the exit code: any failure beats any error, which beats a pass."""
+    failed = [r.name for r in results if r.status == FAIL]
+    errors = [r.name for r in results if r.status == ERROR]
+    passed = sum(r.status == PASS for r in results)
+    skipped = sum(r.status == SKIP for r in results)
+    if failed:
+        print(f"RESULT: FAILED. {len(failed)} check(s) failed: {', '.join(failed)}")
+        return EXIT_FAILED
+    if errors:
+        print(f"RESULT: COULD NOT CHECK everything: {', '.join(errors)}")
+        return EXIT_COULD_NOT_CHECK
+    print(f"RESULT: verified. {passed} checks passed, {skipped} skipped")
+    return EXIT_OK
+
+
+def read_bundle(path):
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_BUNDLE_BYTES + 1)
+    except OSError as exc:
+        raise BadInput(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        return parse_bundle(data)
+    except FormatError as exc:
+        raise BadInput(f"{path} is not a usable proof bundle: {exc}") from None
+
+
+def portal_url(value):
+    try:
+        return check_portal_url(value)
+    except FormatError as exc:
+        raise BadInput(str(exc)) from None
+
+
+def read_log_key(value):
+    """A verifier key given as itself, or as the path of a file whose first line it is."""
+    try:
+        parse_verifier_key(value)
+        return value
+    except FormatError:
+        pass
+    try:
+        with open(value, encoding="utf-8") as f:
+            text = f.read(MAX_LOG_KEY_FILE_BYTES).strip()
+    except (OSError, UnicodeDecodeError):
+        raise BadInput(
+            f"--log-key is neither a verifier key (name+hash+base64) nor a readable file: {value[:80]}"
+        ) from None
+    try:
+        parse_verifier_key(text)
+    except FormatError as exc:
+        raise BadInput(f"--log-key {value}: {exc}") from None
+    return text
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m verifier",
+        description="Check Vitrina's proofs yourself. Needs only 'cryptography' (and git for --repo).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (add_verify_parser, add_attest_parser, add_publish_parser):
+        add(subparsers)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        # argparse exits 2 on a usage error; here 2 means "could not check", so usage errors are bad input.
+        return EXIT_BAD_INPUT if exc.code else EXIT_OK
+    return args.func(args)

@@ -1,0 +1,224 @@
+"""What the verifier remembers between runs: the last checkpoint it accepted for each log.
+
+A checkpoint proves what the log held at one moment; comparing it with one seen earlier shows whether
+the log only grew since. Two checkpoints of the same size with different roots are proof of a fork;
+a newer one that no consistency proof links to the remembered one is proof of rewritten history.
+
+State lives in ``$XDG_CACHE_HOME/vitrina-verifier/`` (``~/.cache/vitrina-verifier/`` by default), one
+small JSON file per log origin holding the signed note, so a remembered checkpoint is re-verified
+every time it is read. ``fetch_consistency_proof`` is the only network access, to a portal the user
+named, capped in size and time.
+"""
+
+import base64
+import binascii
+import hashlib
+import json
+import os
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from verifier import __version__
+from verifier.bundle import Skip
+from verifier.errors import CheckpointError, CouldNotCheck, FormatError, ProofError
+from verifier.merkle import verify_consistency
+from verifier.note import verify_checkpoint
+from verifier.reasons import Reason
+
+MAX_STATE_BYTES = 512 * 1024
+MAX_PROOF_RESPONSE_BYTES = 64 * 1024
+FETCH_TIMEOUT = 15.0
+
+
+def default_state_dir():
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "vitrina-verifier"
+
+
+class CheckpointStore:
+    """The remembered checkpoint of each log origin, in files under ``directory``."""
+
+    def __init__(self, directory):
+        self.directory = Path(directory)
+
+    def path_for(self, origin):
+        return self.directory / f"{hashlib.sha256(origin.encode()).hexdigest()[:32]}.json"
+
+    def load(self, origin):
+        """Return (verifier key, signed note, Checkpoint) remembered for ``origin``, or None."""
+        path = self.path_for(origin)
+        try:
+            with open(path, "rb") as f:
+                data = f.read(MAX_STATE_BYTES + 1)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise CouldNotCheck(
+                Reason.BAD_RESPONSE, f"cannot read remembered checkpoint {path}: {exc.strerror}"
+            ) from None
+        try:
+            if len(data) > MAX_STATE_BYTES:
+                raise FormatError("file too large")
+            state = json.loads(data)
+            vkey, note = state["verifier_key"], state["checkpoint"]
+            checkpoint = verify_checkpoint(note, vkey, origin=origin)
+        except (ValueError, KeyError, TypeError, FormatError, CheckpointError) as exc:
+            raise CouldNotCheck(
+                Reason.BAD_RESPONSE,
+                f"remembered checkpoint {path} is damaged ({exc}); delete it to start afresh",
+            ) from None
+        return vkey, note, checkpoint
+
+    def save(self, origin, verifier_key, note):
+        """Write atomically (a temporary file renamed over the old one), readable only by the user."""
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = self.path_for(origin)
+        temporary = path.with_suffix(f".{os.getpid()}.tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({"origin": origin, "verifier_key": verifier_key, "checkpoint": note}, f, indent=2)
+        os.replace(temporary, path)
+
+
+class History:
+    """Compares each checkpoint with the one remembered for its log, and remembers the newest.
+
+    ``fetch_proof(first, second)`` returns a consistency proof between two tree sizes (from the portal
+    the user named); without it, only checkpoints of the same size can be compared.
+    """
+
+    def __init__(self, store, fetch_proof=None):
+        self.store = store
+        self.fetch_proof = fetch_proof
+
+    def check(self, checkpoint, note, verifier_key):
+        """Return a message when the log is consistent with what was seen; raise when it is not.
+
+        Raises ``CheckpointError``/``ProofError`` (evidence of a fork or rewrite), ``CouldNotCheck``, or
+        ``bundle.Skip`` when the comparison needs the network and none was allowed.
+        """
+        origin = checkpoint.origin
+        remembered = self.store.load(origin)
+        if remembered is None:
+            self._save(origin, verifier_key, note)
+            return f"first checkpoint of {origin} seen here (size {checkpoint.size}); remembered"
+        old_key, _, old = remembered
+        if old_key != verifier_key:
+            raise CheckpointError(
+                f"this checkpoint is signed by log key {verifier_key[:60]}…, but the one remembered for "
+                f"{origin} was signed by {old_key[:60]}…: the log changed its key, or this is another log"
+            )
+        if old.size == checkpoint.size:
+            if old.root != checkpoint.root:
+                raise CheckpointError(
+                    f"the log has FORKED: the checkpoint remembered for {origin} and this one both have size "
+                    f"{old.size} but different roots ({self.store.path_for(origin)})"
+                )
+            return f"same checkpoint as remembered (size {old.size})"
+        first, second = sorted((old, checkpoint), key=lambda c: c.size)
+        if self.fetch_proof is None:
+            newer = "newer" if checkpoint.size > old.size else "older"
+            raise Skip(
+                f"the checkpoint is {newer} than the one remembered (size {old.size}); run with --portal URL "
+                "to check that the log only grew in between"
+            )
+        proof = self.fetch_proof(first.size, second.size)
+        try:
+            verify_consistency(first.size, second.size, proof, first.root, second.root)
+        except ProofError as exc:
+            raise ProofError(
+                f"the log REWROTE HISTORY: no valid consistency proof links the tree of size {first.size} "
+                f"to the tree of size {second.size} ({exc})"
+            ) from None
+        if checkpoint.size > old.size:
+            self._save(origin, verifier_key, note)
+            return f"the log only grew since the remembered checkpoint (size {old.size} -> {checkpoint.size})"
+        return f"older than the remembered checkpoint (size {old.size}) and consistent with it"
+
+    def _save(self, origin, verifier_key, note):
+        try:
+            self.store.save(origin, verifier_key, note)
+        except OSError as exc:
+            raise CouldNotCheck(
+                Reason.BAD_RESPONSE,
+                f"cannot remember the checkpoint in {self.store.directory}: {exc.strerror}",
+            ) from None
+
+
+def check_portal_url(url):
+    """The portal's base URL, http(s) only, without a trailing slash; FormatError otherwise."""
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise FormatError(f"--portal must be an http:// or https:// URL, got {url[:80]!r}")
+    if parsed.query or parsed.fragment:
+        raise FormatError("--portal must be the portal's base URL, without ? or #")
+    return url.rstrip("/")
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        raise CouldNotCheck(
+            Reason.BAD_RESPONSE, f"the portal redirected to {newurl[:100]}; use that URL with --portal"
+        )
+
+
+def fetch_consistency_proof(portal, first, second, *, timeout=FETCH_TIMEOUT):
+    """GET the portal's RFC 9162 consistency proof between two tree sizes; a list of 32-byte hashes."""
+    url = f"{check_portal_url(portal)}/api/v1/log/proof/consistency?first={first}&second={second}"
+    request = urllib.request.Request(  # noqa: S310 - check_portal_url allows http(s) only
+        url, headers={"Accept": "application/json", "User-Agent": f"Vitrina-verifier/{__version__}"}
+    )
+    opener = urllib.request.build_opener(_NoRedirects)
+    deadline = time.monotonic() + timeout
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            body = _read_capped(response, deadline)
+    except urllib.error.HTTPError as exc:
+        detail = _error_message(_read_capped(exc, deadline))
+        raise CouldNotCheck(
+            Reason.BAD_RESPONSE, f"the portal answered {exc.code} to the consistency proof request{detail}"
+        ) from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise CouldNotCheck(Reason.UNREACHABLE, f"cannot reach the portal at {portal}: {reason}") from None
+    return _parse_proof(body, first, second)
+
+
+def _read_capped(response, deadline):
+    chunks, size = [], 0
+    while chunk := response.read(8192):
+        size += len(chunk)
+        if size > MAX_PROOF_RESPONSE_BYTES:
+            raise CouldNotCheck(
+                Reason.TOO_LARGE, f"the portal's answer is larger than {MAX_PROOF_RESPONSE_BYTES} bytes"
+            )
+        if time.monotonic() > deadline:
+            raise CouldNotCheck(Reason.TIMEOUT, "the portal took too long to answer")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _error_message(body):
+    try:
+        message = json.loads(body)["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        return ""
+    return f": {str(message)[:200]}"
+
+
+def _parse_proof(body, first, second):
+    bad = CouldNotCheck(Reason.BAD_RESPONSE, "the portal's consistency proof is malformed")
+    try:
+        document = json.loads(body)
+        hashes = document["proof"]
+        if document["first"] != first or document["second"] != second or not isinstance(hashes, list):
+            raise bad
+        proof = [base64.b64decode(h, validate=True) for h in hashes]
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise bad from None
+    if len(proof) > 64 or any(len(h) != 32 for h in proof):
+        raise bad
+    return proof
