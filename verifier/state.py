@@ -23,7 +23,7 @@ from pathlib import Path
 
 from verifier import __version__
 from verifier.bundle import Skip
-from verifier.errors import CheckpointError, CouldNotCheck, FormatError, ProofError
+from verifier.errors import CheckpointError, CouldNotCheck, FormatError, ProofError, VerifierError
 from verifier.merkle import verify_consistency
 from verifier.note import verify_checkpoint
 from verifier.reasons import Reason
@@ -65,7 +65,7 @@ class CheckpointStore:
             state = json.loads(data)
             vkey, note = state["verifier_key"], state["checkpoint"]
             checkpoint = verify_checkpoint(note, vkey, origin=origin)
-        except (ValueError, KeyError, TypeError, FormatError, CheckpointError) as exc:
+        except (ValueError, KeyError, TypeError, VerifierError) as exc:
             raise CouldNotCheck(
                 Reason.BAD_RESPONSE,
                 f"remembered checkpoint {path} is damaged ({exc}); delete it to start afresh",
