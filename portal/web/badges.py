@@ -1,9 +1,11 @@
 """Status badges: a small SVG per environment and per project, and the same status as JSON.
 
 Badges are embedded in READMEs and intranet pages and fetched far more often than any page, so they
-are built for speed: one query (two for a project without environments), a compiled SVG template
-rendered once per distinct (label, message, colour) and kept in memory, a short ``max-age`` and an
-ETag so proxies and browsers revalidate cheaply.
+are built for speed: one query (two for a project without environments), whose answer is kept in the
+cache for ``CACHE_SECONDS`` so a popular badge costs one query every few seconds rather than one per
+view; a compiled SVG template rendered once per distinct (label, message, colour) and kept in memory;
+and a short ``max-age`` with an ETag so proxies and browsers revalidate cheaply. A badge is thus at
+most ``CACHE_SECONDS + MAX_AGE`` seconds behind the status, which changes at most once per check.
 
 A badge never shows green without a check: a status without a check time is "not checked", and a
 project's badge is the worst of its environments.
@@ -13,6 +15,7 @@ import functools
 import hashlib
 import json
 
+from django.core.cache import cache
 from django.http import HttpResponse
 from django.template.loader import get_template
 from django.utils import translation
@@ -24,6 +27,8 @@ from verifier.reasons import Result
 
 LANGUAGES = ("en", "es")
 MAX_AGE = 30
+CACHE_SECONDS = 5
+SLUG_MAX_LENGTH = 50  # Project.slug and Environment.name: anything longer names nothing
 PROJECT_LABEL = "vitrina"
 LABEL_COLOR = "#555"
 NOT_FOUND = "not_found"
@@ -143,8 +148,27 @@ def worst(states):
     return max(states, key=lambda state: SEVERITY[state["result"]])
 
 
+_MISSING = object()
+
+
+def cached(key, compute):
+    """``compute()``, kept for ``CACHE_SECONDS`` (None too: "not found" is an answer worth keeping)."""
+    value = cache.get(key, _MISSING)
+    if value is _MISSING:
+        value = compute()
+        cache.set(key, value, CACHE_SECONDS)
+    return value
+
+
 def environment_state(slug, env):
-    """The shown state of one environment, or None if there is no such environment. One query."""
+    """The shown state of one environment, or None if there is no such environment."""
+    if len(slug) > SLUG_MAX_LENGTH or len(env) > SLUG_MAX_LENGTH:
+        return None
+    return cached(f"badge:{slug}/{env}", lambda: query_environment_state(slug, env))
+
+
+def query_environment_state(slug, env):
+    """One query."""
     row = (
         Environment.objects.filter(project__slug=slug, name=env)
         .values_list("status__result", "status__reason", "status__checked_at")
@@ -156,9 +180,14 @@ def environment_state(slug, env):
 
 
 def project_states(slug):
-    """The shown state of each of a project's environments; None if there is no such project.
+    """The shown state of each of a project's environments; None if there is no such project."""
+    if len(slug) > SLUG_MAX_LENGTH:
+        return None
+    return cached(f"badge:{slug}", lambda: query_project_states(slug))
 
-    One query, and a second only when the project has no environment, to tell "no environment yet"
+
+def query_project_states(slug):
+    """One query, and a second only when the project has no environment, to tell "no environment yet"
     (not checked) from "no such project" (not found).
     """
     rows = Environment.objects.filter(project__slug=slug).order_by("name")

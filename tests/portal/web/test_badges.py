@@ -4,6 +4,7 @@ import datetime
 import xml.etree.ElementTree as ET
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -15,6 +16,14 @@ SVG = "{http://www.w3.org/2000/svg}"
 GREEN, RED, UNVERIFIABLE_RED, GREY = "#2e7d32", "#c62828", "#ad1457", "#757575"
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """Each test starts with nothing cached, as after ``CACHE_SECONDS``."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 def set_status(environment, result, reason="", checked_at="now"):
@@ -102,6 +111,7 @@ class TestEnvironmentBadge:
         before = client.get("/badge/demo/production.svg")["ETag"]
         status.result = "mismatch"
         status.save()
+        cache.clear()  # CACHE_SECONDS later
 
         response = client.get("/badge/demo/production.svg", HTTP_IF_NONE_MATCH=before)
 
@@ -140,6 +150,23 @@ class TestEnvironmentBadge:
             client.get("/badge/demo/production.svg")
 
         assert len(queries) == 1
+
+    def test_a_second_view_within_the_cache_time_takes_no_query(self, client, project):
+        set_status(make_environment(project, "production"), "verified")
+        client.get("/badge/demo/production.svg")
+
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get("/badge/demo/production.json")
+
+        assert len(queries) == 0
+        assert response.json()["result"] == "verified"
+
+    def test_absurdly_long_names_are_not_found_without_a_query(self, client):
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get("/badge/" + "x" * 300 + "/production.svg")
+
+        assert response.status_code == 404
+        assert len(queries) == 0
 
 
 class TestProjectBadge:
