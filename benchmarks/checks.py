@@ -1,0 +1,130 @@
+"""Benchmark: environment checks per second on one Celery worker, against live servers on loopback.
+
+Sets up a throw-away database (SQLite in a temporary directory, or the PostgreSQL database named by
+``--database-url``) with one project, a real git repository, a signed and logged release, and
+``--environments`` environments deployed with it, whose live endpoints are real HTTP servers on
+127.0.0.1. Then, round after round, makes every environment due, runs the dispatcher, and times until
+the worker (one process, ``--pool`` / ``--concurrency``) has written an observation for each. Every
+check is a full one: live fetch, registry comparison, signature, log entries, repository (answers kept
+for the mirror's minimum fetch interval), observation and status written.
+
+    .venv/bin/python benchmarks/checks.py [--environments 1000] [--rounds 5] [--concurrency 24]
+
+Prints the figures (median of the rounds) and writes them to benchmarks/results/checks.txt.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--environments", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--concurrency", type=int, default=24)
+    parser.add_argument("--pool", default="threads")
+    parser.add_argument("--live-servers", type=int, default=4)
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/8")
+    parser.add_argument("--database-url", default="")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="vitrina-bench-checks-"))
+    os.environ["DATABASE_URL"] = args.database_url or f"sqlite:///{work / 'bench.sqlite3'}"
+    os.environ["REDIS_URL"] = args.redis_url
+    os.environ["VITRINA_TESTING"] = "1"
+    os.environ["VITRINA_VAR_DIR"] = str(work / "var")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "tests.portal.monitoring.worker_settings"
+
+    import django
+
+    django.setup()
+    import redis
+    from django.core.management import call_command
+    from django.db import connection
+    from django.utils import timezone
+
+    from portal.monitoring import dispatch
+    from portal.monitoring.models import Observation
+    from portal.registry.models import Environment
+    from tests.helpers.gitserver import make_repo
+    from tests.helpers.liveserver import LiveServer
+    from tests.portal import factories
+    from tests.portal.monitoring.celerystack import CeleryStack, wait_for
+
+    if connection.vendor == "postgresql":
+        call_command("flush", interactive=False, verbosity=0)
+    call_command("migrate", verbosity=0)
+    redis.Redis.from_url(args.redis_url).flushdb()
+
+    repo = work / "app.git"
+    commit = make_repo(repo, commits=3)[-1]
+    project = factories.make_project(slug="bench", repo_url=repo.as_uri())
+    private_key, _ = factories.make_key(project)
+    release = factories.make_release(project, private_key, "1.0.0", commit=commit)
+    servers = [
+        LiveServer({"artifact_digest": release.artifact_digest}).start() for _ in range(args.live_servers)
+    ]
+    stack = CeleryStack(args.redis_url, work / "celery", concurrency=args.concurrency)
+    try:
+        far = timezone.now() + timezone.timedelta(days=1)
+        Environment.objects.bulk_create(
+            Environment(
+                project=project, name=f"env-{n}", live_url=servers[n % len(servers)].url, next_check_at=far
+            )
+            for n in range(args.environments)
+        )
+        for environment in Environment.objects.filter(project=project):
+            factories.make_deployment(environment, release)
+        Environment.objects.update(next_check_at=far)
+        stack.start_worker(pool=args.pool)
+
+        def run_round():
+            before = Observation.objects.count()
+            Environment.objects.update(next_check_at=timezone.now())
+            started = time.monotonic()
+            dispatch.dispatch_due()
+            wait_for(
+                lambda: Observation.objects.count() >= before + args.environments,
+                600,
+                interval=0.02,
+                message="every environment checked",
+            )
+            return args.environments / (time.monotonic() - started)
+
+        run_round()  # warm-up: worker start, repository mirror, connections
+        rates = [run_round() for _ in range(args.rounds)]
+        results = Observation.objects.values_list("result", flat=True).distinct()
+    finally:
+        stack.stop()
+        for server in servers:
+            server.stop()
+
+    assert list(results) == ["verified"], f"not every check was green: {set(results)}"
+    lines = [
+        f"environment checks per second, one worker ({args.pool}, concurrency {args.concurrency}), "
+        f"{os.cpu_count()} CPUs, {connection.vendor}",
+        f"environments: {args.environments}, live servers on loopback: {args.live_servers}, "
+        f"rounds: {args.rounds}",
+        f"median: {statistics.median(rates):.0f} checks/s",
+        f"rounds: {', '.join(f'{rate:.0f}' for rate in rates)}",
+    ]
+    report(lines, "checks")
+
+
+def report(lines, name):
+    text = "\n".join(lines) + "\n"
+    print(text, end="")
+    (ROOT / "benchmarks" / "results").mkdir(exist_ok=True)
+    (ROOT / "benchmarks" / "results" / f"{name}.txt").write_text(text)
+
+
+if __name__ == "__main__":
+    main()
