@@ -1,13 +1,11 @@
 """The CI client against a running portal: ``attest`` signs, ``publish`` registers the release and deployment.
 
 Each test runs the commands twice over: in-process through their argparse entry points, and as
-``python -m verifier ...`` subprocesses the way a CI job runs them (skipped until ``verifier.cli``
-registers the subcommands).
+``python -m verifier ...`` subprocesses the way a CI job runs them.
 """
 
 import argparse
 import base64
-import functools
 import json
 import os
 import socket
@@ -31,14 +29,6 @@ ROOT = Path(__file__).resolve().parents[2]
 TOKEN_ENV = "VITRINA_TEST_TOKEN"
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@functools.cache
-def cli_is_wired():
-    probe = subprocess.run(
-        [sys.executable, "-m", "verifier", "publish", "--help"], cwd=ROOT, capture_output=True, timeout=60
-    )
-    return probe.returncode == 0
 
 
 class InProcess:
@@ -79,8 +69,6 @@ class Subprocess:
 @pytest.fixture(params=["in-process", "subprocess"])
 def verifier_cli(request, monkeypatch, capsys):
     if request.param == "subprocess":
-        if not cli_is_wired():
-            pytest.skip("verifier.cli does not register attest/publish yet")
         return Subprocess()
     return InProcess(monkeypatch, capsys)
 
