@@ -12,6 +12,9 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from portal.monitoring.schedule import BEAT_SCHEDULE as MONITORING_BEAT_SCHEDULE
+from portal.transparency.schedule import BEAT_SCHEDULE as TRANSPARENCY_BEAT_SCHEDULE
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VITRINA_VAR_DIR", BASE_DIR / "var"))
 
@@ -97,6 +100,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.web.context_processors.site",
+                "portal.transparency.context_processors.log_integrity",
             ],
         },
     },
@@ -115,7 +119,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         "transaction_mode": "IMMEDIATE",
     }
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
     # A file, not memory, so a real Celery worker in the end-to-end tests sees the test database.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-vitrina-{os.getpid()}.sqlite3")}
 
@@ -211,7 +214,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 4
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE = {}
+CELERY_BEAT_SCHEDULE = {**MONITORING_BEAT_SCHEDULE, **TRANSPARENCY_BEAT_SCHEDULE}
 
 # The transparency log. The signing key is a file, never a database row.
 VITRINA_LOG_ORIGIN = os.environ.get("VITRINA_LOG_ORIGIN", "vitrina.example/log")
