@@ -75,7 +75,8 @@ class TokenView(APIView):
 
     def initial(self, request, *args, **kwargs):
         # A wrong method is a 405 whoever asks; it need not wait for the token to be checked.
-        if request.method.lower() != "options" and not hasattr(self, request.method.lower()):
+        method = request.method.lower()
+        if method not in self.http_method_names or not hasattr(self, method):
             raise MethodNotAllowed(request.method)
         super().initial(request, *args, **kwargs)
 
