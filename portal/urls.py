@@ -11,3 +11,6 @@ urlpatterns = [
     path("", include("portal.web.share_urls")),
     path("", include("portal.web.urls")),
 ]
+
+handler404 = "portal.api.errors.not_found"
+handler500 = "portal.api.errors.server_error"

@@ -120,3 +120,21 @@ def sentence(detail):
 def first_code(exc):
     codes = exc.get_codes()
     return codes if isinstance(codes, str) else exc.default_code
+
+
+def not_found(request, exception=None):
+    """The site's 404: the API's error shape under /api/, Django's page everywhere else."""
+    if request.path.startswith("/api/"):
+        return error_response(404, f"There is nothing at {request.path}.", code="not_found")
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def server_error(request):
+    """The site's 500: the API's error shape under /api/ (no detail leaks), Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return error_response(500, "The server failed to answer; the error was logged.", code="server_error")
+    from django.views.defaults import server_error as page
+
+    return page(request)

@@ -123,8 +123,11 @@ def verify_release_envelope(project, envelope_text, moment):
     if signer is None:
         untrusted = match_signature(envelope, [key for key in all_keys if key not in trusted])
         if untrusted is not None:
-            raise Refused("envelope", f"The signature was made with a key that is not trusted now: "
-                          f"{untrusted.refusal_at(moment)}.", status=400)
+            raise Refused(
+                "envelope",
+                f"The signature was made with a key that is not trusted now: {untrusted.refusal_at(moment)}.",
+                status=400,
+            )
         ids = ", ".join(key.short_id + "…" for key in trusted) or "none"
         raise Refused(
             "envelope",
@@ -159,12 +162,15 @@ def check_claims_agree(parsed, claims):
     for field, signed_value in signed.items():
         claimed = claims.get(field)
         if claimed not in (None, "") and claimed != signed_value:
-            raise Refused(field, f"{field} {claimed!r} does not match the signed statement ({signed_value!r}).")
+            raise Refused(
+                field, f"{field} {claimed!r} does not match the signed statement ({signed_value!r})."
+            )
     ci_url = claims.get("ci_build_url")
     if ci_url and parsed.ci_build_url and ci_url != parsed.ci_build_url:
         raise Refused(
             "ci_build_url",
-            f"ci_build_url {ci_url!r} does not match the signed statement's invocationId ({parsed.ci_build_url!r}).",
+            f"ci_build_url {ci_url!r} does not match the signed statement's invocationId "
+            f"({parsed.ci_build_url!r}).",
         )
 
 
@@ -262,7 +268,9 @@ def find_release(project, ref):
             parse_digest(ref)
         except FormatError as exc:
             raise Refused("release", str(exc)) from exc
-        release = Release.objects.filter(project=project, artifact_digest=ref).order_by("-registered_at").first()
+        release = (
+            Release.objects.filter(project=project, artifact_digest=ref).order_by("-registered_at").first()
+        )
     else:
         release = Release.objects.filter(project=project, version=ref).first()
     if release is None:
