@@ -1,11 +1,19 @@
 """The pages speak Spanish when asked, by the browser or by the language switch, and remember it."""
 
 import pytest
+from django.utils import translation
 
 from portal.monitoring.models import Status
 from tests.portal import factories
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def english_afterwards():
+    """A Spanish request leaves Spanish active in this thread; later tests expect the default."""
+    yield
+    translation.activate("en")
 
 
 @pytest.fixture
