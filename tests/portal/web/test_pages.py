@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from portal.monitoring.models import Observation, Status
-from portal.transparency.models import LogEntry
+from portal.transparency.models import AuditRun, LogEntry
 from tests.portal import factories
 
 pytestmark = pytest.mark.django_db
@@ -244,17 +244,20 @@ def test_footer_says_what_a_self_report_cannot_prove(client, db):
     assert "What the log proves is what was published, signed and declared deployed." in html
 
 
-def test_a_failed_log_integrity_check_shows_a_site_wide_alert(rf, db):
-    from django.template.loader import render_to_string
-
-    request = rf.get("/")
-    html = render_to_string(
-        "web/verify.html", {"log_integrity": {"ok": False, "message": "root mismatch at size 12"}}, request
+def test_a_failed_log_integrity_check_shows_a_site_wide_alert_on_every_page(client, deployed):
+    AuditRun.objects.create(ok=True, message="", tree_size=3, checked_at=CHECKED)
+    assert 'role="alert"' not in page(client, "/")
+    AuditRun.objects.create(
+        ok=False,
+        message="root mismatch at size 3",
+        tree_size=3,
+        checked_at=CHECKED + datetime.timedelta(hours=1),
     )
-    assert 'role="alert"' in html
-    assert "root mismatch at size 12" in html
-    ok = render_to_string("web/verify.html", {"log_integrity": {"ok": True, "message": ""}}, request)
-    assert 'role="alert"' not in ok
+    for url in ("/", "/p/city-portal/", "/verify/"):
+        html = page(client, url)
+        assert 'role="alert"' in html
+        assert "the public log failed its integrity check" in html
+        assert "root mismatch at size 3" in html
 
 
 def test_times_are_utc_whatever_the_server_clock_says(client, deployed, settings):
