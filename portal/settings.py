@@ -53,6 +53,8 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Where volunteers get Vitrina's own source (and so the verifier) without trusting this portal.
+VITRINA_SOURCE_URL = os.environ.get("VITRINA_SOURCE_URL", "")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

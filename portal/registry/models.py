@@ -175,6 +175,7 @@ class ApiToken(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = _("API token")
 
     def __str__(self):
         return f"{self.name} ({self.hint}…)"
