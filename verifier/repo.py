@@ -114,12 +114,15 @@ class RepoMirror:
             ahead_by = _count_between(mirror, commit, head, self.timeout) if on_branch else None
         return RepoCheck(commit_exists=True, on_branch=on_branch, ahead_by=ahead_by, branch_head=head)
 
-    def list_commits(self, repo_url, old_commit, new_commit, limit=100):
+    def list_commits(self, repo_url, old_commit, new_commit, limit=100, *, fetch=True):
         """Commits reachable from ``new_commit`` but not from ``old_commit``, newest first.
 
         What changed since the previous release: a list of ``{"sha", "author", "date", "subject"}``
         (``date`` is the author date in ISO 8601), at most ``limit`` long. ``old_commit`` may be None
         for a first release. A commit missing from the repository raises ``CouldNotCheck``.
+
+        With ``fetch=False`` the network is never touched: only a mirror that already exists is read,
+        as it is, and None is returned when there is none. A web page can afford that, not a fetch.
         """
         check_repo_url(repo_url)
         for commit in (old_commit, new_commit):
@@ -127,22 +130,32 @@ class RepoMirror:
                 check_commit_id(commit)
         if limit < 1:
             raise ValueError("limit must be at least 1")
-        mirror = self._fresh_mirror(repo_url)
-        with self._locked(repo_url, fcntl.LOCK_SH):
-            for commit in (old_commit, new_commit):
-                if commit is not None and not _commit_exists(mirror, commit, self.timeout):
-                    raise CouldNotCheck(
-                        Reason.COMMIT_MISSING, f"The repository {repo_url} has no commit {commit}."
-                    )
-            revisions = [f"^{old_commit}", new_commit] if old_commit else [new_commit]
-            output = _git(
-                mirror,
-                "log",
-                f"--max-count={limit}",
-                "--format=%H%x00%an%x00%aI%x00%s",
-                *revisions,
-                timeout=self.timeout,
-            ).stdout
+        if fetch:
+            mirror = self._fresh_mirror(repo_url)
+        else:
+            mirror = self.mirror_path(repo_url)
+            if not mirror.is_dir():
+                return None
+        try:
+            with self._locked(repo_url, fcntl.LOCK_SH):
+                for commit in (old_commit, new_commit):
+                    if commit is not None and not _commit_exists(mirror, commit, self.timeout):
+                        raise CouldNotCheck(
+                            Reason.COMMIT_MISSING, f"The repository {repo_url} has no commit {commit}."
+                        )
+                revisions = [f"^{old_commit}", new_commit] if old_commit else [new_commit]
+                output = _git(
+                    mirror,
+                    "log",
+                    f"--max-count={limit}",
+                    "--format=%H%x00%an%x00%aI%x00%s",
+                    *revisions,
+                    timeout=self.timeout,
+                ).stdout
+        except _GitFailed as exc:
+            raise CouldNotCheck(
+                Reason.REPO_UNREACHABLE, f"Could not list the commits of {repo_url}: {exc}."
+            ) from None
         return [
             dict(zip(("sha", "author", "date", "subject"), line.split("\0", 3), strict=True))
             for line in output.splitlines()
