@@ -19,6 +19,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,6 +55,7 @@ def main():
     from portal.monitoring import dispatch
     from portal.monitoring.models import Observation
     from portal.registry.models import Environment
+    from tests.helpers import liveserver
     from tests.helpers.gitserver import make_repo
     from tests.helpers.liveserver import LiveServer
     from tests.portal import factories
@@ -69,10 +71,13 @@ def main():
     project = factories.make_project(slug="bench", repo_url=repo.as_uri())
     private_key, _ = factories.make_key(project)
     release = factories.make_release(project, private_key, "1.0.0", commit=commit)
+    # The standard library's listen backlog of 5 would drop connections under this load; a real
+    # service's accept queue is far longer.
+    liveserver._Server.request_queue_size = 1024
     servers = [
         LiveServer({"artifact_digest": release.artifact_digest}).start() for _ in range(args.live_servers)
     ]
-    stack = CeleryStack(args.redis_url, work / "celery", concurrency=args.concurrency)
+    stack = CeleryStack(args.redis_url, work / "celery", concurrency=args.concurrency, live_timeout=10)
     try:
         far = timezone.now() + timezone.timedelta(days=1)
         Environment.objects.bulk_create(
@@ -101,13 +106,13 @@ def main():
 
         run_round()  # warm-up: worker start, repository mirror, connections
         rates = [run_round() for _ in range(args.rounds)]
-        results = Observation.objects.values_list("result", flat=True).distinct()
+        outcomes = Counter(Observation.objects.values_list("result", "reason"))
     finally:
         stack.stop()
         for server in servers:
             server.stop()
 
-    assert list(results) == ["verified"], f"not every check was green: {set(results)}"
+    assert set(outcomes) == {("verified", "")}, f"not every check was green: {outcomes}"
     lines = [
         f"environment checks per second, one worker ({args.pool}, concurrency {args.concurrency}), "
         f"{os.cpu_count()} CPUs, {connection.vendor}",

@@ -19,10 +19,12 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from portal.registry.models import Release
-from portal.transparency.services import append_entry, entry_for, format_time, parse_entry
+from portal.transparency.models import LogEntry
+from portal.transparency.services import append_entry, format_time, parse_entry
 from verifier import __version__, dsse, statement
 from verifier.errors import CouldNotCheck, FormatError, SignatureError, StatementError
 from verifier.live import fetch_live
@@ -94,7 +96,7 @@ def examine(environment):
             user_agent=USER_AGENT,
         )
     except CouldNotCheck as exc:
-        deployment = environment.latest_deployment()
+        deployment = latest_deployment(environment)
         return Finding(
             result=Result.UNVERIFIABLE.value,
             reason=Reason(exc.reason).value,
@@ -110,7 +112,7 @@ def examine(environment):
         live_version=(report.version or "")[:100],
         http_status=report.http_status,
     )
-    deployment = environment.latest_deployment()
+    deployment = latest_deployment(environment)
     if deployment is not None:
         finding.expected_release = deployment.release
     try:
@@ -138,6 +140,13 @@ def examine(environment):
         f"({finding.ahead_by} commits behind the branch head) all check out."
     )
     return finding
+
+
+def latest_deployment(environment):
+    """``Environment.latest_deployment`` with the release's signing key, loaded in the same query."""
+    return (
+        environment.deployments.select_related("release__signer_key").order_by("-deployed_at", "-id").first()
+    )
 
 
 def live_release(project, digest, deployment):
@@ -170,6 +179,13 @@ def check_deployed_release(environment, deployment, release):
         )
 
 
+# Signature verifications that succeeded, keyed by every input they depend on (the envelope's hash, the
+# key and the record's fields): any change to one of them misses the memo and is verified afresh. Checks
+# of a release every minute in hundreds of environments then cost one verification, not hundreds.
+_VERIFIED = {}
+_VERIFIED_MAX = 10_000
+
+
 def check_signature(release):
     """The stored envelope verifies under the release's signer key, trusted when it was registered,
     and the signed statement names exactly the digest, commit and repository of the record."""
@@ -180,6 +196,15 @@ def check_signature(release):
             f"Release {release.version} was registered at {format_time(release.registered_at)}, when its "
             f"signing key {key.short_id} was not trusted ({key.refusal_at(release.registered_at)}).",
         )
+    memo = (
+        hashlib.sha256(release.envelope.encode()).digest(),
+        key.public_key_pem,
+        release.artifact_digest,
+        release.source_commit,
+        release.repo_url,
+    )
+    if memo in _VERIFIED:
+        return
     try:
         envelope = dsse.parse_envelope(release.envelope)
         dsse.verify_envelope(envelope, [key.public_key()])
@@ -202,6 +227,9 @@ def check_signature(release):
                 f"Release {release.version} records {name} {in_record}, but its signed statement says "
                 f"{in_statement}.",
             )
+    if len(_VERIFIED) >= _VERIFIED_MAX:
+        _VERIFIED.clear()
+    _VERIFIED[memo] = True
 
 
 def check_logged(release, deployment):
@@ -221,8 +249,14 @@ def check_logged(release, deployment):
             {"artifact_digest": release.artifact_digest, "release_id": release.pk},
         ),
     ]
+    entries = {
+        (entry.kind, entry.object_id): entry
+        for entry in LogEntry.objects.filter(
+            Q(kind="release", object_id=release.pk) | Q(kind="deployment", object_id=deployment.pk)
+        )
+    }
     for kind, object_id, what, fields in expectations:
-        entry = entry_for(kind, object_id)
+        entry = entries.get((kind, object_id))
         if entry is None:
             raise BrokenLink(
                 Reason.NOT_IN_LOG, f"{what} (id {object_id}) has no entry in the transparency log."
@@ -309,6 +343,8 @@ def record(environment, finding, *, checked_at, duration_ms, due_at=None):
     try:
         with transaction.atomic():
             status, _ = Status.objects.select_for_update().get_or_create(environment=environment)
+            newest = status.checked_at is None or status.checked_at <= checked_at
+            changed = newest and (status.result, status.reason) != (finding.result, finding.reason)
             observation = Observation.objects.create(
                 environment=environment,
                 checked_at=checked_at,
@@ -325,13 +361,11 @@ def record(environment, finding, *, checked_at, duration_ms, due_at=None):
                 http_status=finding.http_status,
                 ahead_by=finding.ahead_by,
                 duration_ms=duration_ms,
+                changed_status=changed,
             )
-            if status.checked_at is not None and status.checked_at > checked_at:
+            if not newest:
                 return observation
-            changed = (status.result, status.reason) != (finding.result, finding.reason)
             if changed:
-                observation.changed_status = True
-                observation.save(update_fields=["changed_status"])
                 append_entry("status", status_entry_body(environment, observation), object_id=observation.pk)
                 status.changed_at = checked_at
                 transaction.on_commit(lambda: announce_later(observation.pk))
