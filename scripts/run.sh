@@ -9,7 +9,7 @@ export PORT=${PORT:-8000}
 export SITE_URL=${SITE_URL:-http://127.0.0.1:$PORT}
 # The portal watches itself on loopback, so private addresses are allowed unless said otherwise.
 export VITRINA_ALLOW_PRIVATE_ADDRESSES=${VITRINA_ALLOW_PRIVATE_ADDRESSES:-1}
-mkdir -p "$VITRINA_VAR_DIR/broker/queue" "$VITRINA_VAR_DIR/broker/processed"
+mkdir -p "$VITRINA_VAR_DIR/broker/queue" "$VITRINA_VAR_DIR/broker/processed" "$VITRINA_VAR_DIR/broker/control"
 
 if [ -z "${SECRET_KEY:-}" ] && [ ! -s "$VITRINA_VAR_DIR/secret.key" ]; then
     (umask 077 && "$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(50))' > "$VITRINA_VAR_DIR/secret.key")
