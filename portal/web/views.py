@@ -4,16 +4,25 @@ Every page runs a fixed number of queries however many projects or environments 
 are joined, lists are prefetched, and each environment's current deployment is found by a subquery.
 """
 
+from django.conf import settings
 from django.db.models import OuterRef, Prefetch, Subquery
 from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
 
 from portal.monitoring.models import Observation, status_of
 from portal.registry.models import Deployment, Environment, Project, Release
 from portal.transparency.models import LogEntry
+from portal.transparency.services import verifier_key
+from portal.transparency.signing import LogKeyError
+
+from . import changes, history
 
 RECENT_RELEASES = 10
 DEPLOY_HISTORY = 50
-RECENT_OBSERVATIONS = 20
+TIMELINE = 50
+# The strip shows this many checks as small cells; the table details the newest few of them.
+CHECK_STRIP = 30
+RECENT_OBSERVATIONS = 10
 
 
 def environments_with_status():
@@ -74,17 +83,10 @@ def environment(request, slug, env):
         name=env,
     )
     attach_current([environment])
-    history = log_indexes(
-        "deployment",
-        list(
-            environment.deployments.select_related(
-                "release__project", "reported_by_token", "reported_by_user"
-            ).order_by("-deployed_at", "-id")[:DEPLOY_HISTORY]
-        ),
+    checks = list(
+        Observation.objects.filter(environment=environment).order_by("-checked_at", "-id")[:CHECK_STRIP]
     )
-    observations = Observation.objects.filter(environment=environment).order_by("-checked_at", "-id")[
-        :RECENT_OBSERVATIONS
-    ]
+    past, past_error = time_travel(request, environment)
     return render(
         request,
         "web/environment.html",
@@ -92,10 +94,27 @@ def environment(request, slug, env):
             "project": environment.project,
             "environment": environment,
             "status": environment.state,
-            "history": history,
-            "observations": observations,
+            "timeline": history.timeline(environment, TIMELINE),
+            "observations": checks[:RECENT_OBSERVATIONS],
+            "check_strip": checks[::-1],
+            "past": past,
+            "past_error": past_error,
+            "asked_date": request.GET.get("date", "")[: history.MAX_INPUT],
+            "asked_time": request.GET.get("time", "")[: history.MAX_INPUT],
         },
+        status=400 if past_error else 200,
     )
+
+
+def time_travel(request, environment):
+    """Answer ``?date=YYYY-MM-DD&time=HH:MM`` (UTC): (PastState or None, error message or '')."""
+    if "date" not in request.GET and "time" not in request.GET:
+        return None, ""
+    try:
+        moment = history.parse_moment(request.GET.get("date"), request.GET.get("time"), timezone.now())
+    except history.BadMoment as exc:
+        return None, exc.message
+    return history.what_ran_at(environment, moment), ""
 
 
 def release(request, slug, version):
@@ -108,10 +127,24 @@ def release(request, slug, version):
     deployments = release.deployments.select_related("environment__project").order_by("-deployed_at", "-id")[
         :DEPLOY_HISTORY
     ]
+    previous = changes.previous_release(release)
+    compare_url = commits = None
+    if previous is not None and previous.source_commit != release.source_commit:
+        project = release.project
+        compare_url = changes.compare_url(project.repo_web_url(), previous.source_commit, release.source_commit)
+        commits = changes.commits_between(project.repo_url, previous.source_commit, release.source_commit)
     return render(
         request,
         "web/release.html",
-        {"project": release.project, "release": release, "deployments": deployments},
+        {
+            "project": release.project,
+            "release": release,
+            "deployments": deployments,
+            "previous": previous,
+            "compare_url": compare_url,
+            "commits": commits,
+            "commit_limit": changes.COMMIT_LIMIT,
+        },
     )
 
 
@@ -138,4 +171,22 @@ def deployment(request, pk):
 
 
 def verify(request):
-    return render(request, "web/verify.html")
+    """Copy-paste commands for a volunteer, filled in with a real release when there is one."""
+    example = (
+        Deployment.objects.select_related("release__project", "environment").order_by("-deployed_at", "-id").first()
+    )
+    release = example.release if example else Release.objects.select_related("project").first()
+    try:
+        log_key = verifier_key()
+    except LogKeyError:
+        log_key = ""
+    return render(
+        request,
+        "web/verify.html",
+        {
+            "source_url": getattr(settings, "VITRINA_SOURCE_URL", ""),
+            "log_key": log_key,
+            "example_release": release,
+            "example_environment": example.environment if example else None,
+        },
+    )

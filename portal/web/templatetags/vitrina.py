@@ -1,9 +1,12 @@
 """Template helpers for the public pages: the status light, digests, times and who entered a record."""
 
 import datetime
+import posixpath
+import shlex
 
 from django import template
 from django.utils.html import format_html
+from django.utils.translation import gettext
 
 from portal.web import reasons
 from verifier.reasons import Result
@@ -40,6 +43,19 @@ def light(status, sentence=False):
         "word": reasons.result_word(result),
         "sentence": text,
     }
+
+
+@register.inclusion_tag("web/_check_cell.html")
+def check_cell(observation):
+    """One check as a small cell of the strip: icon and colour, with its time and result in words."""
+    result = shown_result(observation)
+    colour, icon = LIGHTS[result]
+    label = gettext("%(time)s UTC: %(result)s") % {
+        "time": observation.checked_at.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M"),
+        "result": reasons.result_word(result),
+    }
+    sentence = reasons.reason_sentence(observation.reason) if result != Result.VERIFIED.value else ""
+    return {"colour": colour, "icon": icon, "label": f"{label}. {sentence}" if sentence else label}
 
 
 @register.filter
@@ -82,3 +98,15 @@ def utc_time(moment):
 @register.simple_tag
 def entered_by(record):
     return reasons.entered_by(record)
+
+
+@register.filter
+def shell_quote(value):
+    """``value`` as one POSIX shell word: names and URLs from records are pasted into a volunteer's shell."""
+    return shlex.quote(str(value))
+
+
+@register.filter
+def file_name(path):
+    """The last part of a path, for saving a download under its own name."""
+    return posixpath.basename(str(path or ""))
