@@ -409,7 +409,17 @@ class _DeadlineReader(io.RawIOBase):
 
 
 def _resolve(host, port, timeout, url):
-    """``getaddrinfo`` bounded by ``timeout`` (it has no timeout of its own, so it runs in a thread)."""
+    """``getaddrinfo`` bounded by ``timeout`` (it has no timeout of its own, so it runs in a thread).
+
+    An IP literal needs no lookup, and no thread: that is most watched services on a private network.
+    """
+    try:
+        literal = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        literal = None
+    if literal is not None:
+        family = socket.AF_INET6 if literal.version == 6 else socket.AF_INET
+        return [(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (str(literal), port))]
     outcome = {}
 
     def lookup():
