@@ -226,6 +226,15 @@ VITRINA_LOG_KEY_FILE = os.environ.get("VITRINA_LOG_KEY_FILE", str(VAR_DIR / "log
 # Monitoring.
 VITRINA_ALLOW_PRIVATE_ADDRESSES = env_bool("VITRINA_ALLOW_PRIVATE_ADDRESSES", DEBUG or TESTING)
 VITRINA_REPO_CACHE_DIR = os.environ.get("VITRINA_REPO_CACHE_DIR", str(VAR_DIR / "repos"))
+VITRINA_LIVE_CONNECT_TIMEOUT = float(os.environ.get("VITRINA_LIVE_CONNECT_TIMEOUT", "3"))
+VITRINA_LIVE_TOTAL_TIMEOUT = float(os.environ.get("VITRINA_LIVE_TOTAL_TIMEOUT", "10"))
+VITRINA_REPO_TIMEOUT = float(os.environ.get("VITRINA_REPO_TIMEOUT", "60"))
+VITRINA_REPO_MIN_FETCH_INTERVAL = float(os.environ.get("VITRINA_REPO_MIN_FETCH_INTERVAL", "30"))
+# The portal watches itself: what it runs comes from a build manifest when there is one.
+VITRINA_BUILD_MANIFEST = os.environ.get("VITRINA_BUILD_MANIFEST", "")
+VITRINA_SELF_REPO_URL = os.environ.get("VITRINA_SELF_REPO_URL", "")
+VITRINA_SELF_BRANCH = os.environ.get("VITRINA_SELF_BRANCH", "")
+VITRINA_SELF_KEY_FILE = os.environ.get("VITRINA_SELF_KEY_FILE", "")
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
