@@ -107,6 +107,12 @@ def shell_quote(value):
 
 
 @register.filter
+def single_quoted(value):
+    """``value`` in single quotes for a POSIX shell, always: a key reads as one word even where it needs none."""
+    return "'" + str(value).replace("'", "'\"'\"'") + "'"
+
+
+@register.filter
 def file_name(path):
     """The last part of a path, for saving a download under its own name."""
     return posixpath.basename(str(path or ""))

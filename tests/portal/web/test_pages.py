@@ -232,12 +232,6 @@ def test_unknown_things_are_404(client, deployed, url):
     assert client.get(url).status_code == 404
 
 
-def test_verify_page_explains_the_command(client, db):
-    html = page(client, "/verify/")
-    assert "python -m verifier verify bundle.json --artifact FILE --repo URL --log-key KEY" in html
-    assert "<code>cryptography</code>" in html
-
-
 def test_footer_says_what_a_self_report_cannot_prove(client, db):
     html = page(client, "/")
     assert "A server reports its own digest: a server that lies can fool this check." in html
