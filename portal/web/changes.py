@@ -24,7 +24,9 @@ CACHE_SECONDS = 300
 
 def previous_release(release):
     """The project's release registered just before ``release``, or None for its first."""
-    earlier = Q(registered_at__lt=release.registered_at) | Q(registered_at=release.registered_at, pk__lt=release.pk)
+    earlier = Q(registered_at__lt=release.registered_at) | Q(
+        registered_at=release.registered_at, pk__lt=release.pk
+    )
     return release.project.releases.filter(earlier).order_by("-registered_at", "-id").first()
 
 

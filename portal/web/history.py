@@ -112,7 +112,9 @@ def what_ran_at(environment, moment):
         if record is not None:
             condition |= Q(kind=kind, object_id=record.pk)
     if condition:
-        for kind, object_id, index in LogEntry.objects.filter(condition).values_list("kind", "object_id", "index"):
+        for kind, object_id, index in LogEntry.objects.filter(condition).values_list(
+            "kind", "object_id", "index"
+        ):
             if wanted[kind] is not None and wanted[kind].pk == object_id:
                 state.log[kind] = index
     return state
@@ -131,8 +133,9 @@ class Event:
 def timeline(environment, limit):
     """Deployments and status changes of ``environment`` merged, newest first, at most ``limit``."""
     deployments = list(
-        environment.deployments.select_related("release__project", "reported_by_token", "reported_by_user")
-        .order_by("-deployed_at", "-id")[:limit]
+        environment.deployments.select_related(
+            "release__project", "reported_by_token", "reported_by_user"
+        ).order_by("-deployed_at", "-id")[:limit]
     )
     changes = status_changes(environment, limit)
     indexes = dict(
@@ -143,7 +146,8 @@ def timeline(environment, limit):
         ).values_list("kind", "object_id", "index")
     )
     events = [
-        Event("deployment", d.deployed_at, d, indexes.get((LogEntry.Kind.DEPLOYMENT, d.pk))) for d in deployments
+        Event("deployment", d.deployed_at, d, indexes.get((LogEntry.Kind.DEPLOYMENT, d.pk)))
+        for d in deployments
     ] + [Event("status", o.checked_at, o, indexes.get((LogEntry.Kind.STATUS, o.pk))) for o in changes]
     events.sort(key=lambda event: (event.at, event.kind == "status", event.record.pk), reverse=True)
     return events[:limit]

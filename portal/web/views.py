@@ -131,7 +131,9 @@ def release(request, slug, version):
     compare_url = commits = None
     if previous is not None and previous.source_commit != release.source_commit:
         project = release.project
-        compare_url = changes.compare_url(project.repo_web_url(), previous.source_commit, release.source_commit)
+        compare_url = changes.compare_url(
+            project.repo_web_url(), previous.source_commit, release.source_commit
+        )
         commits = changes.commits_between(project.repo_url, previous.source_commit, release.source_commit)
     return render(
         request,
@@ -173,7 +175,9 @@ def deployment(request, pk):
 def verify(request):
     """Copy-paste commands for a volunteer, filled in with a real release when there is one."""
     example = (
-        Deployment.objects.select_related("release__project", "environment").order_by("-deployed_at", "-id").first()
+        Deployment.objects.select_related("release__project", "environment")
+        .order_by("-deployed_at", "-id")
+        .first()
     )
     release = example.release if example else Release.objects.select_related("project").first()
     try:

@@ -108,7 +108,7 @@ def shell_quote(value):
 
 @register.filter
 def single_quoted(value):
-    """``value`` in single quotes for a POSIX shell, always: a key reads as one word even where it needs none."""
+    """``value`` in single quotes for a POSIX shell, always: a key then reads as one word to anyone."""
     return "'" + str(value).replace("'", "'\"'\"'") + "'"
 
 

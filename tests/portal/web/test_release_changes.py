@@ -46,7 +46,10 @@ def page(client, release):
         ("https://codeberg.org/city/portal", "https://codeberg.org/city/portal/compare/OLD...NEW"),
         ("https://gitea.example.org/city/portal", "https://gitea.example.org/city/portal/compare/OLD...NEW"),
         ("https://gitlab.com/city/portal", "https://gitlab.com/city/portal/-/compare/OLD...NEW"),
-        ("https://gitlab.example.org/g/sub/portal", "https://gitlab.example.org/g/sub/portal/-/compare/OLD...NEW"),
+        (
+            "https://gitlab.example.org/g/sub/portal",
+            "https://gitlab.example.org/g/sub/portal/-/compare/OLD...NEW",
+        ),
         ("https://git.example.org/portal", "https://git.example.org/portal/compare/OLD...NEW"),
         ("http://github.com/city/portal", ""),
         ("git://git.example.org/portal", ""),
@@ -63,7 +66,9 @@ def test_the_compare_link_takes_the_shape_of_each_forge(repo, expected):
 def test_the_release_page_links_the_range_since_the_previous_release(client, mirror_dir):
     _, old, new = two_releases("https://gitlab.com/city/portal.git")
     html = page(client, new)
-    assert f'href="https://gitlab.com/city/portal/-/compare/{old.source_commit}...{new.source_commit}"' in html
+    assert (
+        f'href="https://gitlab.com/city/portal/-/compare/{old.source_commit}...{new.source_commit}"' in html
+    )
     assert f'href="{old.get_absolute_url()}">1.0.0</a>' in html
 
 

@@ -1,4 +1,4 @@
-""""What was running at <date and time>?" is answered from the records, with the log entries that prove it."""
+"""Answering "what was running at <date and time>?" from the records, with the log entries that prove it."""
 
 import datetime
 import html as html_lib
@@ -35,19 +35,25 @@ def history():
     second = factories.make_deployment(production, new, deployed_at=SECOND_DEPLOY)
     green = record(
         production,
-        Finding("verified", "", "ok", live_digest=old.artifact_digest, live_release=old, expected_release=old),
+        Finding(
+            "verified", "", "ok", live_digest=old.artifact_digest, live_release=old, expected_release=old
+        ),
         checked_at=FIRST_DEPLOY + datetime.timedelta(minutes=5),
         duration_ms=10,
     )
     still_green = record(
         production,
-        Finding("verified", "", "ok", live_digest=old.artifact_digest, live_release=old, expected_release=old),
+        Finding(
+            "verified", "", "ok", live_digest=old.artifact_digest, live_release=old, expected_release=old
+        ),
         checked_at=FIRST_DEPLOY + datetime.timedelta(days=1),
         duration_ms=10,
     )
     red = record(
         production,
-        Finding("mismatch", "wrong_release", "runs 1.0.0", live_digest=old.artifact_digest, expected_release=new),
+        Finding(
+            "mismatch", "wrong_release", "runs 1.0.0", live_digest=old.artifact_digest, expected_release=new
+        ),
         checked_at=SECOND_DEPLOY + datetime.timedelta(minutes=5),
         duration_ms=10,
     )
@@ -119,8 +125,12 @@ def test_after_the_second_deployment_it_is_in_force_and_the_light_is_red(client,
 
 
 def test_a_deployment_is_in_force_from_the_very_minute_it_was_deployed(client, history):
-    assert "Version <strong>2.0.0</strong>" in answer_of(ask(client, history["environment"], "2025-06-01", "10:00"))
-    assert "Version <strong>1.0.0</strong>" in answer_of(ask(client, history["environment"], "2025-06-01", "09:59"))
+    assert "Version <strong>2.0.0</strong>" in answer_of(
+        ask(client, history["environment"], "2025-06-01", "10:00")
+    )
+    assert "Version <strong>1.0.0</strong>" in answer_of(
+        ask(client, history["environment"], "2025-06-01", "09:59")
+    )
 
 
 def test_a_deployment_declared_after_the_moment_says_so(client, history):
@@ -185,10 +195,17 @@ def test_the_answer_costs_the_same_queries_however_long_the_history(
     private_key, _ = factories.make_key(environment.project)
     for n in range(20):
         release = factories.make_release(environment.project, private_key, f"3.0.{n}")
-        factories.make_deployment(environment, release, deployed_at=FIRST_DEPLOY + datetime.timedelta(hours=n))
+        factories.make_deployment(
+            environment, release, deployed_at=FIRST_DEPLOY + datetime.timedelta(hours=n)
+        )
         record(
             environment,
-            Finding("verified" if n % 2 else "unverifiable", "" if n % 2 else "timeout", "", expected_release=release),
+            Finding(
+                "verified" if n % 2 else "unverifiable",
+                "" if n % 2 else "timeout",
+                "",
+                expected_release=release,
+            ),
             checked_at=FIRST_DEPLOY + datetime.timedelta(hours=n, minutes=1),
             duration_ms=1,
         )

@@ -59,7 +59,9 @@ def test_the_commands_are_filled_in_with_the_latest_deployed_release(client, pub
     release, environment = published
     lines = commands(client.get("/verify/").content.decode())
     key = verifier_key()
-    assert f"curl -fsSL -o bundle.json https://vitrina.example.org/api/v1/releases/{release.pk}/bundle" in lines
+    assert (
+        f"curl -fsSL -o bundle.json https://vitrina.example.org/api/v1/releases/{release.pk}/bundle" in lines
+    )
     assert (
         f".venv/bin/python -m verifier verify bundle.json --artifact app.tar.gz "
         f"--repo {release.project.repo_url} --log-key '{key}'"
@@ -117,7 +119,10 @@ def test_pasted_into_a_shell_the_commands_verify_the_release(client, published, 
 
 def test_without_any_release_the_commands_show_placeholders_the_verifier_still_parses(client, db):
     lines = commands(client.get("/verify/").content.decode())
-    assert ".venv/bin/python -m verifier verify bundle.json --artifact FILE --repo REPO_URL --log-key KEY" in lines
+    assert (
+        ".venv/bin/python -m verifier verify bundle.json --artifact FILE --repo REPO_URL --log-key KEY"
+        in lines
+    )
     for line in verifier_commands(lines):
         args = shlex.split(line)[3:]
         if args != ["--help"]:
