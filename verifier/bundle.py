@@ -20,7 +20,7 @@ from verifier.digest import sha256_directory, sha256_file
 from verifier.errors import CouldNotCheck, FormatError, VerificationFailed, VerifierError
 from verifier.keys import load_public_key
 from verifier.merkle import leaf_hash, verify_inclusion
-from verifier.note import parse_verifier_key, verify_checkpoint
+from verifier.note import make_verifier_key, parse_verifier_key, verify_checkpoint
 from verifier.repo import check_commit_in_repo
 from verifier.statement import parse_statement
 
@@ -440,7 +440,11 @@ def _check_project(bundle):
 def _check_checkpoint(bundle, facts, log_key):
     log = bundle.log
     pinned = log_key is not None
-    if pinned and log.verifier_key != log_key:
+    # One spelling per key (the key hash is hex, which a parser may read in either case).
+    verifier = parse_verifier_key(log.verifier_key)
+    if make_verifier_key(verifier.name, verifier.public_key) != log.verifier_key:
+        raise VerificationFailed(f"the bundle's log key {log.verifier_key[:80]} is not in its canonical form")
+    if pinned and log.verifier_key != _canonical_verifier_key(log_key):
         raise VerificationFailed(
             f"the bundle names the log key {log.verifier_key[:80]}, not the pinned {log_key[:80]}"
         )
@@ -451,7 +455,6 @@ def _check_checkpoint(bundle, facts, log_key):
             f"the proof is for tree size {log.tree_size}, the checkpoint is of size {checkpoint.size}"
         )
     facts["checkpoint"] = checkpoint
-    verifier = parse_verifier_key(vkey)
     signer = f"{verifier.name}+{verifier.key_hash.hex()}"
     message = f"checkpoint of {log.origin} at size {checkpoint.size} is signed by {signer}"
     if not pinned:
@@ -506,6 +509,11 @@ def _check_repository(bundle, repo):
         )
     branch = project.protected_branch
     return f"commit {commit} is on {branch!r} of {repo}, {found.ahead_by} commits below its head"
+
+
+def _canonical_verifier_key(vkey):
+    verifier = parse_verifier_key(vkey)
+    return make_verifier_key(verifier.name, verifier.public_key)
 
 
 def _canonical(value):

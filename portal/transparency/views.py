@@ -28,6 +28,8 @@ PARTIAL_TILE_CACHE = "public, max-age=60"
 FULL_TILE_CACHE = "public, max-age=31536000, immutable"
 MAX_INDEX_DIGITS = 18
 LOG_PAGE_SIZE = 50
+# The deepest real tile path is a few dozen characters; longer ones would only cost big-number parsing.
+MAX_TILE_PATH = 120
 _DECIMAL = re.compile(r"[0-9]+")
 
 
@@ -46,6 +48,10 @@ def api_errors(view):
             return view(request, *args, **kwargs)
         except (BadParameter, services.LogRequestError) as exc:
             return error_response(400, exc.message, fields={exc.field: [exc.message]})
+        except services.LogCorrupted:
+            return error_response(
+                503, "The log failed an integrity check and cannot give proofs now; see /log/.", "unavailable"
+            )
         except LogKeyError:
             return error_response(503, "The log signing key is unavailable; try again later.", "unavailable")
 
@@ -106,6 +112,8 @@ def consistency_proof(request):
 @require_safe
 def tile(request, path):
     """C2SP tlog-tiles: hash tiles and entry bundles; 404 for anything the checkpoint does not cover."""
+    if len(path) > MAX_TILE_PATH:
+        raise Http404("Not a tile path.")
     try:
         parsed = parse_tile_path("tile/" + path)
     except FormatError:

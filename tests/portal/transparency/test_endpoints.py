@@ -107,6 +107,7 @@ def test_tiles_beyond_the_checkpoint_are_not_found(client, records):
     assert client.get(f"/log/{tiles.tile_path(1, 0, 1)}").status_code == 404
     assert client.get(f"/log/{tiles.entries_path(1, 1)}").status_code == 404
     assert client.get("/log/tile/0/0").status_code == 404  # not canonical
+    assert client.get("/log/tile/0/" + "x999/" * 2000 + "000").status_code == 404
     assert client.get(f"/log/{tiles.tile_path(0, 0, 2)}").status_code == 200
 
 
