@@ -26,6 +26,21 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
+def session_cpu_seconds(session_id):
+    """User + system CPU time of every live process in session ``session_id`` (the worker and its pool)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the command name: state ppid pgrp session ... utime (12th) stime (13th).
+        if int(fields[3]) == session_id:
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--environments", type=int, default=1000)
@@ -89,11 +104,14 @@ def main():
         for environment in Environment.objects.filter(project=project):
             factories.make_deployment(environment, release)
         Environment.objects.update(next_check_at=far)
-        stack.start_worker(pool=args.pool)
+        worker = stack.start_worker(pool=args.pool)
+
+        cpu_per_check = []
 
         def run_round():
             before = Observation.objects.count()
             Environment.objects.update(next_check_at=timezone.now())
+            cpu_before = session_cpu_seconds(worker.pid)
             started = time.monotonic()
             dispatch.dispatch_due()
             wait_for(
@@ -102,10 +120,15 @@ def main():
                 interval=0.02,
                 message="every environment checked",
             )
-            return args.environments / (time.monotonic() - started)
+            elapsed = time.monotonic() - started
+            cpu_per_check.append((session_cpu_seconds(worker.pid) - cpu_before) * 1000 / args.environments)
+            return args.environments / elapsed
 
         run_round()  # warm-up: worker start, repository mirror, connections
+        del cpu_per_check[:]
+        load_before = os.getloadavg()
         rates = [run_round() for _ in range(args.rounds)]
+        load_after = os.getloadavg()
         outcomes = Counter(Observation.objects.values_list("result", "reason"))
     finally:
         stack.stop()
@@ -118,8 +141,13 @@ def main():
         f"{os.cpu_count()} CPUs, {connection.vendor}",
         f"environments: {args.environments}, live servers on loopback: {args.live_servers}, "
         f"rounds: {args.rounds}",
+        f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; 1-min load average before / after the "
+        f"rounds: {load_before[0]:.2f} / {load_after[0]:.2f}",
         f"median: {statistics.median(rates):.0f} checks/s",
         f"rounds: {', '.join(f'{rate:.0f}' for rate in rates)}",
+        f"worker CPU per check (worker process and its pool, all cores; noise-robust): "
+        f"median {statistics.median(cpu_per_check):.2f} ms",
+        f"rounds: {', '.join(f'{ms:.2f} ms' for ms in cpu_per_check)}",
     ]
     report(lines, "checks")
 

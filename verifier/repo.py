@@ -21,6 +21,7 @@ so a thousand checks of one repository do not fetch it a thousand times.
 """
 
 import fcntl
+import functools
 import hashlib
 import os
 import re
@@ -269,10 +270,17 @@ def check_branch_name(branch):
     """Accept only what ``git check-ref-format --branch`` accepts, and never a value starting with ``-``."""
     if not isinstance(branch, str) or not branch or branch.startswith("-") or "@{" in branch:
         raise FormatError(f"branch name {branch!r} is not a valid git branch name")
+    if not _git_accepts_branch_name(branch):
+        raise FormatError(f"branch name {branch!r} is not a valid git branch name")
+
+
+@functools.lru_cache(maxsize=1024)
+def _git_accepts_branch_name(branch):
+    """git's verdict on a branch name: a pure function of the name, so asked once per name per process
+    (a git process costs milliseconds; every check of a project asks about the same protected branch)."""
     with tempfile.TemporaryDirectory(prefix="vitrina-ref-") as empty:
         result = _run(["git", "check-ref-format", "--branch", branch], cwd=empty, timeout=10)
-    if result.returncode != 0:
-        raise FormatError(f"branch name {branch!r} is not a valid git branch name")
+    return result.returncode == 0
 
 
 def _rev_parse(mirror, ref, timeout):

@@ -15,14 +15,15 @@ import hashlib
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
-from portal.registry.models import Release
+from portal.registry.models import Deployment, Environment, Release
 from portal.transparency.models import LogEntry
 from portal.transparency.services import append_entry, format_time, parse_entry
 from verifier import __version__, dsse, statement
@@ -84,11 +85,93 @@ def check_environment(environment, *, due_at=None):
     return record(environment, finding, checked_at=checked_at, duration_ms=duration_ms, due_at=due_at)
 
 
-def examine(environment):
-    """Run every check of the chain against ``environment`` and return the ``Finding``."""
-    project = environment.project
+def check_claims(claims):
+    """Check a few claimed environments together; return the id of each one's observation, in order.
+
+    ``claims`` is ``[(environment id, due_at or None)]``, as the dispatcher claimed them. Each claim is
+    checked and recorded exactly as ``check_environment`` would (same chain, same idempotency: a claim
+    already recorded is not checked again), but what can be read for all of them at once is: the
+    environments, the claims already done, the latest deployments and their log entries. The live
+    servers are asked concurrently and each answer is examined and recorded as soon as it arrives, so
+    a slow or hostile server holds up no other environment of the group. An environment that no longer
+    exists gets None. A failure of one check does not stop the others; the first is raised at the end.
+    """
+    ids = [pk for pk, _ in claims]
+    environments = Environment.objects.select_related("project").in_bulk(ids)
+    due_dates = [due_at for _, due_at in claims if due_at is not None]
+    done = {}
+    if due_dates:
+        done = {
+            (environment_id, due_at): pk
+            for pk, environment_id, due_at in Observation.objects.filter(
+                environment_id__in=ids, due_at__in=due_dates
+            ).values_list("pk", "environment_id", "due_at")
+        }
+    results = {claim: done.get(claim) for claim in claims}
+    todo = [
+        (environments[pk], due_at) for pk, due_at in claims if pk in environments and (pk, due_at) not in done
+    ]
+    if not todo:
+        return [results[claim] for claim in claims]
+    deployments = latest_deployments([environment.pk for environment, _ in todo])
+    entries = log_entries_of(deployments.values())
+    failure = None
+
+    def conclude(environment, due_at, checked_at, answer, fetch_seconds):
+        nonlocal failure
+        try:
+            started = time.monotonic()
+            finding = examine(
+                environment, answer=answer, deployment=deployments.get(environment.pk), log_entries=entries
+            )
+            duration_ms = round((fetch_seconds + time.monotonic() - started) * 1000)
+            observation = record(
+                environment, finding, checked_at=checked_at, duration_ms=duration_ms, due_at=due_at
+            )
+            results[(environment.pk, due_at)] = observation.pk
+        except Exception as exc:
+            logger.exception("The check of environment %s (claim %s) failed.", environment.pk, due_at)
+            failure = failure or exc
+
+    if len(todo) == 1:
+        environment, due_at = todo[0]
+        conclude(environment, due_at, timezone.now(), *timed_fetch(environment))
+    else:
+        pending = {}
+        for environment, due_at in todo:
+            pending[fetchers().submit(timed_fetch, environment)] = (environment, due_at, timezone.now())
+        for future in as_completed(pending):
+            environment, due_at, checked_at = pending[future]
+            conclude(environment, due_at, checked_at, *future.result())
+    if failure is not None:
+        raise failure
+    return [results[claim] for claim in claims]
+
+
+_fetchers = None
+_fetchers_lock = threading.Lock()
+
+
+def fetchers():
+    """The threads that ask live servers for ``check_claims``, created on first use in each process.
+
+    A hostile server holds one of them for at most the total timeout; ``VITRINA_LIVE_FETCH_THREADS``
+    (default 64) bounds how many fetches run at once in a worker process.
+    """
+    global _fetchers
+    with _fetchers_lock:
+        if _fetchers is None:
+            _fetchers = ThreadPoolExecutor(
+                max_workers=getattr(settings, "VITRINA_LIVE_FETCH_THREADS", 64),
+                thread_name_prefix="live-fetch",
+            )
+        return _fetchers
+
+
+def fetch(environment):
+    """What the live server says (a ``LiveReport``), or the ``CouldNotCheck`` saying why it was not asked."""
     try:
-        report = fetch_live(
+        return fetch_live(
             environment.live_url,
             allow_private=settings.VITRINA_ALLOW_PRIVATE_ADDRESSES,
             connect_timeout=getattr(settings, "VITRINA_LIVE_CONNECT_TIMEOUT", 3),
@@ -96,11 +179,34 @@ def examine(environment):
             user_agent=USER_AGENT,
         )
     except CouldNotCheck as exc:
+        return exc
+
+
+def timed_fetch(environment):
+    started = time.monotonic()
+    answer = fetch(environment)
+    return answer, time.monotonic() - started
+
+
+_LOAD = object()
+
+
+def examine(environment, *, answer=None, deployment=_LOAD, log_entries=None):
+    """Run every check of the chain against ``environment`` and return the ``Finding``.
+
+    ``answer`` (the live server's ``LiveReport`` or ``CouldNotCheck``), ``deployment`` (the latest
+    deployment, or None for none) and ``log_entries`` (see ``log_entries_of``) may be passed when they
+    were fetched already; otherwise they are fetched here.
+    """
+    project = environment.project
+    report = fetch(environment) if answer is None else answer
+    if deployment is _LOAD:
         deployment = latest_deployment(environment)
+    if isinstance(report, CouldNotCheck):
         return Finding(
             result=Result.UNVERIFIABLE.value,
-            reason=Reason(exc.reason).value,
-            message=str(exc),
+            reason=Reason(report.reason).value,
+            message=str(report),
             expected_release=deployment.release if deployment else None,
         )
     finding = Finding(
@@ -112,7 +218,6 @@ def examine(environment):
         live_version=(report.version or "")[:100],
         http_status=report.http_status,
     )
-    deployment = latest_deployment(environment)
     if deployment is not None:
         finding.expected_release = deployment.release
     try:
@@ -125,7 +230,7 @@ def examine(environment):
             )
         check_deployed_release(environment, deployment, finding.live_release)
         check_signature(finding.live_release)
-        check_logged(finding.live_release, deployment)
+        check_logged(finding.live_release, deployment, entries=log_entries)
         finding.ahead_by = check_repository(project, finding.live_release)
     except BrokenLink as broken:
         finding.result = broken.reason.result.value
@@ -147,6 +252,37 @@ def latest_deployment(environment):
     return (
         environment.deployments.select_related("release__signer_key").order_by("-deployed_at", "-id").first()
     )
+
+
+def latest_deployments(environment_ids):
+    """``{environment id: latest deployment}`` for the environments that have one, in one query."""
+    latest = (
+        Deployment.objects.filter(environment=OuterRef("environment"))
+        .order_by("-deployed_at", "-id")
+        .values("pk")[:1]
+    )
+    return {
+        deployment.environment_id: deployment
+        for deployment in Deployment.objects.filter(environment_id__in=environment_ids, pk=Subquery(latest))
+        .select_related("release__signer_key")
+        .order_by()
+    }
+
+
+def log_entries_of(deployments):
+    """The log entries of ``deployments`` and of their releases, in one query, for ``check_logged``:
+    ``{(kind, object id): LogEntry or None}``, with None where a record has no entry."""
+    deployments = list(deployments)
+    if not deployments:
+        return {}
+    entries = {("release", d.release_id): None for d in deployments}
+    entries.update({("deployment", d.pk): None for d in deployments})
+    for entry in LogEntry.objects.filter(
+        Q(kind="release", object_id__in={d.release_id for d in deployments})
+        | Q(kind="deployment", object_id__in={d.pk for d in deployments})
+    ):
+        entries[(entry.kind, entry.object_id)] = entry
+    return entries
 
 
 def live_release(project, digest, deployment):
@@ -232,8 +368,11 @@ def check_signature(release):
     _VERIFIED[memo] = True
 
 
-def check_logged(release, deployment):
-    """Release and deployment each have a log entry, and the entry describes the record as it is now."""
+def check_logged(release, deployment, *, entries=None):
+    """Release and deployment each have a log entry, and the entry describes the record as it is now.
+
+    ``entries`` (from ``log_entries_of``) spares the query when it covers both records.
+    """
     envelope_sha256 = hashlib.sha256(release.envelope.encode()).hexdigest()
     expectations = [
         (
@@ -249,12 +388,17 @@ def check_logged(release, deployment):
             {"artifact_digest": release.artifact_digest, "release_id": release.pk},
         ),
     ]
-    entries = {
-        (entry.kind, entry.object_id): entry
-        for entry in LogEntry.objects.filter(
-            Q(kind="release", object_id=release.pk) | Q(kind="deployment", object_id=deployment.pk)
-        )
-    }
+    if (
+        entries is None
+        or ("release", release.pk) not in entries
+        or ("deployment", deployment.pk) not in entries
+    ):
+        entries = {
+            (entry.kind, entry.object_id): entry
+            for entry in LogEntry.objects.filter(
+                Q(kind="release", object_id=release.pk) | Q(kind="deployment", object_id=deployment.pk)
+            )
+        }
     for kind, object_id, what, fields in expectations:
         entry = entries.get((kind, object_id))
         if entry is None:
@@ -301,32 +445,41 @@ class RepoChecks:
     """``RepoMirror.check_commit`` with answers kept for ``min_fetch_interval`` seconds.
 
     The mirror is not fetched again within that interval, so within it the same question always gets
-    the same answer; keeping it spares the four git processes each answer costs. A repository change is
-    seen within two intervals. Failures are not kept: the next check tries again.
+    the same answer; keeping it spares the git processes each answer costs (a check inside the
+    interval starts none). A repository change is seen within two intervals. Failures are not kept:
+    the next check tries again. When many threads ask the same question as its answer expires, one
+    asks git and the others wait for its answer instead of each starting git processes of their own.
     """
 
     def __init__(self):
         self._lock = threading.Lock()
         self._answers = {}
+        self._asking = {}
 
     def check_commit(self, repo_url, commit, branch):
         interval = getattr(settings, "VITRINA_REPO_MIN_FETCH_INTERVAL", 30)
-        mirror = RepoMirror(
-            settings.VITRINA_REPO_CACHE_DIR,
-            timeout=getattr(settings, "VITRINA_REPO_TIMEOUT", 60),
-            min_fetch_interval=interval,
-        )
-        key = (str(mirror.cache_dir), repo_url, commit, branch)
-        now = time.monotonic()
+        cache_dir = settings.VITRINA_REPO_CACHE_DIR
+        key = (str(cache_dir), repo_url, commit, branch)
         with self._lock:
             kept = self._answers.get(key)
-        if kept is not None and kept[0] > now:
-            return kept[1]
-        answer = mirror.check_commit(repo_url, commit, branch)
-        if interval > 0:
+            if kept is not None and kept[0] > time.monotonic():
+                return kept[1]
+            asking = self._asking.setdefault(key, threading.Lock())
+        with asking:
             with self._lock:
-                self._answers = {k: v for k, v in self._answers.items() if v[0] > now}
-                self._answers[key] = (now + interval, answer)
+                kept = self._answers.get(key)
+            if kept is not None and kept[0] > time.monotonic():
+                return kept[1]
+            mirror = RepoMirror(
+                cache_dir, timeout=getattr(settings, "VITRINA_REPO_TIMEOUT", 60), min_fetch_interval=interval
+            )
+            answer = mirror.check_commit(repo_url, commit, branch)
+            if interval > 0:
+                now = time.monotonic()
+                with self._lock:
+                    self._answers = {k: v for k, v in self._answers.items() if v[0] > now}
+                    self._answers[key] = (now + interval, answer)
+                    self._asking = {k: v for k, v in self._asking.items() if k in self._answers or v.locked()}
         return answer
 
 
@@ -338,31 +491,44 @@ def record(environment, finding, *, checked_at, duration_ms, due_at=None):
 
     Runs in one transaction with the status row locked, so two checks of one environment finishing
     together cannot both think they changed it. A check that finishes after a newer one is kept in the
-    history but does not overwrite the newer status.
+    history but does not overwrite the newer status. A check that confirms the current status costs one
+    conditional UPDATE and the INSERT; only a change (or a first check) reads the status and logs.
     """
+    observation = Observation(
+        environment=environment,
+        checked_at=checked_at,
+        due_at=due_at,
+        result=finding.result,
+        reason=finding.reason,
+        message=finding.message,
+        live_digest=finding.live_digest,
+        live_commit=finding.live_commit,
+        live_version=finding.live_version,
+        expected_digest=finding.expected_digest,
+        expected_release=finding.expected_release,
+        live_release=finding.live_release,
+        http_status=finding.http_status,
+        ahead_by=finding.ahead_by,
+        duration_ms=duration_ms,
+    )
     try:
         with transaction.atomic():
+            # The common case, a check that changes nothing: one conditional UPDATE, which holds only
+            # while the status still has this result and reason and no newer check was recorded (it
+            # takes the row lock, and PostgreSQL re-evaluates the condition after waiting for it).
+            if Status.objects.filter(
+                environment=environment,
+                result=finding.result,
+                reason=finding.reason,
+                checked_at__lte=checked_at,
+            ).update(**status_fields(observation)):
+                observation.save(force_insert=True)
+                return observation
             status, _ = Status.objects.select_for_update().get_or_create(environment=environment)
             newest = status.checked_at is None or status.checked_at <= checked_at
             changed = newest and (status.result, status.reason) != (finding.result, finding.reason)
-            observation = Observation.objects.create(
-                environment=environment,
-                checked_at=checked_at,
-                due_at=due_at,
-                result=finding.result,
-                reason=finding.reason,
-                message=finding.message,
-                live_digest=finding.live_digest,
-                live_commit=finding.live_commit,
-                live_version=finding.live_version,
-                expected_digest=finding.expected_digest,
-                expected_release=finding.expected_release,
-                live_release=finding.live_release,
-                http_status=finding.http_status,
-                ahead_by=finding.ahead_by,
-                duration_ms=duration_ms,
-                changed_status=changed,
-            )
+            observation.changed_status = changed
+            observation.save(force_insert=True)
             if not newest:
                 return observation
             if changed:
@@ -379,20 +545,28 @@ def record(environment, finding, *, checked_at, duration_ms, due_at=None):
     return observation
 
 
+STATUS_FIELDS = (
+    "result",
+    "reason",
+    "message",
+    "checked_at",
+    "live_digest",
+    "live_commit",
+    "live_version",
+    "expected_digest",
+    "live_release",
+    "ahead_by",
+)
+
+
+def status_fields(observation):
+    """What the status takes over from ``observation``, as keyword arguments of an UPDATE."""
+    return {name: getattr(observation, name) for name in STATUS_FIELDS}
+
+
 def update_status(status, observation):
-    for name in (
-        "result",
-        "reason",
-        "message",
-        "checked_at",
-        "live_digest",
-        "live_commit",
-        "live_version",
-        "expected_digest",
-        "live_release",
-        "ahead_by",
-    ):
-        setattr(status, name, getattr(observation, name))
+    for name, value in status_fields(observation).items():
+        setattr(status, name, value)
     status.save()
 
 

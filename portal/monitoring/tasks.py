@@ -26,6 +26,18 @@ def check_environment(environment_id, due_at=None):
     return checks.check_environment(environment, due_at=due).pk
 
 
+@shared_task
+def check_environments(claims):
+    """Check a few environments claimed together, ``[[environment id, due_at], ...]``.
+
+    Each claim is checked as ``check_environment`` would, with the same idempotency; grouping them
+    spares the per-task overhead and lets the reads be shared (see ``checks.check_claims``).
+    """
+    return checks.check_claims(
+        [(pk, datetime.datetime.fromisoformat(due_at) if due_at else None) for pk, due_at in claims]
+    )
+
+
 @shared_task(bind=True, max_retries=notifications.MAX_RETRIES)
 def deliver_notification(self, channel_id, observation_id):
     """Announce one status change on one channel; retried with exponential backoff until it succeeds."""

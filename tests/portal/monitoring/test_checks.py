@@ -340,3 +340,137 @@ def test_check_finishing_after_a_newer_one_does_not_overwrite_the_status(watched
 
     assert stale.pk and not stale.changed_status
     assert Status.objects.get(environment=watched.environment).result == "verified"
+
+
+# --- caches -----------------------------------------------------------------------------------------
+
+
+def test_envelope_tampered_after_a_green_check_is_still_caught(watched):
+    """The memo of verified signatures is keyed by the envelope's hash: a changed envelope misses it."""
+    assert check_environment(watched.environment).result == "verified"
+    envelope = json.loads(watched.release.envelope)
+    envelope["payload"] = envelope["payload"][:-4] + (
+        "AAAA" if envelope["payload"][-4:] != "AAAA" else "BBBB"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Release._meta.db_table} SET envelope = %s WHERE id = %s",
+            [json.dumps(envelope), watched.release.pk],
+        )
+
+    assert_red(check_environment(watched.environment), "mismatch", "bad_signature")
+
+
+def test_repository_answer_is_kept_for_the_interval_without_git_then_asked_again(
+    watched, settings, monkeypatch
+):
+    import verifier.repo
+
+    settings.VITRINA_REPO_MIN_FETCH_INTERVAL = 1
+    assert check_environment(watched.environment).result == "verified"
+    from tests.helpers.gitserver import git
+
+    git(watched.repo_path, "update-ref", "refs/heads/main", watched.shas[0])  # force-pushed away
+    runs = []
+    real_run = verifier.repo._run
+    monkeypatch.setattr(
+        verifier.repo, "_run", lambda *args, **kwargs: runs.append(args) or real_run(*args, **kwargs)
+    )
+
+    assert check_environment(watched.environment).result == "verified"  # inside the interval: kept
+    assert runs == [], "a check inside the interval starts no git process"
+    time.sleep(1.1)
+    assert_red(check_environment(watched.environment), "mismatch", "commit_not_on_branch")
+    assert runs
+
+
+def test_repository_failure_is_not_kept(watched, settings, tmp_path):
+    settings.VITRINA_REPO_MIN_FETCH_INTERVAL = 3600
+    watched.project.repo_url = (tmp_path / "nowhere.git").as_uri()
+    watched.project.save()
+    assert_red(check_environment(watched.environment), "unverifiable", "repo_unreachable")
+    watched.project.repo_url = watched.repo_path.as_uri()
+    watched.project.save()
+
+    assert check_environment(watched.environment).result == "verified"
+
+
+# --- groups of claims -------------------------------------------------------------------------------
+
+
+def make_group(watched, count):
+    environments = [watched.environment]
+    for n in range(count - 1):
+        environment = factories.make_environment(
+            watched.project, name=f"env-{n}", live_url=watched.server.url
+        )
+        factories.make_deployment(environment, watched.release)
+        environments.append(environment)
+    return environments
+
+
+def test_group_of_claims_checks_each_once_and_a_redelivery_checks_none(watched):
+    from portal.monitoring.checks import check_claims
+
+    due = timezone.now()
+    environments = make_group(watched, 4)
+    claims = [(environment.pk, due) for environment in environments] + [(999_999, due)]
+
+    first = check_claims(claims)
+    again = check_claims(claims)
+
+    assert first == again and first[-1] is None and None not in first[:-1]
+    assert Observation.objects.count() == 4 and watched.server.request_count == 4
+    for environment in environments:
+        observation = Observation.objects.get(environment=environment)
+        assert (observation.result, observation.due_at, observation.changed_status) == ("verified", due, True)
+        assert Status.objects.get(environment=environment).result == "verified"
+
+
+def test_group_reads_are_shared(watched, django_assert_max_num_queries):
+    from portal.monitoring.checks import check_claims
+
+    environments = make_group(watched, 10)
+    check_claims([(environment.pk, None) for environment in environments])  # first checks: changes, logged
+    due = timezone.now()
+
+    # 4 shared reads; per environment: transaction, conditional UPDATE, INSERT.
+    with django_assert_max_num_queries(4 + 10 * 4):
+        check_claims([(environment.pk, due) for environment in environments])
+    assert set(Observation.objects.filter(due_at=due).values_list("result", flat=True)) == {"verified"}
+
+
+def test_group_finds_each_broken_link_on_its_own(watched):
+    from portal.monitoring.checks import check_claims
+
+    healthy, tampered, other = make_group(watched, 3)
+    fixed = factories.make_release(watched.project, watched.private_key, "1.0.1", commit=watched.shas[-1])
+    factories.make_deployment(other, fixed)  # deployed, but the server still runs 1.0.0
+    with SilentServer() as silent, LiveServer({"artifact_digest": sha256_bytes(b"hand-built")}) as rogue:
+        tampered.live_url = rogue.url
+        tampered.save()
+        hostile = factories.make_environment(watched.project, name="silent", live_url=silent.url)
+        check_claims([(e.pk, None) for e in (hostile, healthy, tampered, other)])
+
+    results = {o.environment_id: (o.result, o.reason) for o in Observation.objects.all()}
+    assert results == {
+        hostile.pk: ("unverifiable", "timeout"),
+        healthy.pk: ("verified", ""),
+        tampered.pk: ("mismatch", "unregistered_artifact"),
+        other.pk: ("mismatch", "wrong_release"),
+    }
+
+
+def test_hostile_server_in_a_group_holds_up_no_other_environment(watched):
+    from portal.monitoring.checks import check_claims
+
+    environments = make_group(watched, 3)
+    with SilentServer() as silent:
+        hostile = factories.make_environment(watched.project, name="silent", live_url=silent.url)
+        check_claims([(hostile.pk, None)] + [(e.pk, None) for e in environments])
+
+    slow = Observation.objects.get(environment=hostile)
+    for environment in environments:
+        observation = Observation.objects.get(environment=environment)
+        assert observation.pk < slow.pk, "recorded before the silent server's timeout"
+        assert observation.duration_ms < 1500

@@ -14,12 +14,29 @@ from tests.portal import factories
 
 @pytest.fixture
 def queued(monkeypatch):
-    """The checks the dispatcher queues, as (environment id, due_at) pairs, instead of a broker."""
+    """The checks the dispatcher queues, one ((environment id, due_at), options) per claim, whether
+    queued alone (``check_environment``) or in a group (``check_environments``), instead of a broker."""
     calls = []
     monkeypatch.setattr(
-        tasks.check_environment, "apply_async", lambda args, **options: calls.append((args, options))
+        tasks.check_environment, "apply_async", lambda args, **options: calls.append((tuple(args), options))
+    )
+    monkeypatch.setattr(
+        tasks.check_environments,
+        "apply_async",
+        lambda args, **options: calls.extend((tuple(claim), options) for claim in args[0]),
     )
     return calls
+
+
+@pytest.fixture
+def messages(monkeypatch):
+    """How many claims each queued message carries."""
+    sizes = []
+    monkeypatch.setattr(tasks.check_environment, "apply_async", lambda args, **options: sizes.append(1))
+    monkeypatch.setattr(
+        tasks.check_environments, "apply_async", lambda args, **options: sizes.append(len(args[0]))
+    )
+    return sizes
 
 
 def make_environments(count, **fields):
@@ -91,6 +108,26 @@ def test_dispatch_claims_more_than_one_batch(queued, monkeypatch):
 
     assert dispatch.dispatch_due(now) == 10
     assert len({args[0] for args, _ in queued}) == 10
+
+
+@pytest.mark.django_db
+def test_dispatch_groups_claims_into_chunks(messages, monkeypatch):
+    monkeypatch.setattr(dispatch, "CHUNK_SIZE", 4)
+    make_environments(9, next_check_at=timezone.now())
+
+    assert dispatch.dispatch_due() == 9
+    assert sorted(messages) == [1, 4, 4]
+
+
+@pytest.mark.django_db
+def test_chunk_expires_after_its_shortest_interval(queued):
+    now = timezone.now()
+    project = factories.make_project()
+    factories.make_environment(project, name="slow", check_interval=300, next_check_at=now)
+    factories.make_environment(project, name="fast", check_interval=30, next_check_at=now)
+
+    assert dispatch.dispatch_due(now) == 2
+    assert {options["expires"] for _, options in queued} == {now + timedelta(seconds=30)}
 
 
 @pytest.mark.django_db
