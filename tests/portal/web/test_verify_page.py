@@ -23,9 +23,11 @@ ARTIFACT = b"city portal 2.4.1, the released tarball"
 
 
 def commands(page_html):
-    """Every line of every command block on the page, as a volunteer would copy it."""
+    """Every command of every command block on the page, as a volunteer would copy it, one per item
+    (a line ending in a backslash continues on the next, as in a shell)."""
     blocks = re.findall(r"<pre class=\"command\"><code>(.*?)</code></pre>", page_html, re.S)
-    return [line for block in blocks for line in html.unescape(block).splitlines() if line.strip()]
+    text = "\n".join(html.unescape(block) for block in blocks)
+    return [line for line in re.sub(r" \\\n\s*", " ", text).splitlines() if line.strip()]
 
 
 def verifier_commands(lines):
