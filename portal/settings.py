@@ -195,8 +195,20 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
-# Celery: Redis when REDIS_URL is set, else the filesystem transport so a fresh machine needs nothing.
+# One cache for every process when Redis is there (badges, the home page's status, commit lists);
+# each process keeps its own in memory otherwise. Tests always use memory: cache keys repeat per run.
 REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL and not TESTING:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ.get("CACHE_URL", REDIS_URL),
+            "KEY_PREFIX": "vitrina",
+            "TIMEOUT": 300,
+        }
+    }
+
+# Celery: Redis when REDIS_URL is set, else the filesystem transport so a fresh machine needs nothing.
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}

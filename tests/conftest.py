@@ -11,6 +11,16 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED_TESTDATA = ROOT.parent / "shared" / "testdata"
 
 
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """Every test starts with nothing cached (pages and badges keep answers for a few seconds)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def log_key_file(tmp_path, settings):
     """A fresh log signing key file for the test, as ``make run`` would generate it."""

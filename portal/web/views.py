@@ -5,9 +5,13 @@ are joined, lists are prefetched, and each environment's current deployment is f
 """
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import OuterRef, Prefetch, Subquery
 from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.safestring import mark_safe
+from django.utils.translation import get_language
 
 from portal.monitoring.models import Observation, status_of
 from portal.registry.models import Deployment, Environment, Project, Release
@@ -23,6 +27,9 @@ TIMELINE = 50
 # The strip shows this many checks as small cells; the table details the newest few of them.
 CHECK_STRIP = 30
 RECENT_OBSERVATIONS = 10
+# The home page's status table is the same for every visitor of a language: render it at most once
+# every few seconds. A light may show up to this many seconds late there; other pages are live.
+HOME_STATUS_SECONDS = 5
 
 
 def environments_with_status():
@@ -56,11 +63,21 @@ def log_indexes(kind, records):
 
 
 def home(request):
+    key = f"home-status:{get_language()}"
+    status_html = cache.get(key)
+    if status_html is None:
+        status_html = render_home_status()
+        cache.set(key, status_html, HOME_STATUS_SECONDS)
+    return render(request, "web/home.html", {"status_html": mark_safe(status_html)})  # noqa: S308
+
+
+def render_home_status():
+    """Every project with each environment's light: the part of the home page that costs the most."""
     projects = list(
         Project.objects.prefetch_related(Prefetch("environments", queryset=environments_with_status()))
     )
     attach_current([env for project in projects for env in project.environments.all()])
-    return render(request, "web/home.html", {"projects": projects})
+    return render_to_string("web/_home_status.html", {"projects": projects})
 
 
 def project(request, slug):

@@ -1,0 +1,32 @@
+"""The home page's status table is rendered once per language every few seconds, not per visitor."""
+
+import pytest
+from django.core.cache import cache
+
+from portal.web.views import HOME_STATUS_SECONDS
+from tests.portal import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def test_home_status_is_reused_until_it_expires_and_costs_no_query_meanwhile(client, django_assert_num_queries):
+    factories.make_project("first-city", name="First City")
+    assert "First City" in client.get("/").content.decode()
+
+    factories.make_project("second-city", name="Second City")
+    with django_assert_num_queries(1):  # the log-integrity banner only
+        page = client.get("/").content.decode()
+    assert "Second City" not in page, "within the cache window the table is the one rendered before"
+
+    cache.delete("home-status:en")
+    assert "Second City" in client.get("/").content.decode()
+    assert 0 < HOME_STATUS_SECONDS <= 10
+
+
+def test_home_status_is_cached_per_language(client):
+    factories.make_project("city-hall", name="City Hall")
+    client.get("/", HTTP_ACCEPT_LANGUAGE="en")
+
+    spanish = client.get("/", HTTP_ACCEPT_LANGUAGE="es").content.decode()
+
+    assert "Entorno" in spanish or "entorno" in spanish
