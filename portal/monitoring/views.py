@@ -5,19 +5,13 @@ from urllib.parse import urlencode
 from django.http import JsonResponse
 from django.views.decorators.http import require_safe
 
+from portal.api.errors import error_response
 from portal.registry.models import Environment
 
 from .selfwatch import running_deployment
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
-
-
-def error_response(status, code, message, fields=None):
-    """The API's one error shape."""
-    return JsonResponse(
-        {"error": {"status": status, "code": code, "message": message, "fields": fields or {}}}, status=status
-    )
 
 
 @require_safe
@@ -33,12 +27,12 @@ def observations(request, slug, env):
     """The environment's check history, newest first, paged with limit/offset."""
     environment = Environment.objects.filter(project__slug=slug, name=env).first()
     if environment is None:
-        return error_response(404, "not_found", f"There is no environment '{env}' in project '{slug}'.")
+        return error_response(404, f"There is no environment '{env}' in project '{slug}'.", code="not_found")
     fields = {}
     limit = parse_count(request.GET.get("limit"), DEFAULT_LIMIT, 1, MAX_LIMIT, "limit", fields)
     offset = parse_count(request.GET.get("offset"), 0, 0, None, "offset", fields)
     if fields:
-        return error_response(400, "invalid", "The paging parameters are not valid.", fields)
+        return error_response(400, "The paging parameters are not valid.", fields=fields)
     history = environment.observations.order_by("-checked_at", "-id")
     count = history.count()
     base = request.build_absolute_uri(request.path)
