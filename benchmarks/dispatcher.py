@@ -71,6 +71,7 @@ def main():
     )
 
     durations = []
+    load_before = os.getloadavg()[0]
     for _ in range(args.rounds):
         broker.flushdb()
         now = timezone.now()
@@ -80,14 +81,22 @@ def main():
         durations.append(time.monotonic() - started)
         assert claimed == args.environments, claimed
         queued = broker.llen("celery")
-        assert queued == args.environments, queued
+        # Claims are queued in groups of dispatch.CHUNK_SIZE, batch by batch.
+        batches = [
+            min(dispatch.BATCH_SIZE, args.environments - start)
+            for start in range(0, args.environments, dispatch.BATCH_SIZE)
+        ]
+        assert queued == sum(-(-batch // dispatch.CHUNK_SIZE) for batch in batches), queued
     broker.flushdb()
 
     median = statistics.median(durations)
     lines = [
         f"dispatcher: one round claiming and queueing every environment, all due at once; "
         f"{os.cpu_count()} CPUs, {connection.vendor}, Redis broker",
-        f"environments: {args.environments}, interval: {args.interval} s, rounds: {args.rounds}",
+        f"environments: {args.environments}, interval: {args.interval} s, rounds: {args.rounds}, "
+        f"claims per queued message: up to {dispatch.CHUNK_SIZE} ({queued} messages per round)",
+        f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; 1-min load average before the rounds: "
+        f"{load_before:.2f}",
         f"median round: {median:.2f} s ({args.environments / median:.0f} environments claimed and queued/s)",
         f"share of the interval spent dispatching: {median / args.interval:.1%}",
         f"rounds: {', '.join(f'{d:.2f} s' for d in durations)}",
