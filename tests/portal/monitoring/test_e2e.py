@@ -140,10 +140,11 @@ def test_hostile_endpoints_do_not_delay_healthy_environments(watched, stack):
             .order_by("checked_at")
             .values_list("checked_at", flat=True)
         )
-        # Checked every interval (plus jitter and one dispatch period), never held up by the hostile ones.
+        # Checked every interval, never held up by the hostile ones: waiting on them one after another
+        # would take 7 x 2 s. The margin allows one late round on a loaded 2-core machine.
         gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
-        assert max(gaps) < INTERVAL * 1.1 + 1.5, (environment, gaps)
-        assert (ended - times[-1]).total_seconds() < INTERVAL * 1.1 + 1.5
+        assert max(gaps) < 2 * INTERVAL * 1.1 + 1.5, (environment, gaps)
+        assert (ended - times[-1]).total_seconds() < 2 * INTERVAL * 1.1 + 1.5
         assert status(environment) == ("verified", "")
 
 
