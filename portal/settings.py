@@ -17,6 +17,8 @@ from portal.transparency.schedule import BEAT_SCHEDULE as TRANSPARENCY_BEAT_SCHE
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VITRINA_VAR_DIR", BASE_DIR / "var"))
+# The embedded defaults (SQLite, broker folders, keys) live here; a fresh clone has no such folder yet.
+VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 
 def env_bool(name, default):
