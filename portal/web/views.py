@@ -4,6 +4,8 @@ Every page runs a fixed number of queries however many projects or environments 
 are joined, lists are prefetched, and each environment's current deployment is found by a subquery.
 """
 
+import time
+
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import OuterRef, Prefetch, Subquery
@@ -30,6 +32,9 @@ RECENT_OBSERVATIONS = 10
 # The home page's status table is the same for every visitor of a language: render it at most once
 # every few seconds. A light may show up to this many seconds late there; other pages are live.
 HOME_STATUS_SECONDS = 5
+HOME_STATUS_RENDER_LOCK_SECONDS = 10
+# A stale table is served only while another request renders the new one; past this, render anew.
+HOME_STATUS_KEEP_SECONDS = 60
 
 
 def environments_with_status():
@@ -63,12 +68,27 @@ def log_indexes(kind, records):
 
 
 def home(request):
+    return render(request, "web/home.html", {"status_html": mark_safe(home_status_html())})  # noqa: S308
+
+
+def home_status_html():
+    """The home page's status table, re-rendered by one request at a time once it is stale.
+
+    The others keep serving the previous rendering meanwhile (stale-while-revalidate), so a busy
+    portal never renders the table many times at once when it expires.
+    """
     key = f"home-status:{get_language()}"
-    status_html = cache.get(key)
-    if status_html is None:
-        status_html = render_home_status()
-        cache.set(key, status_html, HOME_STATUS_SECONDS)
-    return render(request, "web/home.html", {"status_html": mark_safe(status_html)})  # noqa: S308
+    cached = cache.get(key)
+    now = time.time()
+    if cached is not None:
+        rendered_at, html = cached
+        fresh = now - rendered_at < HOME_STATUS_SECONDS
+        if fresh or not cache.add(f"{key}:rendering", 1, HOME_STATUS_RENDER_LOCK_SECONDS):
+            return html
+    html = render_home_status()
+    cache.set(key, (now, html), HOME_STATUS_KEEP_SECONDS)
+    cache.delete(f"{key}:rendering")
+    return html
 
 
 def render_home_status():

@@ -1,15 +1,20 @@
 """The home page's status table is rendered once per language every few seconds, not per visitor."""
 
+import time
+
 import pytest
 from django.core.cache import cache
 
+from portal.web import views
 from portal.web.views import HOME_STATUS_SECONDS
 from tests.portal import factories
 
 pytestmark = pytest.mark.django_db
 
 
-def test_home_status_is_reused_until_it_expires_and_costs_no_query_meanwhile(client, django_assert_num_queries):
+def test_home_status_is_reused_until_it_expires_and_costs_no_query_meanwhile(
+    client, django_assert_num_queries
+):
     factories.make_project("first-city", name="First City")
     assert "First City" in client.get("/").content.decode()
 
@@ -21,6 +26,20 @@ def test_home_status_is_reused_until_it_expires_and_costs_no_query_meanwhile(cli
     cache.delete("home-status:en")
     assert "Second City" in client.get("/").content.decode()
     assert 0 < HOME_STATUS_SECONDS <= 10
+
+
+def test_a_stale_table_is_rendered_again_by_one_request_while_others_serve_the_old_one(client, monkeypatch):
+    factories.make_project("first-city", name="First City")
+    client.get("/")
+    factories.make_project("second-city", name="Second City")
+    clock = time.time() + HOME_STATUS_SECONDS + 1
+    monkeypatch.setattr(views.time, "time", lambda: clock)
+
+    cache.add("home-status:en:rendering", 1, 10)  # another request is rendering right now
+    assert "Second City" not in client.get("/").content.decode()
+
+    cache.delete("home-status:en:rendering")
+    assert "Second City" in client.get("/").content.decode()
 
 
 def test_home_status_is_cached_per_language(client):
