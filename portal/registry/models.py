@@ -81,7 +81,9 @@ class Environment(models.Model):
     project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="environments")
     name = models.SlugField(max_length=50, validators=[SLUG_VALIDATOR], help_text=_("e.g. production"))
     live_url = models.URLField(
-        _("live digest endpoint"), max_length=500, help_text=_("The URL where the running server reports its digest.")
+        _("live digest endpoint"),
+        max_length=500,
+        help_text=_("The URL where the running server reports its digest."),
     )
     check_interval = models.PositiveIntegerField(
         _("check interval (seconds)"), default=60, validators=[MinValueValidator(10)]
@@ -168,7 +170,9 @@ class ApiToken(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tokens")
     name = models.CharField(max_length=100, help_text=_("What uses this token, e.g. 'GitHub Actions'."))
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
-    hint = models.CharField(max_length=12, editable=False, help_text=_("First characters, to tell tokens apart."))
+    hint = models.CharField(
+        max_length=12, editable=False, help_text=_("First characters, to tell tokens apart.")
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True)
@@ -193,7 +197,9 @@ class ApiToken(models.Model):
 
     @classmethod
     def authenticate(cls, raw):
-        token = cls.objects.select_related("project").filter(token_hash=cls.hash(raw), revoked_at=None).first()
+        token = (
+            cls.objects.select_related("project").filter(token_hash=cls.hash(raw), revoked_at=None).first()
+        )
         if token is not None:
             cls.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
         return token

@@ -45,8 +45,15 @@ def fake_commit(n=None):
     return f"{n:040x}"
 
 
-def make_envelope(private_key, *, artifact=b"artifact", commit=None, repo_url="https://git.example.org/x.git",
-                  ci_build_url="https://ci.example.org/runs/1", artifact_name="app.tar.gz"):
+def make_envelope(
+    private_key,
+    *,
+    artifact=b"artifact",
+    commit=None,
+    repo_url="https://git.example.org/x.git",
+    ci_build_url="https://ci.example.org/runs/1",
+    artifact_name="app.tar.gz",
+):
     """A DSSE envelope (dict) over an in-toto statement for ``artifact``'s bytes."""
     doc = statement.build_statement(
         artifact_name=artifact_name,
