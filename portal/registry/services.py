@@ -66,20 +66,21 @@ def add_signing_key(project, pem, *, label="", valid_from=None, valid_until=None
         valid_from=valid_from or timezone.now(),
         valid_until=valid_until,
     )
-    append_entry(
-        "key_added",
-        {
-            "project": project.slug,
-            "key_id": key.key_id,
-            "algorithm": key.algorithm,
-            "public_key_pem": key.pem,
-            "valid_from": format_time(signing_key.valid_from),
-            "valid_until": format_time(valid_until) if valid_until else None,
-            "by": actor(user=user),
-        },
-        object_id=signing_key.pk,
-    )
+    append_entry("key_added", key_added_entry_body(signing_key, user=user), object_id=signing_key.pk)
     return signing_key, True
+
+
+def key_added_entry_body(signing_key, *, user=None):
+    """What the log records when a key is trusted; the self-audit rebuilds it to compare with the row."""
+    return {
+        "project": signing_key.project.slug,
+        "key_id": signing_key.key_id,
+        "algorithm": signing_key.algorithm,
+        "public_key_pem": signing_key.public_key_pem,
+        "valid_from": format_time(signing_key.valid_from),
+        "valid_until": format_time(signing_key.valid_until) if signing_key.valid_until else None,
+        "by": actor(user=user),
+    }
 
 
 @transaction.atomic
@@ -90,17 +91,19 @@ def revoke_signing_key(signing_key, *, at=None, user=None):
         return signing_key
     signing_key.revoked_at = at or timezone.now()
     signing_key.save(update_fields=["revoked_at"])
-    append_entry(
-        "key_revoked",
-        {
-            "project": signing_key.project.slug,
-            "key_id": signing_key.key_id,
-            "revoked_at": format_time(signing_key.revoked_at),
-            "by": actor(user=user),
-        },
-        object_id=signing_key.pk,
-    )
+    append_entry("key_revoked", key_revoked_entry_body(signing_key, user=user), object_id=signing_key.pk)
     return signing_key
+
+
+def key_revoked_entry_body(signing_key, *, user=None):
+    """What the log records when a key is revoked (``revoked_at`` null for a key that is not)."""
+    revoked_at = signing_key.revoked_at
+    return {
+        "project": signing_key.project.slug,
+        "key_id": signing_key.key_id,
+        "revoked_at": format_time(revoked_at) if revoked_at else None,
+        "by": actor(user=user),
+    }
 
 
 # --- releases -------------------------------------------------------------------------------------
@@ -297,23 +300,26 @@ def record_deployment(environment, release, *, pipeline_run_url="", deployed_at=
             registered_at=now,
         )
         append_entry(
-            "deployment",
-            {
-                "project": environment.project.slug,
-                "environment": environment.name,
-                "deployment_id": deployment.pk,
-                "release_id": release.pk,
-                "version": release.version,
-                "artifact_digest": release.artifact_digest,
-                "deployed_at": format_time(deployed_at),
-                "pipeline_run_url": deployment.pipeline_run_url,
-                "by": actor(token=token, user=user),
-            },
-            object_id=deployment.pk,
+            "deployment", deployment_entry_body(deployment, token=token, user=user), object_id=deployment.pk
         )
         # The new deployment is what the next check must compare against: check it soon.
         Environment.objects.filter(pk=environment.pk).update(next_check_at=now)
     return deployment
+
+
+def deployment_entry_body(deployment, *, token=None, user=None):
+    release, environment = deployment.release, deployment.environment
+    return {
+        "project": environment.project.slug,
+        "environment": environment.name,
+        "deployment_id": deployment.pk,
+        "release_id": release.pk,
+        "version": release.version,
+        "artifact_digest": release.artifact_digest,
+        "deployed_at": format_time(deployment.deployed_at),
+        "pipeline_run_url": deployment.pipeline_run_url,
+        "by": actor(token=token, user=user),
+    }
 
 
 # --- lookups used by the API and the commands ------------------------------------------------------

@@ -1,0 +1,244 @@
+"""The self-audit's second half: every release, deployment and signing key must still say what it logged.
+
+The tree audit proves the log's entries were not changed; this proves the records they describe were
+not either, by someone editing the database directly. Each Release, Deployment and SigningKey row is
+turned into the entry body the registry would write for it today (the registry's own builders, so the
+two can never drift apart) and compared member by member with the entry logged when it was written.
+``by`` is left out: it names a token or a user, and those may be renamed. A release's envelope is
+compared through its SHA-256, recomputed from the stored text.
+
+A row without its entry was inserted behind the application's back; an entry without its row means the
+row was deleted. Rows are read in chunks of primary keys, each chunk together with its entries, so time
+is linear and memory bounded. A record and its entry are committed in one transaction, but a chunk's
+two queries may straddle a registration or a revocation: every discrepancy is read again, row and
+entries, before it counts.
+"""
+
+import hashlib
+from dataclasses import dataclass
+
+from django.db.models import Q
+
+from portal.registry.models import Deployment, Release, SigningKey
+from portal.registry.services import (
+    deployment_entry_body,
+    key_added_entry_body,
+    key_revoked_entry_body,
+    release_entry_body,
+)
+
+from .models import LogEntry
+from .services import ENTRY_SCHEMA_VERSION, parse_entry
+
+# Members the record cannot be compared with: who caused the entry, and when it was appended.
+NOT_COMPARED = {"v", "type", "logged_at", "by"}
+# How many discrepancies a failed audit spells out; the rest are counted.
+MESSAGES_SHOWN = 5
+
+
+@dataclass(frozen=True)
+class Expected:
+    """One entry a row must have: its kind and body. ``required`` False: none is fine, one must agree."""
+
+    kind: str
+    body: dict
+    required: bool = True
+
+
+def release_entries(release):
+    body = release_entry_body(release)
+    # The envelope itself is not in the entry; its hash is. Recompute it so an edited text is caught even
+    # when the stored ``envelope_sha256`` column was left alone.
+    envelope = {"envelope": hashlib.sha256(release.envelope.encode()).hexdigest()}
+    return [Expected("release", body), Expected("release", envelope)]
+
+
+def deployment_entries(deployment):
+    return [Expected("deployment", deployment_entry_body(deployment))]
+
+
+def key_entries(signing_key):
+    return [
+        Expected("key_added", key_added_entry_body(signing_key)),
+        Expected(
+            "key_revoked", key_revoked_entry_body(signing_key), required=signing_key.revoked_at is not None
+        ),
+    ]
+
+
+def release_name(release):
+    return f"release {release.pk} ({release.version}) of project '{release.project.slug}'"
+
+
+def deployment_name(deployment):
+    environment = deployment.environment
+    return f"deployment {deployment.pk} of project '{environment.project.slug}' ({environment.name})"
+
+
+def key_name(signing_key):
+    return f"signing key {signing_key.pk} ({signing_key.short_id}…) of project '{signing_key.project.slug}'"
+
+
+@dataclass(frozen=True)
+class RecordType:
+    noun: str
+    model: type
+    related: tuple
+    kinds: tuple
+    expected: object
+    name: object
+
+
+RECORD_TYPES = [
+    RecordType("release", Release, ("project", "signer_key"), ("release",), release_entries, release_name),
+    RecordType(
+        "deployment",
+        Deployment,
+        ("environment__project", "release"),
+        ("deployment",),
+        deployment_entries,
+        deployment_name,
+    ),
+    RecordType("signing key", SigningKey, ("project",), ("key_added", "key_revoked"), key_entries, key_name),
+]
+
+
+class Findings:
+    """Discrepancies found so far: the first few spelled out, all counted, per record type."""
+
+    def __init__(self):
+        self.messages = []
+        self.count = 0
+
+    def add(self, message):
+        self.count += 1
+        if len(self.messages) < MESSAGES_SHOWN:
+            self.messages.append(message)
+
+    def summary(self):
+        more = self.count - len(self.messages)
+        text = "; ".join(self.messages)
+        return f"{text}; and {more} more" if more else text
+
+
+def check_records(*, chunk_size):
+    """Compare every record with its log entries. Returns (checked counts by noun, Findings)."""
+    findings = Findings()
+    counts = {}
+    for record_type in RECORD_TYPES:
+        counts[record_type.noun] = _check_type(record_type, chunk_size, findings)
+    return counts, findings
+
+
+def _check_type(record_type, chunk_size, findings):
+    rows = record_type.model.objects.select_related(*record_type.related).order_by("pk")
+    checked = 0
+    after = None
+    while True:
+        chunk = list((rows if after is None else rows.filter(pk__gt=after))[:chunk_size])
+        # Rows first, then entries: a record and its entry commit together, so a row seen here has its
+        # entry visible below. An entry seen without its row may be a registration just committed.
+        if chunk:
+            last = chunk[-1].pk
+            span = Q(object_id__lte=last) if after is None else Q(object_id__gt=after, object_id__lte=last)
+        else:
+            # Past the last row: whatever entries remain (and any without a record id) lost their row.
+            span = Q() if after is None else Q(object_id__gt=after) | Q(object_id__isnull=True)
+        entries = _entries_by_object(record_type, span)
+        for row in chunk:
+            if _problems(record_type, row, entries.pop(row.pk, {})):
+                _confirm(record_type, row.pk, findings)
+        for object_id in entries:
+            _confirm(record_type, object_id, findings)
+        checked += len(chunk)
+        if not chunk:
+            return checked
+        after = last
+
+
+def _entries_by_object(record_type, span):
+    """{object_id: {kind: [(index, parsed entry), ...]}} for the record type's entries in ``span``."""
+    found = {}
+    query = LogEntry.objects.filter(span, kind__in=record_type.kinds).order_by("index")
+    for index, kind, object_id, entry in query.values_list("index", "kind", "object_id", "entry"):
+        found.setdefault(object_id, {}).setdefault(kind, []).append((index, parse_entry(entry)))
+    return found
+
+
+def _confirm(record_type, object_id, findings):
+    """Read the row and its entries again; whatever still disagrees is a finding."""
+    row = record_type.model.objects.select_related(*record_type.related).filter(pk=object_id).first()
+    span = Q(object_id__isnull=True) if object_id is None else Q(object_id=object_id)
+    entries = _entries_by_object(record_type, span).get(object_id, {})
+    if row is None:
+        for kind, logged in entries.items():
+            for index, _ in logged:
+                if object_id is None:
+                    findings.add(f"log entry {index} ({kind}) names no {record_type.noun}")
+                    continue
+                findings.add(
+                    f"log entry {index} ({kind}) is for {record_type.noun} {object_id}, but there is no such "
+                    f"{record_type.noun} in the database: it was deleted behind the application's back"
+                )
+        return
+    for message in _problems(record_type, row, entries):
+        findings.add(message)
+
+
+def _problems(record_type, row, entries):
+    """What differs between ``row`` and its entries ({kind: [(index, entry), ...]}), as sentences."""
+    name = record_type.name(row)
+    problems = []
+    seen = set()
+    for expected in record_type.expected(row):
+        logged = entries.get(expected.kind, [])
+        if not logged:
+            if expected.required and expected.kind not in seen:
+                problems.append(
+                    f"{name} has no {expected.kind} log entry: it was written behind the application's back"
+                )
+            seen.add(expected.kind)
+            continue
+        if len(logged) > 1 and expected.kind not in seen:
+            indexes = ", ".join(str(index) for index, _ in logged)
+            problems.append(
+                f"{name} has {len(logged)} {expected.kind} log entries ({indexes}); it must have one"
+            )
+        seen.add(expected.kind)
+        index, entry = logged[0]
+        problems.extend(_differences(name, expected, index, entry))
+    return problems
+
+
+def _differences(name, expected, index, entry):
+    if entry.get("v") != ENTRY_SCHEMA_VERSION or entry.get("type") != expected.kind:
+        return [
+            f"{name}: log entry {index} is filed as {expected.kind} but is a {entry.get('type')!r} entry of "
+            f"schema {entry.get('v')!r}"
+        ]
+    problems = []
+    for field, value in expected.body.items():
+        if field in NOT_COMPARED:
+            continue
+        logged_field = "envelope_sha256" if field == "envelope" else field
+        logged = entry.get(logged_field, MISSING)
+        if logged != value:
+            label = "envelope (its sha256)" if field == "envelope" else field
+            problems.append(
+                f"{name}: {label} is {_show(value)} in the database but {_show(logged)} in log entry {index}"
+            )
+    return problems
+
+
+MISSING = object()
+
+
+def _show(value):
+    if value is MISSING:
+        return "absent"
+    if value is None:
+        return "empty"
+    if isinstance(value, str) and len(value) > 80:
+        digest = hashlib.sha256(value.encode()).hexdigest()[:12]
+        return f"{value[:24]!r}… ({len(value)} characters, sha256 {digest}…)"
+    return repr(value) if isinstance(value, str) else str(value)
