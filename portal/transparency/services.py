@@ -364,8 +364,8 @@ def _audit_records(chunk_size):
     counts, findings = check_records(chunk_size=chunk_size)
     if findings.count:
         raise LogCorrupted(
-            f"{findings.count} record(s) differ from the log, edited behind the application's back: "
-            f"{findings.summary()}"
+            f"{findings.count} difference(s) between the records and the log, written behind the "
+            f"application's back: {findings.summary()}"
         )
     checked = ", ".join(f"{count} {noun}s" for noun, count in counts.items())
     return f"Every record matches its log entries ({checked})."
