@@ -2,6 +2,7 @@
 
 from django.contrib import admin, messages
 
+from . import notifications
 from .models import Delivery, NotificationChannel, Observation, Status
 
 
@@ -52,6 +53,21 @@ class StatusAdmin(ReadOnlyAdmin):
 
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyAdmin):
-    list_display = ["channel", "observation", "attempt", "attempted_at", "succeeded", "status_code", "error"]
-    list_filter = ["succeeded", "channel"]
+    list_display = [
+        "channel",
+        "observation",
+        "state",
+        "attempts",
+        "attempted_at",
+        "next_attempt_at",
+        "status_code",
+        "error",
+    ]
+    list_filter = ["state", "channel"]
     list_select_related = ["channel", "observation__environment__project"]
+    actions = ["send_again"]
+
+    @admin.action(description="Send the selected failed deliveries again")
+    def send_again(self, request, queryset):
+        count = notifications.send_again(queryset)
+        messages.info(request, f"{count} failed deliveries will be sent again within a minute.")

@@ -32,6 +32,7 @@ from verifier.live import fetch_live
 from verifier.reasons import Reason, Result
 from verifier.repo import RepoMirror
 
+from . import notifications
 from .models import Observation, Status
 
 logger = logging.getLogger(__name__)
@@ -534,7 +535,7 @@ def record(environment, finding, *, checked_at, duration_ms, due_at=None):
             if changed:
                 append_entry("status", status_entry_body(environment, observation), object_id=observation.pk)
                 status.changed_at = checked_at
-                transaction.on_commit(lambda: announce_later(observation.pk))
+                notifications.announce(observation)
             update_status(status, observation)
     except IntegrityError:
         # The same claim was recorded by another delivery of this task in the meantime.
@@ -580,9 +581,3 @@ def status_entry_body(environment, observation):
         "expected_digest": observation.expected_digest or None,
         "observed_at": format_time(observation.checked_at),
     }
-
-
-def announce_later(observation_id):
-    from .notifications import announce
-
-    announce(observation_id)

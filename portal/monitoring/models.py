@@ -217,22 +217,42 @@ class NotificationChannel(models.Model):
 
 
 class Delivery(models.Model):
-    """One attempt at announcing one status change on one channel; failed attempts are retried."""
+    """One status change to announce on one channel: the outbox row, written in the transaction that
+    records the change, so a change and its pending announcements exist together or not at all.
+
+    A pending delivery is sent when its ``next_attempt_at`` has come: right after the change commits if
+    the broker takes the task, and otherwise by the periodic sweep (``notifications.send_due``). Whoever
+    sends it first claims it by moving ``next_attempt_at`` forward in a conditional UPDATE, so two
+    workers never send it together; a worker that dies mid-send only delays it by the claim's length.
+    The fields ``attempted_at`` to ``duration_ms`` describe the latest attempt.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("pending")
+        SENT = "sent", _("sent")
+        FAILED = "failed", _("failed")
 
     channel = models.ForeignKey(NotificationChannel, on_delete=models.CASCADE, related_name="deliveries")
     observation = models.ForeignKey(Observation, on_delete=models.CASCADE, related_name="deliveries")
-    attempt = models.PositiveIntegerField()
-    attempted_at = models.DateTimeField(default=timezone.now)
-    succeeded = models.BooleanField(default=False)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    created_at = models.DateTimeField(default=timezone.now)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveIntegerField(default=0)
+    attempted_at = models.DateTimeField(null=True, blank=True)
     status_code = models.IntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
     duration_ms = models.IntegerField(default=0)
 
     class Meta:
-        ordering = ["-attempted_at", "-id"]
+        ordering = ["-created_at", "-id"]
         verbose_name_plural = "deliveries"
-        indexes = [models.Index(fields=["channel", "observation"])]
+        indexes = [models.Index(fields=["state", "next_attempt_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "observation"], name="one_delivery_per_channel_and_change"
+            ),
+        ]
 
     def __str__(self):
-        outcome = "ok" if self.succeeded else (self.error or f"HTTP {self.status_code}")
-        return f"{self.channel} #{self.observation_id} attempt {self.attempt}: {outcome}"
+        outcome = self.error or f"HTTP {self.status_code}" if self.state == self.State.FAILED else self.state
+        return f"{self.channel} #{self.observation_id} after {self.attempts} attempt(s): {outcome}"

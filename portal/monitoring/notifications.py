@@ -1,10 +1,17 @@
 """Announcing status changes on the channels operators configure: signed webhooks and email.
 
-Each announcement to each channel is a Celery task (``deliver_notification``) that makes one attempt,
-writes a ``Delivery`` row and, on failure, is retried with exponential backoff. Outgoing webhook requests
-obey the rules of live checks: the destination's addresses are checked before connecting (no cloud
-metadata, no private networks unless ``VITRINA_ALLOW_PRIVATE_ADDRESSES``), redirects are not followed,
-and the whole exchange is capped in time and in the bytes read back.
+A transactional outbox: the transaction that records a change also writes one pending ``Delivery`` per
+matching channel (``announce``), so no change is committed without its announcements and none is
+announced that was rolled back. Once committed, each delivery is queued as a Celery task to go out at
+once; if the broker is down, the periodic sweep (``send_due``, run by beat) sends it instead, and
+retries failures with exponential backoff. Whoever sends a delivery first claims it with a conditional
+UPDATE, so it is never sent twice at once, and a delivery once sent is never sent again. Receivers can
+still see a repeat if a worker dies between sending and recording the success; each request carries
+the delivery's id (``X-Vitrina-Delivery``, and ``delivery_id`` in the signed body) to tell.
+
+Outgoing webhook requests obey the rules of live checks: the destination's addresses are checked
+before connecting (no cloud metadata, no private networks unless ``VITRINA_ALLOW_PRIVATE_ADDRESSES``),
+redirects are not followed, and the whole exchange is capped in time and in the bytes read back.
 """
 
 import http.client
@@ -14,10 +21,13 @@ import socket
 import ssl
 import threading
 import time
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
+from django.db import transaction
+from django.utils import timezone
 
 from portal.transparency.services import entry_for
 from verifier.live import address_problem
@@ -32,6 +42,10 @@ MAX_RESPONSE_BYTES = 4096
 RETRY_BASE_SECONDS = 30
 RETRY_CAP_SECONDS = 3600
 MAX_RETRIES = 15
+# How long a claim keeps other workers off a delivery: far longer than one attempt can take, so only a
+# worker that died mid-send lets its claim run out, and the delivery is then sent again.
+CLAIM_SECONDS = 300
+SWEEP_BATCH = 100
 
 
 class DeliveryFailed(Exception):
@@ -47,31 +61,111 @@ def backoff(retries):
     return min(RETRY_BASE_SECONDS * 2**retries, RETRY_CAP_SECONDS)
 
 
-def announce(observation_id):
-    """Queue one delivery per enabled channel of the observation's project (or of every project).
-
-    Called once the status change is committed. If the broker is down the announcement is dropped and
-    logged; the change itself is in the database and the log whatever happens here.
+def announce(observation):
+    """Write one pending delivery of ``observation`` per enabled channel of its project (or of every
+    project), in the caller's transaction, and queue them to be sent once it commits.
     """
+    channels = NotificationChannel.for_project(observation.environment.project_id)
+    deliveries = Delivery.objects.bulk_create(
+        Delivery(channel=channel, observation=observation) for channel in channels
+    )
+    delivery_ids = [delivery.pk for delivery in deliveries]
+    if delivery_ids:
+        transaction.on_commit(lambda: enqueue(delivery_ids))
+    return deliveries
+
+
+def enqueue(delivery_ids):
+    """Queue the deliveries to be sent now. If the broker cannot take them, the sweep sends them."""
     from kombu.exceptions import OperationalError
 
     from .tasks import deliver_notification
 
-    observation = Observation.objects.select_related("environment").filter(pk=observation_id).first()
-    if observation is None:
-        return
-    for channel_id in NotificationChannel.for_project(observation.environment.project_id).values_list(
-        "pk", flat=True
-    ):
+    for delivery_id in delivery_ids:
         try:
-            deliver_notification.delay(channel_id, observation_id)
+            deliver_notification.delay(delivery_id)
         except OperationalError as exc:
             logger.warning(
-                "Could not queue notification of observation %s on channel %s: %s",
-                observation_id,
-                channel_id,
-                exc,
+                "Could not queue delivery %s (%s); the periodic sweep will send it.", delivery_id, exc
             )
+
+
+def send_due(now=None, limit=SWEEP_BATCH):
+    """Send up to ``limit`` pending deliveries whose time has come; return how many were attempted."""
+    now = now or timezone.now()
+    due = (
+        Delivery.objects.filter(state=Delivery.State.PENDING, next_attempt_at__lte=now)
+        .order_by("next_attempt_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    return sum(send(delivery_id, now=now) is not None for delivery_id in list(due))
+
+
+def send(delivery_id, now=None):
+    """Claim the delivery if it is pending and due, and make one attempt; return it, or None if it was
+    not due or someone else claimed it first.
+    """
+    now = now or timezone.now()
+    claimed = Delivery.objects.filter(
+        pk=delivery_id, state=Delivery.State.PENDING, next_attempt_at__lte=now
+    ).update(next_attempt_at=now + timedelta(seconds=CLAIM_SECONDS))
+    if not claimed:
+        return None
+    delivery = Delivery.objects.select_related("channel", "observation__environment__project").get(
+        pk=delivery_id
+    )
+    return attempt(delivery, now=now)
+
+
+def attempt(delivery, now=None):
+    """Make one attempt at a claimed delivery and record how it went: sent, due again after the
+    backoff, or failed for good after ``MAX_RETRIES`` retries.
+    """
+    now = now or timezone.now()
+    if not delivery.channel.enabled:
+        delivery.state = Delivery.State.FAILED
+        delivery.error = "Not sent: the channel was disabled before this change could be announced on it."
+        delivery.save(update_fields=["state", "error"])
+        return delivery
+    started = time.monotonic()
+    delivery.status_code = None
+    delivery.error = ""
+    try:
+        if delivery.channel.kind == NotificationChannel.Kind.WEBHOOK:
+            delivery.status_code = send_webhook(delivery)
+        else:
+            send_email(delivery)
+    except DeliveryFailed as exc:
+        delivery.error = str(exc)
+        delivery.status_code = exc.status_code
+    delivery.duration_ms = round((time.monotonic() - started) * 1000)
+    delivery.attempted_at = now
+    delivery.attempts += 1
+    if not delivery.error:
+        delivery.state = Delivery.State.SENT
+    elif delivery.attempts > MAX_RETRIES:
+        delivery.state = Delivery.State.FAILED
+    else:
+        delivery.next_attempt_at = now + timedelta(seconds=backoff(delivery.attempts - 1))
+    delivery.save(
+        update_fields=[
+            "state",
+            "attempts",
+            "attempted_at",
+            "next_attempt_at",
+            "status_code",
+            "error",
+            "duration_ms",
+        ]
+    )
+    return delivery
+
+
+def send_again(deliveries):
+    """Give failed deliveries a fresh set of attempts, starting now; return how many."""
+    return deliveries.filter(state=Delivery.State.FAILED).update(
+        state=Delivery.State.PENDING, attempts=0, next_attempt_at=timezone.now()
+    )
 
 
 def payload(observation):
@@ -102,37 +196,16 @@ def payload(observation):
     }
 
 
-def deliver(channel, observation, attempt):
-    """Make one attempt at announcing ``observation`` on ``channel``; return the ``Delivery`` written."""
-    started = time.monotonic()
-    status_code = None
-    error = ""
-    try:
-        if channel.kind == NotificationChannel.Kind.WEBHOOK:
-            status_code = send_webhook(channel, observation)
-        else:
-            send_email(channel, observation)
-    except DeliveryFailed as exc:
-        error = str(exc)
-        status_code = exc.status_code
-    return Delivery.objects.create(
-        channel=channel,
-        observation=observation,
-        attempt=attempt,
-        succeeded=not error,
-        status_code=status_code,
-        error=error,
-        duration_ms=round((time.monotonic() - started) * 1000),
-    )
-
-
-def send_webhook(channel, observation):
+def send_webhook(delivery):
     """POST the signed payload; return the receiver's status code, or raise ``DeliveryFailed``."""
-    body = json.dumps(payload(observation), separators=(",", ":"), sort_keys=True).encode()
+    channel = delivery.channel
+    document = {**payload(delivery.observation), "delivery_id": delivery.pk}
+    body = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "Vitrina-webhook/1",
         "X-Vitrina-Event": "status_changed",
+        "X-Vitrina-Delivery": str(delivery.pk),
         "X-Vitrina-Signature": channel.sign(body),
     }
     status_code = post(channel.url, body, headers, allow_private=settings.VITRINA_ALLOW_PRIVATE_ADDRESSES)
@@ -141,7 +214,8 @@ def send_webhook(channel, observation):
     return status_code
 
 
-def send_email(channel, observation):
+def send_email(delivery):
+    channel, observation = delivery.channel, delivery.observation
     data = payload(observation)
     environment = observation.environment
     light = data["status"]["light"].upper()
@@ -159,7 +233,12 @@ def send_email(channel, observation):
     try:
         connection = get_connection(timeout=WEBHOOK_TIMEOUT)
         EmailMessage(
-            subject, text, settings.DEFAULT_FROM_EMAIL, [channel.email], connection=connection
+            subject,
+            text,
+            settings.DEFAULT_FROM_EMAIL,
+            [channel.email],
+            connection=connection,
+            headers={"X-Vitrina-Delivery": str(delivery.pk)},
         ).send()
     except (OSError, ValueError) as exc:
         raise DeliveryFailed(f"Could not send mail to {channel.email}: {exc}.") from None

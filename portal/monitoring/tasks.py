@@ -7,7 +7,6 @@ from celery import shared_task
 from portal.registry.models import Environment
 
 from . import checks, dispatch, notifications
-from .models import NotificationChannel, Observation
 
 
 @shared_task
@@ -38,16 +37,14 @@ def check_environments(claims):
     )
 
 
-@shared_task(bind=True, max_retries=notifications.MAX_RETRIES)
-def deliver_notification(self, channel_id, observation_id):
-    """Announce one status change on one channel; retried with exponential backoff until it succeeds."""
-    channel = NotificationChannel.objects.filter(pk=channel_id, enabled=True).first()
-    observation = Observation.objects.select_related("environment__project").filter(pk=observation_id).first()
-    if channel is None or observation is None:
-        return None
-    if channel.deliveries.filter(observation=observation, succeeded=True).exists():
-        return None
-    delivery = notifications.deliver(channel, observation, attempt=self.request.retries + 1)
-    if not delivery.succeeded:
-        raise self.retry(countdown=notifications.backoff(self.request.retries))
-    return delivery.pk
+@shared_task
+def deliver_notification(delivery_id):
+    """Send one pending delivery right after its change commits; the sweep retries it if this fails."""
+    delivery = notifications.send(delivery_id)
+    return delivery.pk if delivery else None
+
+
+@shared_task
+def send_due_notifications():
+    """Run by beat: send the pending deliveries that are due (never queued, or due for a retry)."""
+    return notifications.send_due()
