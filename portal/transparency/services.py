@@ -367,7 +367,7 @@ def _audit_records(chunk_size):
             f"{findings.count} difference(s) between the records and the log, written behind the "
             f"application's back: {findings.summary()}"
         )
-    checked = ", ".join(f"{count} {noun}s" for noun, count in counts.items())
+    checked = ", ".join(f"{noun}s: {count}" for noun, count in counts.items())
     return f"Every record matches its log entries ({checked})."
 
 
