@@ -23,10 +23,19 @@ URL_FIELDS = {models.URLField: {"assume_scheme": "https"}}
 
 
 class EnvironmentInline(admin.TabularInline):
+    """Existing environments at a glance; new ones are added on the environment page, where the name is
+    chosen once (log entries name it, so it never changes afterwards)."""
+
     model = Environment
     formfield_overrides = URL_FIELDS
     fields = ["name", "live_url", "check_interval"]
+    readonly_fields = ["name"]
     extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Project)
@@ -34,6 +43,10 @@ class ProjectAdmin(admin.ModelAdmin):
     list_display = ["slug", "name", "repo_url", "protected_branch"]
     search_fields = ["slug", "name"]
     inlines = [EnvironmentInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        # The slug is written into every log entry of the project: renaming it would rewrite history.
+        return ["slug"] if obj is not None else []
 
 
 @admin.register(Environment)
@@ -43,8 +56,11 @@ class EnvironmentAdmin(admin.ModelAdmin):
     list_filter = ["project"]
     list_select_related = ["project"]
     fields = ["project", "name", "live_url", "check_interval", "next_check_at"]
-    readonly_fields = ["next_check_at"]
     formfield_overrides = URL_FIELDS
+
+    def get_readonly_fields(self, request, obj=None):
+        # Deployment and status entries name the environment: once created, it keeps its name and project.
+        return ["project", "name", "next_check_at"] if obj is not None else ["next_check_at"]
 
 
 class AddOnlyAdmin(admin.ModelAdmin):

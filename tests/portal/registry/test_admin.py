@@ -230,3 +230,34 @@ def test_every_registry_list_add_and_detail_page_opens(admin_client, trusted, pr
     assert admin_client.get(f"/admin/registry/{model}/add/").status_code == 200
     record = apps.get_model("registry", model).objects.first()
     assert admin_client.get(f"/admin/registry/{model}/{record.pk}/change/").status_code == 200
+
+
+def test_names_written_into_log_entries_cannot_be_changed_in_the_admin(admin_client, project):
+    environment = factories.make_environment(project, "production")
+
+    admin_client.post(
+        f"/admin/registry/project/{project.pk}/change/",
+        {
+            "slug": "renamed",
+            "name": "Renamed",
+            "repo_url": project.repo_url,
+            "protected_branch": "main",
+            "environments-TOTAL_FORMS": "1",
+            "environments-INITIAL_FORMS": "1",
+            "environments-0-id": str(environment.pk),
+            "environments-0-project": str(project.pk),
+            "environments-0-name": "renamed-env",
+            "environments-0-live_url": environment.live_url,
+            "environments-0-check_interval": "60",
+        },
+    )
+    admin_client.post(
+        f"/admin/registry/environment/{environment.pk}/change/",
+        {"name": "other-name", "live_url": environment.live_url, "check_interval": "60"},
+    )
+
+    project.refresh_from_db()
+    environment.refresh_from_db()
+    assert project.name == "Renamed", "other fields stay editable"
+    assert project.slug != "renamed"
+    assert environment.name == "production"
