@@ -15,14 +15,10 @@ import argparse
 import os
 import platform
 import statistics
-import sys
-import tempfile
 import time
 import tracemalloc
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _portal import ROOT, setup_portal
 
 
 def main():
@@ -33,28 +29,13 @@ def main():
     parser.add_argument("--database-url", default="")
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="vitrina-bench-audit-"))
-    os.environ["DATABASE_URL"] = args.database_url or f"sqlite:///{work / 'bench.sqlite3'}"
-    os.environ["VITRINA_TESTING"] = "1"
-    os.environ["VITRINA_VAR_DIR"] = str(work / "var")
-    os.environ["VITRINA_LOG_KEY_FILE"] = str(work / "log.key")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    setup_portal("vitrina-bench-audit-", args.database_url)
 
-    import django
-
-    django.setup()
-    from django.core.management import call_command
     from django.db import connection
 
     from portal.transparency import services
     from portal.transparency.records import check_records
-    from portal.transparency.signing import generate_key_file
     from tests.portal import factories
-
-    if connection.vendor == "postgresql":
-        call_command("flush", interactive=False, verbosity=0)
-    call_command("migrate", verbosity=0)
-    generate_key_file()
 
     started = time.perf_counter()
     project = factories.make_project("bench")

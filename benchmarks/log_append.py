@@ -12,17 +12,12 @@ database engine (a run replaces its engine's section).
 """
 
 import argparse
-import os
 import platform
 import random
 import statistics
-import sys
-import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _portal import ROOT, setup_portal
 
 
 def main():
@@ -33,28 +28,14 @@ def main():
     parser.add_argument("--database-url", default="")
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="vitrina-bench-log-"))
-    os.environ["DATABASE_URL"] = args.database_url or f"sqlite:///{work / 'bench.sqlite3'}"
-    os.environ["VITRINA_TESTING"] = "1"
-    os.environ["VITRINA_VAR_DIR"] = str(work / "var")
-    os.environ["VITRINA_LOG_KEY_FILE"] = str(work / "log.key")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    setup_portal("vitrina-bench-log-", args.database_url)
 
-    import django
-
-    django.setup()
-    from django.core.management import call_command
     from django.db import connection, transaction
     from django.test import Client
     from django.test.utils import setup_test_environment
 
     from portal.transparency import services
-    from portal.transparency.signing import generate_key_file
 
-    if connection.vendor == "postgresql":
-        call_command("flush", interactive=False, verbosity=0)
-    call_command("migrate", verbosity=0)
-    generate_key_file()
     setup_test_environment()
     client = Client()
     rng = random.Random(1)
