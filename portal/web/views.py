@@ -29,12 +29,13 @@ TIMELINE = 50
 # The strip shows this many checks as small cells; the table details the newest few of them.
 CHECK_STRIP = 30
 RECENT_OBSERVATIONS = 10
-# The home page's status table is the same for every visitor of a language: render it at most once
-# every few seconds. A light may show up to this many seconds late there; other pages are live.
-HOME_STATUS_SECONDS = 5
-HOME_STATUS_RENDER_LOCK_SECONDS = 10
-# A stale table is served only while another request renders the new one; past this, render anew.
-HOME_STATUS_KEEP_SECONDS = 60
+# The home and project pages' status tables are the same for every visitor of a language: render
+# them at most once every few seconds. A light may show up to this many seconds late there; the
+# environment page, the API and the badges' own short cache are separate.
+FRAGMENT_SECONDS = 5
+FRAGMENT_RENDER_LOCK_SECONDS = 10
+# A stale fragment is served only while another request renders the new one; past this, render anew.
+FRAGMENT_KEEP_SECONDS = 60
 
 
 def environments_with_status():
@@ -68,27 +69,28 @@ def log_indexes(kind, records):
 
 
 def home(request):
-    return render(request, "web/home.html", {"status_html": mark_safe(home_status_html())})  # noqa: S308
+    status_html = cached_fragment(f"home-status:{get_language()}", render_home_status)
+    return render(request, "web/home.html", {"status_html": status_html})
 
 
-def home_status_html():
-    """The home page's status table, re-rendered by one request at a time once it is stale.
+def cached_fragment(key, render_fragment):
+    """A rendered page fragment, re-rendered by one request at a time once it is stale.
 
     The others keep serving the previous rendering meanwhile (stale-while-revalidate), so a busy
-    portal never renders the table many times at once when it expires.
+    portal never renders the same fragment many times at once when it expires. Fragments hold no
+    per-visitor data (no CSRF token): only what every reader of that language sees.
     """
-    key = f"home-status:{get_language()}"
     cached = cache.get(key)
     now = time.time()
     if cached is not None:
         rendered_at, html = cached
-        fresh = now - rendered_at < HOME_STATUS_SECONDS
-        if fresh or not cache.add(f"{key}:rendering", 1, HOME_STATUS_RENDER_LOCK_SECONDS):
-            return html
-    html = render_home_status()
-    cache.set(key, (now, html), HOME_STATUS_KEEP_SECONDS)
+        fresh = now - rendered_at < FRAGMENT_SECONDS
+        if fresh or not cache.add(f"{key}:rendering", 1, FRAGMENT_RENDER_LOCK_SECONDS):
+            return mark_safe(html)  # noqa: S308 - rendered by our own templates
+    html = render_fragment()
+    cache.set(key, (now, html), FRAGMENT_KEEP_SECONDS)
     cache.delete(f"{key}:rendering")
-    return html
+    return mark_safe(html)  # noqa: S308 - rendered by our own templates
 
 
 def render_home_status():
@@ -102,14 +104,22 @@ def render_home_status():
 
 def project(request, slug):
     project = get_object_or_404(Project, slug=slug)
+    body = cached_fragment(
+        f"project-body:{project.pk}:{get_language()}", lambda: render_project_body(project)
+    )
+    return render(request, "web/project.html", {"project": project, "body_html": body})
+
+
+def render_project_body(project):
+    """The project's environments with their lights and its recent releases."""
     environments = attach_current(
         list(environments_with_status().select_related("project").filter(project=project))
     )
     releases = project.releases.select_related("registered_by_token", "registered_by_user").order_by(
         "-registered_at", "-id"
     )[:RECENT_RELEASES]
-    return render(
-        request, "web/project.html", {"project": project, "environments": environments, "releases": releases}
+    return render_to_string(
+        "web/_project_body.html", {"project": project, "environments": environments, "releases": releases}
     )
 
 

@@ -1,4 +1,4 @@
-"""The home page's status table is rendered once per language every few seconds, not per visitor."""
+"""The home and project pages' status tables are rendered once per language every few seconds."""
 
 import time
 
@@ -6,7 +6,7 @@ import pytest
 from django.core.cache import cache
 
 from portal.web import views
-from portal.web.views import HOME_STATUS_SECONDS
+from portal.web.views import FRAGMENT_SECONDS
 from tests.portal import factories
 
 pytestmark = pytest.mark.django_db
@@ -25,14 +25,14 @@ def test_home_status_is_reused_until_it_expires_and_costs_no_query_meanwhile(
 
     cache.delete("home-status:en")
     assert "Second City" in client.get("/").content.decode()
-    assert 0 < HOME_STATUS_SECONDS <= 10
+    assert 0 < FRAGMENT_SECONDS <= 10
 
 
 def test_a_stale_table_is_rendered_again_by_one_request_while_others_serve_the_old_one(client, monkeypatch):
     factories.make_project("first-city", name="First City")
     client.get("/")
     factories.make_project("second-city", name="Second City")
-    clock = time.time() + HOME_STATUS_SECONDS + 1
+    clock = time.time() + FRAGMENT_SECONDS + 1
     monkeypatch.setattr(views.time, "time", lambda: clock)
 
     cache.add("home-status:en:rendering", 1, 10)  # another request is rendering right now
@@ -49,3 +49,15 @@ def test_home_status_is_cached_per_language(client):
     spanish = client.get("/", HTTP_ACCEPT_LANGUAGE="es").content.decode()
 
     assert "Entorno" in spanish or "entorno" in spanish
+
+
+def test_project_page_body_is_shared_for_a_few_seconds_then_rendered_again(client):
+    project = factories.make_project("city-hall", name="City Hall")
+    factories.make_environment(project, "production")
+    assert "staging" not in client.get("/p/city-hall/").content.decode()
+
+    factories.make_environment(project, "staging")
+    assert "staging" not in client.get("/p/city-hall/").content.decode()
+
+    cache.delete(f"project-body:{project.pk}:en")
+    assert "staging" in client.get("/p/city-hall/").content.decode()
