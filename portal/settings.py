@@ -197,8 +197,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
-# One cache for every process when Redis is there (badges, the home page's status, commit lists);
-# each process keeps its own in memory otherwise. Tests always use memory: cache keys repeat per run.
+# One cache shared by every process (badges, the home and project pages' status, commit lists): Redis
+# when it is there, files under var/ otherwise. Tests use memory: cache keys repeat from run to run.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL and not TESTING:
     CACHES = {
@@ -206,6 +206,14 @@ if REDIS_URL and not TESTING:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": os.environ.get("CACHE_URL", REDIS_URL),
             "KEY_PREFIX": "vitrina",
+            "TIMEOUT": 300,
+        }
+    }
+elif not TESTING:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
             "TIMEOUT": 300,
         }
     }
