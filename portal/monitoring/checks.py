@@ -79,11 +79,7 @@ def check_environment(environment, *, due_at=None):
         done = Observation.objects.filter(environment=environment, due_at=due_at).first()
         if done is not None:
             return done
-    checked_at = timezone.now()
-    started = time.monotonic()
-    finding = examine(environment)
-    duration_ms = round((time.monotonic() - started) * 1000)
-    return record(environment, finding, checked_at=checked_at, duration_ms=duration_ms, due_at=due_at)
+    return check_group([(environment, due_at)])[(environment.pk, due_at)]
 
 
 def check_claims(claims):
@@ -91,11 +87,9 @@ def check_claims(claims):
 
     ``claims`` is ``[(environment id, due_at or None)]``, as the dispatcher claimed them. Each claim is
     checked and recorded exactly as ``check_environment`` would (same chain, same idempotency: a claim
-    already recorded is not checked again), but what can be read for all of them at once is: the
-    environments, the claims already done, the latest deployments and their log entries. The live
-    servers are asked concurrently and each answer is examined and recorded as soon as it arrives, so
-    a slow or hostile server holds up no other environment of the group. An environment that no longer
-    exists gets None. A failure of one check does not stop the others; the first is raised at the end.
+    already recorded is not checked again), and what can be read for all of them at once is: the
+    environments and the claims already done here, the rest in ``check_group``. An environment that
+    no longer exists gets None.
     """
     ids = [pk for pk, _ in claims]
     environments = Environment.objects.select_related("project").in_bulk(ids)
@@ -112,10 +106,22 @@ def check_claims(claims):
     todo = [
         (environments[pk], due_at) for pk, due_at in claims if pk in environments and (pk, due_at) not in done
     ]
-    if not todo:
-        return [results[claim] for claim in claims]
+    if todo:
+        results.update({claim: observation.pk for claim, observation in check_group(todo).items()})
+    return [results[claim] for claim in claims]
+
+
+def check_group(todo):
+    """Check ``[(environment, due_at)]`` and return ``{(environment id, due_at): Observation}``.
+
+    The latest deployments and their log entries are read once for the group. The live servers are
+    asked concurrently and each answer is examined and recorded as soon as it arrives, so a slow or
+    hostile server holds up no other environment of the group. A failure of one check does not stop
+    the others; the first is raised at the end.
+    """
     deployments = latest_deployments([environment.pk for environment, _ in todo])
     entries = log_entries_of(deployments.values())
+    results = {}
     failure = None
 
     def conclude(environment, due_at, checked_at, answer, fetch_seconds):
@@ -126,10 +132,9 @@ def check_claims(claims):
                 environment, answer=answer, deployment=deployments.get(environment.pk), log_entries=entries
             )
             duration_ms = round((fetch_seconds + time.monotonic() - started) * 1000)
-            observation = record(
+            results[(environment.pk, due_at)] = record(
                 environment, finding, checked_at=checked_at, duration_ms=duration_ms, due_at=due_at
             )
-            results[(environment.pk, due_at)] = observation.pk
         except Exception as exc:
             logger.exception("The check of environment %s (claim %s) failed.", environment.pk, due_at)
             failure = failure or exc
@@ -146,7 +151,7 @@ def check_claims(claims):
             conclude(environment, due_at, checked_at, *future.result())
     if failure is not None:
         raise failure
-    return [results[claim] for claim in claims]
+    return results
 
 
 _fetchers = None
@@ -189,20 +194,14 @@ def timed_fetch(environment):
     return answer, time.monotonic() - started
 
 
-_LOAD = object()
-
-
-def examine(environment, *, answer=None, deployment=_LOAD, log_entries=None):
+def examine(environment, *, answer, deployment, log_entries):
     """Run every check of the chain against ``environment`` and return the ``Finding``.
 
-    ``answer`` (the live server's ``LiveReport`` or ``CouldNotCheck``), ``deployment`` (the latest
-    deployment, or None for none) and ``log_entries`` (see ``log_entries_of``) may be passed when they
-    were fetched already; otherwise they are fetched here.
+    ``answer`` is the live server's ``LiveReport`` or the ``CouldNotCheck`` saying why it was not
+    asked, ``deployment`` the latest deployment (None for none), ``log_entries`` from ``log_entries_of``.
     """
     project = environment.project
-    report = fetch(environment) if answer is None else answer
-    if deployment is _LOAD:
-        deployment = latest_deployment(environment)
+    report = answer
     if isinstance(report, CouldNotCheck):
         return Finding(
             result=Result.UNVERIFIABLE.value,
@@ -246,13 +245,6 @@ def examine(environment, *, answer=None, deployment=_LOAD, log_entries=None):
         f"({finding.ahead_by} commits behind the branch head) all check out."
     )
     return finding
-
-
-def latest_deployment(environment):
-    """``Environment.latest_deployment`` with the release's signing key, loaded in the same query."""
-    return (
-        environment.deployments.select_related("release__signer_key").order_by("-deployed_at", "-id").first()
-    )
 
 
 def latest_deployments(environment_ids):
