@@ -17,6 +17,13 @@ CHUNK_SIZE = 1024 * 1024
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _HEX_ANY_CASE = re.compile(r"[0-9a-fA-F]*")
+# A git commit id: 40 hex for SHA-1 repositories, 64 for repositories using git's SHA-256 object format.
+_GIT_COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
+def is_commit_id(value):
+    """Whether ``value`` is a full git commit id in lowercase hex (the one spelling compared everywhere)."""
+    return isinstance(value, str) and _GIT_COMMIT.fullmatch(value) is not None
 
 
 def parse_digest(text):

@@ -29,7 +29,6 @@ import http.client
 import io
 import ipaddress
 import json
-import re
 import socket
 import ssl
 import threading
@@ -38,7 +37,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, urljoin, urlsplit
 
 from verifier import __version__
-from verifier.digest import parse_digest
+from verifier.digest import is_commit_id, parse_digest
 from verifier.errors import CouldNotCheck, FormatError
 from verifier.reasons import Reason
 
@@ -59,7 +58,6 @@ _METADATA_NETWORKS = (
 )
 _THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
-_COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _MAX_VERSION_LENGTH = 256
 
 
@@ -486,7 +484,7 @@ def _checked_digest(value):
 def _checked_commit(value):
     if value is None:
         return None
-    if not isinstance(value, str) or not _COMMIT.fullmatch(value):
+    if not is_commit_id(value):
         raise _bad("source_commit must be 40 or 64 lowercase hex characters")
     return value
 

@@ -34,13 +34,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from verifier.digest import is_commit_id
 from verifier.errors import CouldNotCheck, FormatError
 from verifier.reasons import Reason
 
 ALLOWED_SCHEMES = ("https", "http", "git", "file")
 MIRRORED_REFS = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
 
-_COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _URL_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 _LOCK_POLL = 0.05
 # A host that reaches the internet through a proxy, or trusts a private CA, still has to reach https repos.
@@ -262,7 +262,7 @@ def check_repo_url(repo_url):
 
 
 def check_commit_id(commit):
-    if not isinstance(commit, str) or not _COMMIT.fullmatch(commit):
+    if not is_commit_id(commit):
         raise FormatError(f"commit {commit!r} is not 40 or 64 lowercase hex characters")
 
 

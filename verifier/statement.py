@@ -14,10 +14,9 @@ ends up checking a field the signer never meant.
 """
 
 import json
-import re
 from dataclasses import dataclass
 
-from verifier.digest import format_digest, parse_digest
+from verifier.digest import format_digest, is_commit_id, parse_digest
 from verifier.errors import FormatError, StatementError
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
@@ -27,9 +26,6 @@ SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1"
 # from one git commit; the .invalid domain says it is a name, not a page to fetch.
 BUILD_TYPE = "https://vitrina.invalid/buildtypes/ci/v1"
 DEFAULT_BUILDER_ID = "https://vitrina.invalid/ci"
-
-# 40 hex for SHA-1 repositories, 64 for repositories using git's SHA-256 object format.
-_GIT_COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -100,7 +96,7 @@ def build_statement(
     from, and optionally the URL of the build log. Raises ``FormatError`` for a malformed digest or
     commit, so a CI job cannot sign a statement that every verifier would refuse.
     """
-    if not _GIT_COMMIT.fullmatch(commit):
+    if not is_commit_id(commit):
         raise FormatError(f"commit must be 40 lowercase hex characters (or 64), got {commit!r}")
     run_details = {"builder": {"id": builder_id}}
     if ci_build_url is not None:
@@ -175,7 +171,7 @@ def _source(raw):
         if commit is None:
             continue
         where = f"predicate.buildDefinition.resolvedDependencies[{i}]"
-        if not isinstance(commit, str) or not _GIT_COMMIT.fullmatch(commit):
+        if not is_commit_id(commit):
             raise StatementError(
                 f"{where}.digest.gitCommit must be 40 lowercase hex characters "
                 f"(64 for a SHA-256 repository), got {commit!r}"
