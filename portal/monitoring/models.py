@@ -34,6 +34,14 @@ class Light:
     NONE = "none"
 
 
+def shown_result(result, checked_at):
+    """The result to show the public: never green without a check, so a status with no check time
+    (or a result this version does not know) counts as not yet checked, whatever it says."""
+    if checked_at is None or result not in ResultChoices.values:
+        return Result.UNCHECKED.value
+    return result
+
+
 def light_for(result):
     if result == Result.VERIFIED.value:
         return Light.GREEN

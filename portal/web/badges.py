@@ -20,7 +20,7 @@ from django.http import HttpResponse
 from django.template.loader import get_template
 from django.utils import translation
 
-from portal.monitoring.models import light_for
+from portal.monitoring.models import light_for, shown_result
 from portal.registry.models import Environment, Project
 from portal.web import reasons
 from verifier.reasons import Result
@@ -135,13 +135,6 @@ def render_badge(label, message, color):
 
 def etag_of(body):
     return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-
-
-def shown_result(result, checked_at):
-    """Never green without a check: a status without a check time counts as not checked."""
-    if result not in SEVERITY or checked_at is None:
-        return Result.UNCHECKED.value
-    return result
 
 
 def worst(states):

@@ -8,6 +8,7 @@ from django import template
 from django.utils.html import format_html
 from django.utils.translation import gettext
 
+from portal.monitoring import models as monitoring
 from portal.web import reasons
 from verifier.reasons import Result
 
@@ -24,10 +25,10 @@ LIGHTS = {
 
 
 def shown_result(status):
-    """The result a page shows: a status without a check time is 'not yet checked', whatever it says."""
-    if status is None or status.checked_at is None or status.result not in LIGHTS:
+    """The result a page shows for a Status or an Observation (see ``monitoring.models.shown_result``)."""
+    if status is None:
         return Result.UNCHECKED.value
-    return status.result
+    return monitoring.shown_result(status.result, status.checked_at)
 
 
 @register.inclusion_tag("web/_light.html")
