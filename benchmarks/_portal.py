@@ -15,15 +15,21 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def setup_portal(prefix, database_url=""):
-    """Configure and migrate a fresh portal; returns its work directory."""
+def setup_portal(prefix, database_url="", *, redis_url="", settings_module="portal.settings"):
+    """Configure and migrate a fresh portal; returns its work directory.
+
+    ``redis_url`` makes Redis the broker; ``settings_module`` lets a benchmark run the settings its
+    Celery workers use.
+    """
     work = Path(tempfile.mkdtemp(prefix=prefix))
     atexit.register(shutil.rmtree, work, True)
     os.environ["DATABASE_URL"] = database_url or f"sqlite:///{work / 'bench.sqlite3'}"
     os.environ["VITRINA_TESTING"] = "1"
     os.environ["VITRINA_VAR_DIR"] = str(work / "var")
     os.environ["VITRINA_LOG_KEY_FILE"] = str(work / "log.key")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    os.environ["DJANGO_SETTINGS_MODULE"] = settings_module
+    if redis_url:
+        os.environ["REDIS_URL"] = redis_url
 
     import django
 

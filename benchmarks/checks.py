@@ -16,14 +16,11 @@ Prints the figures (median of the rounds) and writes them to benchmarks/results/
 import argparse
 import os
 import statistics
-import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _portal import ROOT, setup_portal
 
 
 def session_cpu_seconds(session_id):
@@ -52,18 +49,13 @@ def main():
     parser.add_argument("--database-url", default="")
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="vitrina-bench-checks-"))
-    os.environ["DATABASE_URL"] = args.database_url or f"sqlite:///{work / 'bench.sqlite3'}"
-    os.environ["REDIS_URL"] = args.redis_url
-    os.environ["VITRINA_TESTING"] = "1"
-    os.environ["VITRINA_VAR_DIR"] = str(work / "var")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "tests.portal.monitoring.worker_settings"
-
-    import django
-
-    django.setup()
+    work = setup_portal(
+        "vitrina-bench-checks-",
+        args.database_url,
+        redis_url=args.redis_url,
+        settings_module="tests.portal.monitoring.worker_settings",
+    )
     import redis
-    from django.core.management import call_command
     from django.db import connection
     from django.utils import timezone
 
@@ -76,9 +68,6 @@ def main():
     from tests.portal import factories
     from tests.portal.monitoring.celerystack import CeleryStack, wait_for
 
-    if connection.vendor == "postgresql":
-        call_command("flush", interactive=False, verbosity=0)
-    call_command("migrate", verbosity=0)
     redis.Redis.from_url(args.redis_url).flushdb()
 
     repo = work / "app.git"

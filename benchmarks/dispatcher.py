@@ -14,13 +14,9 @@ Prints the figures (median of the rounds) and writes them to benchmarks/results/
 import argparse
 import os
 import statistics
-import sys
-import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _portal import ROOT, setup_portal
 
 
 def main():
@@ -32,27 +28,14 @@ def main():
     parser.add_argument("--database-url", default="")
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="vitrina-bench-dispatch-"))
-    os.environ["DATABASE_URL"] = args.database_url or f"sqlite:///{work / 'bench.sqlite3'}"
-    os.environ["REDIS_URL"] = args.redis_url
-    os.environ["VITRINA_TESTING"] = "1"
-    os.environ["VITRINA_VAR_DIR"] = str(work / "var")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-
-    import django
-
-    django.setup()
+    setup_portal("vitrina-bench-dispatch-", args.database_url, redis_url=args.redis_url)
     import redis
-    from django.core.management import call_command
     from django.db import connection
     from django.utils import timezone
 
     from portal.monitoring import dispatch
     from portal.registry.models import Environment, Project
 
-    if connection.vendor == "postgresql":
-        call_command("flush", interactive=False, verbosity=0)
-    call_command("migrate", verbosity=0)
     broker = redis.Redis.from_url(args.redis_url)
     broker.flushdb()
 
