@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
+from tests.helpers import needs
+
 pytestmark = pytest.mark.django_db
 
 CHROMIUM = "/usr/bin/chromium"
@@ -81,7 +83,7 @@ def test_docs_start_up_script_is_served_as_javascript(client):
 @pytest.mark.django_db(transaction=True)
 def test_docs_render_in_a_real_browser_without_csp_violations(live_server):
     if not Path(CHROMIUM).exists() and not shutil.which(CHROMIUM):
-        pytest.skip(f"Chromium not installed at {CHROMIUM}")
+        needs.missing(f"Chromium not installed at {CHROMIUM}")
     from playwright.sync_api import sync_playwright
 
     console = []
