@@ -28,7 +28,6 @@ Every failure is a ``CouldNotCheck`` whose message is one sentence naming the UR
 import http.client
 import io
 import ipaddress
-import json
 import socket
 import ssl
 import threading
@@ -36,7 +35,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import quote, urljoin, urlsplit
 
-from verifier import __version__
+from verifier import __version__, jsontext
 from verifier.digest import is_commit_id, parse_digest
 from verifier.errors import CouldNotCheck, FormatError
 from verifier.reasons import Reason
@@ -130,8 +129,10 @@ def fetch_live(
 def parse_live_body(body, content_type):
     """Return ``(digest, commit or None, version or None)`` from a live endpoint's answer.
 
-    JSON is recognised by its content type or by a body starting with ``{``; anything else must be just
-    ``sha256:<hex>``, optionally followed by whitespace. Raises ``CouldNotCheck(BAD_RESPONSE)``.
+    JSON is recognised by its content type or by a body starting with ``{`` and read by the one strict
+    reader (``jsontext.loads``: no duplicate keys, no ``NaN``, bounded nesting); anything else must be
+    just ``sha256:<hex>``, optionally followed by whitespace. Every problem, however the bytes are
+    built, is ``CouldNotCheck(BAD_RESPONSE)``.
     """
     if _is_json(body, content_type):
         return _parse_json_body(body)
@@ -449,9 +450,9 @@ def _is_json(body, content_type):
 
 def _parse_json_body(body):
     try:
-        document = json.loads(body, object_pairs_hook=_no_duplicate_keys)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise _bad(f"the answer is not valid JSON ({exc})") from None
+        document = jsontext.loads(body, what="the answer")
+    except FormatError as exc:
+        raise _bad(str(exc)) from None
     if not isinstance(document, dict):
         raise _bad("the answer is JSON but not an object")
     if "artifact_digest" not in document:
@@ -461,16 +462,6 @@ def _parse_json_body(body):
         _checked_commit(document.get("source_commit")),
         _checked_version(document.get("version")),
     )
-
-
-def _no_duplicate_keys(pairs):
-    """Two values for one key would let a reader pick either, so such an answer is refused."""
-    document = {}
-    for key, value in pairs:
-        if key in document:
-            raise ValueError(f"the key {key!r} appears twice")
-        document[key] = value
-    return document
 
 
 def _checked_digest(value):

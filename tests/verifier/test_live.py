@@ -412,3 +412,23 @@ def test_link_local_and_cloud_metadata_stay_refused_even_when_private_is_allowed
 )
 def test_ipv4_hidden_in_ipv6_is_judged_as_ipv4(address, problem):
     assert problem in address_problem(address)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[" * 60_000, b'{"a":' * 30_000, b'{"artifact_digest": "' + EXAMPLE_DIGEST.encode() + b'", "x": NaN}'],
+    ids=["60-kb-of-brackets", "nested-objects", "nan"],
+)
+def test_any_parse_failure_of_a_json_answer_is_a_bad_response(body):
+    with pytest.raises(CouldNotCheck) as caught:
+        parse_live_body(body, "application/json")
+
+    assert caught.value.reason is Reason.BAD_RESPONSE
+
+
+def test_deeply_nested_answer_from_a_server_is_a_bad_response_naming_the_url():
+    with LiveServer(b"[" * 60_000, content_type="application/json") as server:
+        error, _ = refused(server.url)
+
+    assert error.reason is Reason.BAD_RESPONSE
+    assert "nested" in str(error) and server.url in str(error)
