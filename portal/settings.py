@@ -207,6 +207,9 @@ if REDIS_URL and not TESTING:
             "LOCATION": os.environ.get("CACHE_URL", REDIS_URL),
             "KEY_PREFIX": "vitrina",
             "TIMEOUT": 300,
+            # A cache call slower than this is worse than the query it saves: give up, and the pages
+            # skip the cache for a while (portal.web.shared_cache). redis-py before 8 waits forever.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
 elif not TESTING:

@@ -15,14 +15,13 @@ import functools
 import hashlib
 import json
 
-from django.core.cache import cache
 from django.http import HttpResponse
 from django.template.loader import get_template
 from django.utils import translation
 
 from portal.monitoring.models import light_for, shown_result
 from portal.registry.models import Environment, Project
-from portal.web import reasons
+from portal.web import reasons, shared_cache
 from verifier.reasons import Result
 
 LANGUAGES = ("en", "es")
@@ -146,10 +145,10 @@ _MISSING = object()
 
 def cached(key, compute):
     """``compute()``, kept for ``CACHE_SECONDS`` (None too: "not found" is an answer worth keeping)."""
-    value = cache.get(key, _MISSING)
+    value = shared_cache.get(key, _MISSING)
     if value is _MISSING:
         value = compute()
-        cache.set(key, value, CACHE_SECONDS)
+        shared_cache.set(key, value, CACHE_SECONDS)
     return value
 
 

@@ -11,11 +11,12 @@ import hashlib
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import Q
 
 from verifier.errors import VerifierError
 from verifier.repo import RepoMirror
+
+from . import shared_cache
 
 GIT_TIMEOUT = 2.0
 COMMIT_LIMIT = 50
@@ -53,7 +54,7 @@ def commits_between(repo_url, old_commit, new_commit):
     None when the mirror is missing, busy for longer than ``GIT_TIMEOUT``, or lacks either commit.
     """
     key = "vitrina:commits:" + hashlib.sha256(f"{repo_url}\0{old_commit}\0{new_commit}".encode()).hexdigest()
-    kept = cache.get(key)
+    kept = shared_cache.get(key)
     if kept is not None:
         return kept["commits"]
     mirror = RepoMirror(settings.VITRINA_REPO_CACHE_DIR, timeout=GIT_TIMEOUT)
@@ -61,5 +62,5 @@ def commits_between(repo_url, old_commit, new_commit):
         commits = mirror.list_commits(repo_url, old_commit, new_commit, limit=COMMIT_LIMIT, fetch=False)
     except (VerifierError, OSError):
         commits = None
-    cache.set(key, {"commits": commits}, CACHE_SECONDS)
+    shared_cache.set(key, {"commits": commits}, CACHE_SECONDS)
     return commits

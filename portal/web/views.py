@@ -7,7 +7,6 @@ are joined, lists are prefetched, and each environment's current deployment is f
 import time
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import OuterRef, Prefetch, Subquery
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
@@ -21,7 +20,7 @@ from portal.transparency.models import LogEntry
 from portal.transparency.services import verifier_key
 from portal.transparency.signing import LogKeyError
 
-from . import changes, history
+from . import changes, history, shared_cache
 
 RECENT_RELEASES = 10
 DEPLOY_HISTORY = 50
@@ -80,16 +79,16 @@ def cached_fragment(key, render_fragment):
     portal never renders the same fragment many times at once when it expires. Fragments hold no
     per-visitor data (no CSRF token): only what every reader of that language sees.
     """
-    cached = cache.get(key)
+    cached = shared_cache.get(key)
     now = time.time()
     if cached is not None:
         rendered_at, html = cached
         fresh = now - rendered_at < FRAGMENT_SECONDS
-        if fresh or not cache.add(f"{key}:rendering", 1, FRAGMENT_RENDER_LOCK_SECONDS):
+        if fresh or not shared_cache.add(f"{key}:rendering", 1, FRAGMENT_RENDER_LOCK_SECONDS):
             return mark_safe(html)  # noqa: S308 - rendered by our own templates
     html = render_fragment()
-    cache.set(key, (now, html), FRAGMENT_KEEP_SECONDS)
-    cache.delete(f"{key}:rendering")
+    shared_cache.set(key, (now, html), FRAGMENT_KEEP_SECONDS)
+    shared_cache.delete(f"{key}:rendering")
     return mark_safe(html)  # noqa: S308 - rendered by our own templates
 
 
