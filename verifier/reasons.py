@@ -29,6 +29,8 @@ class Reason(StrEnum):
     FORBIDDEN_ADDRESS = "forbidden_address"
     REPO_UNREACHABLE = "repo_unreachable"
     NO_DEPLOYMENT = "no_deployment"
+    # The checker itself failed on this check (a bug, a record it cannot read): never a pass.
+    CHECKER_ERROR = "checker_error"
 
     @property
     def result(self):

@@ -70,7 +70,8 @@ class BrokenLink(Exception):
 
 
 def check_environment(environment, *, due_at=None):
-    """Check ``environment`` now; return the ``Observation`` written.
+    """Check ``environment`` now; return the ``Observation`` written, or None if none could be (see
+    ``check_group``).
 
     ``due_at`` is the scheduled time the dispatcher claimed; a second delivery of the same claim
     returns the observation already written instead of checking twice.
@@ -89,7 +90,7 @@ def check_claims(claims):
     checked and recorded exactly as ``check_environment`` would (same chain, same idempotency: a claim
     already recorded is not checked again), and what can be read for all of them at once is: the
     environments and the claims already done here, the rest in ``check_group``. An environment that
-    no longer exists gets None.
+    no longer exists, or whose observation could not be written, gets None.
     """
     ids = [pk for pk, _ in claims]
     environments = Environment.objects.select_related("project").in_bulk(ids)
@@ -107,37 +108,34 @@ def check_claims(claims):
         (environments[pk], due_at) for pk, due_at in claims if pk in environments and (pk, due_at) not in done
     ]
     if todo:
-        results.update({claim: observation.pk for claim, observation in check_group(todo).items()})
+        results.update(
+            {claim: observation and observation.pk for claim, observation in check_group(todo).items()}
+        )
     return [results[claim] for claim in claims]
 
 
 def check_group(todo):
-    """Check ``[(environment, due_at)]`` and return ``{(environment id, due_at): Observation}``.
+    """Check ``[(environment, due_at)]`` and return ``{(environment id, due_at): Observation or None}``.
 
     The latest deployments and their log entries are read once for the group. The live servers are
     asked concurrently and each answer is examined and recorded as soon as it arrives, so a slow or
-    hostile server holds up no other environment of the group. A failure of one check does not stop
-    the others; the first is raised at the end.
+    hostile server holds up no other environment of the group. Each check is sealed off from the
+    others (``settle``): nothing one of them raises reaches another's observation, or this caller.
     """
     deployments = latest_deployments([environment.pk for environment, _ in todo])
     entries = log_entries_of(deployments.values())
     results = {}
-    failure = None
 
     def conclude(environment, due_at, checked_at, answer, fetch_seconds):
-        nonlocal failure
-        try:
-            started = time.monotonic()
-            finding = examine(
-                environment, answer=answer, deployment=deployments.get(environment.pk), log_entries=entries
-            )
-            duration_ms = round((fetch_seconds + time.monotonic() - started) * 1000)
-            results[(environment.pk, due_at)] = record(
-                environment, finding, checked_at=checked_at, duration_ms=duration_ms, due_at=due_at
-            )
-        except Exception as exc:
-            logger.exception("The check of environment %s (claim %s) failed.", environment.pk, due_at)
-            failure = failure or exc
+        results[(environment.pk, due_at)] = settle(
+            environment,
+            due_at,
+            checked_at=checked_at,
+            answer=answer,
+            fetch_seconds=fetch_seconds,
+            deployment=deployments.get(environment.pk),
+            log_entries=entries,
+        )
 
     if len(todo) == 1:
         environment, due_at = todo[0]
@@ -149,9 +147,46 @@ def check_group(todo):
         for future in as_completed(pending):
             environment, due_at, checked_at = pending[future]
             conclude(environment, due_at, checked_at, *future.result())
-    if failure is not None:
-        raise failure
     return results
+
+
+def settle(environment, due_at, *, checked_at, answer, fetch_seconds, deployment, log_entries):
+    """Examine one environment's ``answer`` and record the finding; return the ``Observation``, or None.
+
+    Whatever goes wrong (``answer`` is an exception its fetch raised, the examination raises, the
+    record cannot be written) is logged with its traceback and recorded as a could-not-check
+    ``checker_error`` observation, which settles the claim and is never green. If even that cannot
+    be written (the environment was deleted meanwhile, the database is down), the result is None and
+    the claim's lease brings the environment back one interval later. Never raises ``Exception``.
+    """
+    started = time.monotonic()
+
+    def duration_ms():
+        return round((fetch_seconds + time.monotonic() - started) * 1000)
+
+    try:
+        if isinstance(answer, Exception) and not isinstance(answer, CouldNotCheck):
+            raise answer
+        finding = examine(environment, answer=answer, deployment=deployment, log_entries=log_entries)
+        return record(environment, finding, checked_at=checked_at, duration_ms=duration_ms(), due_at=due_at)
+    except Exception:
+        logger.exception("The check of environment %s (claim %s) failed.", environment.pk, due_at)
+    failed = Finding(
+        result=Result.UNVERIFIABLE.value,
+        reason=Reason.CHECKER_ERROR.value,
+        message=f"The check of {environment} could not be completed: the checker failed (its error is in "
+        "the worker's log).",
+        expected_release=deployment.release if deployment else None,
+    )
+    try:
+        return record(environment, failed, checked_at=checked_at, duration_ms=duration_ms(), due_at=due_at)
+    except Exception:
+        logger.exception(
+            "The failed check of environment %s (claim %s) could not be recorded either.",
+            environment.pk,
+            due_at,
+        )
+        return None
 
 
 _fetchers = None
@@ -189,8 +224,13 @@ def fetch(environment):
 
 
 def timed_fetch(environment):
+    """``(answer, seconds)``. Never raises: an unexpected exception is returned as the answer, so that
+    ``settle`` logs and records it as this environment's, while the group goes on with the others."""
     started = time.monotonic()
-    answer = fetch(environment)
+    try:
+        answer = fetch(environment)
+    except Exception as exc:
+        answer = exc
     return answer, time.monotonic() - started
 
 
@@ -452,7 +492,8 @@ class RepoChecks:
     def check_commit(self, repo_url, commit, branch):
         interval = getattr(settings, "VITRINA_REPO_MIN_FETCH_INTERVAL", 30)
         cache_dir = settings.VITRINA_REPO_CACHE_DIR
-        key = (str(cache_dir), repo_url, commit, branch)
+        allow_private = settings.VITRINA_ALLOW_PRIVATE_ADDRESSES
+        key = (str(cache_dir), allow_private, repo_url, commit, branch)
         with self._lock:
             kept = self._answers.get(key)
             if kept is not None and kept[0] > time.monotonic():
@@ -464,7 +505,10 @@ class RepoChecks:
             if kept is not None and kept[0] > time.monotonic():
                 return kept[1]
             mirror = RepoMirror(
-                cache_dir, timeout=getattr(settings, "VITRINA_REPO_TIMEOUT", 60), min_fetch_interval=interval
+                cache_dir,
+                timeout=getattr(settings, "VITRINA_REPO_TIMEOUT", 60),
+                min_fetch_interval=interval,
+                allow_private=allow_private,
             )
             answer = mirror.check_commit(repo_url, commit, branch)
             if interval > 0:

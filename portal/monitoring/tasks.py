@@ -22,7 +22,8 @@ def check_environment(environment_id, due_at=None):
     if environment is None:
         return None
     due = datetime.datetime.fromisoformat(due_at) if due_at else None
-    return checks.check_environment(environment, due_at=due).pk
+    observation = checks.check_environment(environment, due_at=due)
+    return observation and observation.pk
 
 
 @shared_task

@@ -33,6 +33,7 @@ REASON_SENTENCES = {
     ),
     Reason.REPO_UNREACHABLE: _("We could not reach the public repository to check the source code."),
     Reason.NO_DEPLOYMENT: _("No deployment has been declared for this environment yet."),
+    Reason.CHECKER_ERROR: _("Our checker failed while checking this server; its operators can see why."),
 }
 
 RESULT_WORDS = {
