@@ -168,6 +168,23 @@ def address_problem(address, *, allow_private=False):
     return None
 
 
+def checked_addresses(host, port, *, allow_private, timeout, url):
+    """Resolve ``host`` once and return its ``getaddrinfo`` entries, every one passed by ``address_problem``.
+
+    The one address rule for every outgoing connection (live checks, repository fetches): the caller
+    connects only to the returned addresses, never to the name again. Raises ``CouldNotCheck``:
+    ``FORBIDDEN_ADDRESS`` naming the host and the address, or ``TIMEOUT``/``UNREACHABLE`` when the
+    name does not resolve within ``timeout``. ``url`` is only used in the messages.
+    """
+    addresses = _resolve(host, port, timeout, url)
+    for address in addresses:
+        problem = address_problem(address[4][0], allow_private=allow_private)
+        if problem:
+            shown = host if host == address[4][0] else f"{host} ({address[4][0]})"
+            raise CouldNotCheck(Reason.FORBIDDEN_ADDRESS, f"Refused to fetch {url}: {shown} is {problem}.")
+    return addresses
+
+
 def _embedded_ipv4(ip):
     if ip.version != 6:
         return None
@@ -232,16 +249,9 @@ class _Fetch:
             sock.close()
 
     def checked_addresses(self, target, url):
-        """Resolve the host once and refuse it if any of its addresses is forbidden."""
-        addresses = _resolve(target.host, target.port, self.remaining(url), url)
-        for address in addresses:
-            problem = address_problem(address[4][0], allow_private=self.allow_private)
-            if problem:
-                shown = target.host if target.host == address[4][0] else f"{target.host} ({address[4][0]})"
-                raise CouldNotCheck(
-                    Reason.FORBIDDEN_ADDRESS, f"Refused to fetch {url}: {shown} is {problem}."
-                )
-        return addresses
+        return checked_addresses(
+            target.host, target.port, allow_private=self.allow_private, timeout=self.remaining(url), url=url
+        )
 
     def connect(self, target, addresses, url):
         """Connect to one of the checked addresses (never to the name again), then start TLS for https."""

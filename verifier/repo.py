@@ -12,8 +12,17 @@ Repository URLs, commits and branch names come from outside, so git is run defen
 - without system or user configuration, credential helpers, prompts, hooks or replace refs;
 - with only the ``https``, ``http``, ``git`` and ``file`` transports (``ext::`` would run a command);
 - with every value checked before it reaches git's command line, so none can start with ``-`` and be
-  read as an option: commits must be 40 or 64 lowercase hex, branches must pass
-  ``git check-ref-format --branch``. A malformed value raises ``FormatError``.
+  read as an option: URLs must pass ``check_repo_url`` (also the rule at entry), commits must be 40 or
+  64 lowercase hex, branches must pass ``git check-ref-format --branch``. A malformed value raises
+  ``FormatError``;
+- under the live check's address rules (``verifier.live.checked_addresses``): the repository's host
+  is resolved once, every address is checked, and git may connect only to the checked addresses
+  (for http and https through curl's resolve list, ``http.curloptResolve``; for ``git://``, which has
+  no such option, by giving git the checked address in place of the name). Redirects are not
+  followed, so there is no second hop. Local repositories (``file://``, paths) are read only when
+  private addresses are allowed. A proxy set in the environment makes the final connection itself;
+- with git's own messages, which may quote a server's answer, logged for the operator and replaced
+  by a plain sentence in every error.
 
 One mirror serves any number of threads and processes: a ``fcntl.flock`` per mirror serialises fetches
 (exclusive) against reads (shared), and a mirror is fetched at most once per ``min_fetch_interval``,
@@ -23,6 +32,8 @@ so a thousand checks of one repository do not fetch it a thousand times.
 import fcntl
 import functools
 import hashlib
+import ipaddress
+import logging
 import os
 import re
 import shutil
@@ -33,15 +44,20 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from verifier.digest import is_commit_id
 from verifier.errors import CouldNotCheck, FormatError
+from verifier.live import checked_addresses
 from verifier.reasons import Reason
 
 ALLOWED_SCHEMES = ("https", "http", "git", "file")
 MIRRORED_REFS = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
 
+_logger = logging.getLogger(__name__)
 _URL_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+_DEFAULT_PORTS = {"https": 443, "http": 80, "git": 9418}
+_HOST_NAME = re.compile(r"[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?")
 _LOCK_POLL = 0.05
 # A host that reaches the internet through a proxy, or trusts a private CA, still has to reach https repos.
 _PASSED_THROUGH = (
@@ -66,6 +82,9 @@ _SAFE_CONFIG = (
     f"core.hooksPath={os.devnull}",
     "core.fsmonitor=false",
     "fetch.recurseSubmodules=false",
+    # A redirect would be a second hop to a name curl resolves by itself, past the address check
+    # (and "initial", git's default, also follows http-alternates to other hosts).
+    "http.followRedirects=false",
     "gc.auto=0",
     "maintenance.auto=false",
 )
@@ -86,18 +105,25 @@ class RepoCheck:
 
 
 class RepoMirror:
-    """Bare mirrors of repositories under ``cache_dir``, one per URL, named by the URL's sha256."""
+    """Bare mirrors of repositories under ``cache_dir``, one per URL, named by the URL's sha256.
 
-    def __init__(self, cache_dir, *, timeout=60.0, min_fetch_interval=30.0):
+    ``allow_private`` is ``fetch_live``'s: it lets fetches reach loopback and private addresses and
+    read local repositories (tests, home installs); link-local and cloud metadata addresses stay
+    refused always. A refused address raises ``CouldNotCheck(FORBIDDEN_ADDRESS)`` before git starts.
+    """
+
+    def __init__(self, cache_dir, *, timeout=60.0, min_fetch_interval=30.0, allow_private=False):
         self.cache_dir = Path(cache_dir)
         self.timeout = timeout
         self.min_fetch_interval = min_fetch_interval
+        self.allow_private = allow_private
 
     def check_commit(self, repo_url, commit, branch):
         """Return the ``RepoCheck`` of ``commit`` against ``refs/heads/<branch>`` of ``repo_url``.
 
         Raises ``CouldNotCheck(REPO_UNREACHABLE)`` when the repository cannot be fetched or has no such
-        branch, ``FormatError`` when the URL, commit or branch is malformed.
+        branch, ``CouldNotCheck(FORBIDDEN_ADDRESS)`` when the address policy refuses it, ``FormatError``
+        when the URL, commit or branch is malformed.
         """
         check_repo_url(repo_url)
         check_commit_id(commit)
@@ -177,18 +203,23 @@ class RepoMirror:
 
     def _create(self, repo_url, path):
         """Build the mirror in a scratch directory and move it in place only once it is complete."""
+        source, config = self._pinned_source(repo_url)
         scratch = Path(tempfile.mkdtemp(prefix=path.name + ".", suffix=".new", dir=self.cache_dir))
         try:
             _git(scratch, "init", "--quiet", "--bare", timeout=self.timeout)
-            _git(scratch, "config", "remote.origin.url", repo_url, timeout=self.timeout)
-            for refspec in MIRRORED_REFS:
-                _git(scratch, "config", "--add", "remote.origin.fetch", refspec, timeout=self.timeout)
-            self._fetch(repo_url, scratch)
+            self._fetch(repo_url, scratch, source, config)
             scratch.rename(path)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
-    def _fetch(self, repo_url, path):
+    def _fetch(self, repo_url, path, source=None, config=None):
+        """Fetch the mirrored refs of ``repo_url`` from ``source`` (by default, resolved and checked now).
+
+        The URL is given on the command line, never taken from the mirror's own configuration, so
+        each fetch goes where this fetch's address check said.
+        """
+        if source is None:
+            source, config = self._pinned_source(repo_url)
         try:
             _git(
                 path,
@@ -198,14 +229,47 @@ class RepoMirror:
                 "--no-tags",
                 "--no-recurse-submodules",
                 "--no-write-fetch-head",
-                "origin",
+                "--end-of-options",
+                source,
+                *MIRRORED_REFS,
                 timeout=self.timeout,
+                config=config,
             )
         except _GitFailed as exc:
             raise CouldNotCheck(
                 Reason.REPO_UNREACHABLE, f"Could not fetch the repository {repo_url}: {exc}."
             ) from None
         (path / _FETCHED_STAMP).write_text(f"{time.time()}\n")
+
+    def _pinned_source(self, repo_url):
+        """``(URL for git, extra git settings)`` that hold git to addresses checked here, once.
+
+        Raises ``CouldNotCheck(FORBIDDEN_ADDRESS)`` for a forbidden address or a local repository when
+        private addresses are not allowed, ``TIMEOUT``/``UNREACHABLE`` when the name does not resolve.
+        """
+        if not _URL_SCHEME.match(repo_url) or repo_url.startswith("file:"):
+            if not self.allow_private:
+                raise CouldNotCheck(
+                    Reason.FORBIDDEN_ADDRESS,
+                    f"Refused to fetch {repo_url}: local repositories are read only when private "
+                    "addresses are allowed.",
+                )
+            return repo_url, ()
+        parts = urlsplit(repo_url)
+        host, port = parts.hostname, parts.port or _DEFAULT_PORTS[parts.scheme]
+        entries = checked_addresses(
+            host, port, allow_private=self.allow_private, timeout=self.timeout, url=repo_url
+        )
+        shown = [f"[{address}]" if ":" in address else address for address in _unique_addresses(entries)]
+        if parts.scheme == "git":
+            # The git protocol has no resolve option: git gets the checked address itself. Its request
+            # then names the address as the virtual host, which a public git daemon serving one host
+            # ignores.
+            pinned = f"{shown[0]}:{port}"
+            return urlunsplit(("git", pinned, parts.path, parts.query, parts.fragment)), ()
+        if _is_address(host):
+            return repo_url, ()
+        return repo_url, (f"http.curloptResolve={host}:{port}:{','.join(shown)}",)
 
     @contextmanager
     def _locked(self, repo_url, mode):
@@ -234,30 +298,66 @@ class RepoMirror:
 def check_commit_in_repo(repo_path_or_url, commit, branch, *, timeout=60.0):
     """``RepoMirror.check_commit`` against a throw-away mirror: for a volunteer's one-off check.
 
-    ``repo_path_or_url`` may be a local directory (a clone or a bare repository) or a URL.
+    ``repo_path_or_url`` may be a local directory (a clone or a bare repository) or a URL. Private
+    addresses and local repositories are allowed: the volunteer running the check chose the
+    repository, nothing from outside did.
     """
     target = str(repo_path_or_url)
     if not _URL_SCHEME.match(target) and not target.startswith("-"):
         target = os.path.abspath(target)
     with tempfile.TemporaryDirectory(prefix="vitrina-repo-") as cache_dir:
-        return RepoMirror(cache_dir, timeout=timeout, min_fetch_interval=0).check_commit(
+        return RepoMirror(cache_dir, timeout=timeout, min_fetch_interval=0, allow_private=True).check_commit(
             target, commit, branch
         )
 
 
 def check_repo_url(repo_url):
-    """Refuse anything but an ``https``/``http``/``git``/``file`` URL or an absolute local path."""
-    if not isinstance(repo_url, str) or not repo_url or repo_url != repo_url.strip():
-        raise FormatError(f"repository URL {repo_url!r} is empty or has surrounding spaces")
-    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in repo_url):
-        raise FormatError(f"repository URL {repo_url!r} contains control characters")
+    """The one rule for a repository URL, when it is entered and before every fetch.
+
+    Accepted: an ``https``, ``http`` or ``git`` URL with a host and no credentials, a ``file:///``
+    URL, or an absolute local path. Nothing git could take for an option or a command: no spaces or
+    control characters, a lowercase scheme (so no ``ext::`` and no leading ``-``), a host that is an
+    ASCII name (international names in their ``xn--`` form) or an IP address. Whether the address may
+    be reached is decided at fetch time. Raises ``FormatError`` saying what is wrong.
+    """
+    if not isinstance(repo_url, str) or not repo_url:
+        raise FormatError("the repository URL is empty")
+    if any(char.isspace() or not char.isprintable() for char in repo_url):
+        raise FormatError(f"repository URL {repo_url!r} contains spaces or control characters")
     scheme = _URL_SCHEME.match(repo_url)
-    if scheme:
-        if scheme.group(1).lower() not in ALLOWED_SCHEMES:
-            raise FormatError(f"repository URL {repo_url!r} must use https, http, git or file")
-    elif not repo_url.startswith("/") or "::" in repo_url:
+    if scheme is None:
+        if not repo_url.startswith("/") or "::" in repo_url:
+            raise FormatError(
+                f"repository {repo_url!r} must be an https, http, git or file URL, or an absolute path"
+            )
+        return
+    if scheme.group(1) not in ALLOWED_SCHEMES:
+        raise FormatError(f"repository URL {repo_url!r} must start with https://, http://, git:// or file://")
+    parts = urlsplit(repo_url)
+    if "@" in parts.netloc:
         raise FormatError(
-            f"repository {repo_url!r} must be an https, http, git or file URL, or an absolute path"
+            f"the repository URL for {parts.netloc.rpartition('@')[2]} contains credentials; "
+            "give the public URL, without a user name or password"
+        )
+    if parts.scheme == "file":
+        if parts.netloc:
+            raise FormatError(f"repository URL {repo_url!r} must be file:///<absolute path>, without a host")
+        return
+    _check_url_host(repo_url, parts)
+
+
+def _check_url_host(repo_url, parts):
+    try:
+        _ = parts.port  # urlsplit checks the port only when asked for it
+    except ValueError:
+        raise FormatError(f"repository URL {repo_url!r} has an invalid port") from None
+    host = parts.hostname
+    if not host:
+        raise FormatError(f"repository URL {repo_url!r} has no host")
+    if not (_is_address(host) or _HOST_NAME.fullmatch(host)):
+        raise FormatError(
+            f"repository URL {repo_url!r} has an invalid host name "
+            "(write international names in their xn-- form)"
         )
 
 
@@ -295,7 +395,10 @@ def _commit_exists(mirror, commit, timeout):
 def _is_ancestor(mirror, commit, head, timeout):
     result = _run(_git_command("merge-base", "--is-ancestor", commit, head), mirror, timeout)
     if result.returncode not in (0, 1):
-        raise CouldNotCheck(Reason.REPO_UNREACHABLE, f"git merge-base failed: {_last_line(result.stderr)}.")
+        failure = _failed("merge-base", result)
+        raise CouldNotCheck(
+            Reason.REPO_UNREACHABLE, f"The ancestry of commit {commit} is unknown: {failure}."
+        )
     return result.returncode == 0
 
 
@@ -310,20 +413,63 @@ def _seconds_since_fetch(path):
         return float("inf")
 
 
+def _unique_addresses(entries):
+    return list(dict.fromkeys(entry[4][0] for entry in entries))
+
+
+def _is_address(host):
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 class _GitFailed(Exception):
-    """A git command exited with an error or ran out of time; the message is git's own last words."""
+    """A git command exited with an error or ran out of time; the message is a plain sentence."""
 
 
-def _git(cwd, *args, timeout):
-    """Run a git command that must succeed."""
-    result = _run(_git_command(*args), cwd, timeout)
+# What git's messages mean, in words fit for a public page, checked in order. git's own words may
+# quote a server's answer (or anything the server chose to send), so they only go to the log.
+_PLAIN_FAILURES = (
+    ("could not resolve host", "its host name does not resolve"),
+    ("returned error: 30", "it redirects elsewhere; register the repository's current URL"),
+    ("could not read username", "it asks for credentials, so it is not public"),
+    ("authentication failed", "it asks for credentials, so it is not public"),
+    ("returned error: 401", "it asks for credentials, so it is not public"),
+    ("returned error: 403", "access to it is forbidden"),
+    ("not found", "it has no git repository there"),
+    ("does not appear to be a git repository", "it has no git repository there"),
+    ("not exported", "it has no git repository there"),
+    ("certificate", "its TLS certificate is not valid"),
+    ("connection refused", "the connection was refused"),
+    ("timed out", "the connection timed out"),
+    ("unable to connect", "the connection failed"),
+    ("unable to access", "the server did not answer as a git server"),
+)
+
+
+def _failed(command, result):
+    """Log git's words for the operator and return the plain sentence for everyone else."""
+    _logger.info("git %s failed with status %s: %s", command, result.returncode, result.stderr.strip())
+    stderr = result.stderr.lower()
+    for words, plain in _PLAIN_FAILURES:
+        if words in stderr:
+            return plain
+    return f"git {command} failed (exit status {result.returncode})"
+
+
+def _git(cwd, *args, timeout, config=()):
+    """Run a git command that must succeed; ``config`` adds ``-c`` settings after the safe ones."""
+    result = _run(_git_command(*args, config=config), cwd, timeout)
     if result.returncode != 0:
-        raise _GitFailed(_last_line(result.stderr) or f"git {args[0]} exited with status {result.returncode}")
+        raise _GitFailed(_failed(args[0], result))
     return result
 
 
-def _git_command(*args):
-    return ["git", *(arg for setting in _SAFE_CONFIG for arg in ("-c", setting)), *args]
+def _git_command(*args, config=()):
+    settings = (*_SAFE_CONFIG, *config)
+    return ["git", *(arg for setting in settings for arg in ("-c", setting)), *args]
 
 
 def _run(command, cwd, timeout):
@@ -362,8 +508,3 @@ def _git_env():
         "GIT_NO_REPLACE_OBJECTS": "1",
         **{name: os.environ[name] for name in _PASSED_THROUGH if name in os.environ},
     }
-
-
-def _last_line(text):
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1].rstrip(".") if lines else ""

@@ -16,7 +16,9 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -157,6 +159,88 @@ class GitDaemon:
                 time.sleep(0.02)
         self.__exit__()
         raise RuntimeError(f"git daemon did not listen on port {self.port} within {timeout:g} s")
+
+
+class GitHttpServer:
+    """git's smart HTTP protocol on 127.0.0.1:<free port>, served by ``git http-backend`` as a CGI.
+
+    ``requests`` lists every request received as ``(method, path, Host header)``, so a test can assert
+    that git never connected. With ``redirect_to`` set (a URL prefix), every request is answered with a
+    301 to that prefix plus the request's path instead.
+    """
+
+    def __init__(self, base_path, redirect_to=None):
+        self.base_path = Path(base_path).resolve()
+        self.redirect_to = redirect_to
+        self.requests = []
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05})
+
+    def url_for(self, repo_name, host="127.0.0.1"):
+        return f"http://{host}:{self.port}/{repo_name}"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join()
+
+    def _handler(self):
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                owner.answer(self)
+
+            def do_POST(self):  # noqa: N802
+                owner.answer(self)
+
+            def log_message(self, *args):
+                """Quiet."""
+
+        return Handler
+
+    def answer(self, request):
+        self.requests.append((request.command, request.path, request.headers.get("Host")))
+        if self.redirect_to is not None:
+            request.send_response(301)
+            request.send_header("Location", self.redirect_to + request.path)
+            request.send_header("Content-Length", "0")
+            request.end_headers()
+            return
+        body = request.rfile.read(int(request.headers.get("Content-Length") or 0))
+        path, _, query = request.path.partition("?")
+        cgi_env = {
+            **_base_env(),
+            "GIT_PROJECT_ROOT": str(self.base_path),
+            "GIT_HTTP_EXPORT_ALL": "1",
+            "REQUEST_METHOD": request.command,
+            "PATH_INFO": path,
+            "QUERY_STRING": query,
+            "CONTENT_TYPE": request.headers.get("Content-Type", ""),
+            "CONTENT_LENGTH": str(len(body)),
+            "HTTP_CONTENT_ENCODING": request.headers.get("Content-Encoding", ""),
+            "GIT_PROTOCOL": request.headers.get("Git-Protocol", ""),
+            "REMOTE_ADDR": "127.0.0.1",
+        }
+        result = subprocess.run(
+            ["git", "http-backend"], input=body, env=cgi_env, capture_output=True, timeout=30
+        )
+        # CGI headers end at the first empty line; the payload after it is binary and left untouched.
+        head, _, payload = result.stdout.partition(b"\r\n\r\n")
+        headers = [line.decode().split(":", 1) for line in head.splitlines() if b":" in line]
+        status = next((int(value.split()[0]) for name, value in headers if name.lower() == "status"), 200)
+        request.send_response(status)
+        for name, value in headers:
+            if name.lower() not in ("status", "content-length"):
+                request.send_header(name, value.strip())
+        request.send_header("Content-Length", str(len(payload)))
+        request.end_headers()
+        request.wfile.write(payload)
 
 
 @pytest.fixture

@@ -1,6 +1,9 @@
-"""The repository check against real git repositories, over git:// (a real git daemon) and file://."""
+"""The repository check against real git repositories, over git:// (a real git daemon), smart HTTP (a
+real ``git http-backend``) and file://."""
 
+import logging
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -11,6 +14,7 @@ import pytest
 
 from tests.helpers.gitserver import (
     GitDaemon,
+    GitHttpServer,
     add_commit,
     free_port,
     git,
@@ -19,7 +23,7 @@ from tests.helpers.gitserver import (
 )
 from verifier.errors import CouldNotCheck, FormatError
 from verifier.reasons import Reason
-from verifier.repo import RepoCheck, RepoMirror, check_commit_in_repo
+from verifier.repo import RepoCheck, RepoMirror, check_commit_in_repo, check_repo_url
 
 MISSING_COMMIT = "d" * 40
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,19 +37,27 @@ def repos(tmp_path):
     return base
 
 
-@pytest.fixture(params=["git", "file"])
+@pytest.fixture(params=["git", "http", "file"])
 def repo_url(request, repos):
-    """The URL of ``app.git``, once over git:// and once over file://."""
+    """The URL of ``app.git``, over git://, over smart HTTP and over file://."""
     if request.param == "file":
         yield (repos / "app.git").as_uri()
         return
-    with GitDaemon(repos) as daemon:
-        yield daemon.url_for("app.git")
+    server = GitDaemon(repos) if request.param == "git" else GitHttpServer(repos)
+    with server:
+        yield server.url_for("app.git")
 
 
 @pytest.fixture
 def mirror(tmp_path):
-    return RepoMirror(tmp_path / "cache", timeout=10.0, min_fetch_interval=0)
+    """A mirror as tests and home installs run it: loopback repositories are allowed."""
+    return RepoMirror(tmp_path / "cache", timeout=10.0, min_fetch_interval=0, allow_private=True)
+
+
+@pytest.fixture
+def strict_mirror(tmp_path):
+    """A mirror as the portal runs it by default: private and loopback addresses are refused."""
+    return RepoMirror(tmp_path / "cache", timeout=5.0, min_fetch_interval=0, allow_private=False)
 
 
 def shas_of(repos):
@@ -94,7 +106,7 @@ def test_unknown_branch_is_repo_unreachable(mirror, repos, repo_url):
 
 
 def test_closed_port_is_repo_unreachable_within_the_timeout(tmp_path):
-    mirror = RepoMirror(tmp_path / "cache", timeout=3.0)
+    mirror = RepoMirror(tmp_path / "cache", timeout=3.0, allow_private=True)
     started = time.monotonic()
 
     with pytest.raises(CouldNotCheck) as caught:
@@ -116,7 +128,7 @@ def test_new_commit_is_seen_once_the_fetch_interval_has_passed(mirror, repos, re
 
 
 def test_repeated_checks_within_the_interval_do_not_fetch_again(tmp_path, repos):
-    mirror = RepoMirror(tmp_path / "cache", timeout=10.0, min_fetch_interval=3600)
+    mirror = RepoMirror(tmp_path / "cache", timeout=10.0, min_fetch_interval=3600, allow_private=True)
     url = (repos / "app.git").as_uri()
     mirror.check_commit(url, shas_of(repos)[-1], "main")
     new = add_commit(repos / "app.git", "main", "not fetched yet")
@@ -162,7 +174,8 @@ def test_two_processes_creating_one_mirror_at_once_both_succeed(tmp_path, repos)
     head = shas_of(repos)[-1]
     script = (
         "import sys; from verifier.repo import RepoMirror; "
-        "check = RepoMirror(sys.argv[1], timeout=10.0, min_fetch_interval=0).check_commit(*sys.argv[2:]); "
+        "mirror = RepoMirror(sys.argv[1], timeout=10.0, min_fetch_interval=0, allow_private=True); "
+        "check = mirror.check_commit(*sys.argv[2:]); "
         "print(check.on_branch, check.ahead_by)"
     )
     command = [sys.executable, "-c", script, str(tmp_path / "cache"), url, head, "main"]
@@ -243,6 +256,17 @@ def test_malformed_branch_names_are_refused(mirror, repos, branch):
         "relative/path",
         " git://127.0.0.1/app.git",
         "git://127.0.0.1/app.git\n",
+        "https://user:pw@example.org/app.git",
+        "https://token@example.org/app.git",
+        "git://user@example.org/app.git",
+        "https://-oProxyCommand=x/app.git",
+        "https://example.org/app.git --upload-pack=touch%20pwned",
+        "https:///app.git",
+        "https://example.org:99999/app.git",
+        "HTTPS://example.org/app.git",
+        "https://exämple.org/app.git",
+        "file://example.org/srv/app.git",
+        "http::example.org/app.git",
     ],
 )
 def test_malformed_or_dangerous_repository_urls_are_refused(mirror, url, tmp_path, monkeypatch):
@@ -258,10 +282,169 @@ def test_ext_transport_is_refused_by_git_itself_even_past_validation(tmp_path, m
     """Defence in depth: if a URL slipped past validation, git's protocol allow-list still refuses it."""
     monkeypatch.setattr("verifier.repo.check_repo_url", lambda url: None)
     monkeypatch.chdir(tmp_path)
-    mirror = RepoMirror(tmp_path / "cache", timeout=10.0)
+    mirror = RepoMirror(tmp_path / "cache", timeout=10.0, allow_private=True)
 
     with pytest.raises(CouldNotCheck) as caught:
         mirror.check_commit(f"ext::sh -c touch% {tmp_path}/pwned", MISSING_COMMIT, "main")
 
     assert caught.value.reason is Reason.REPO_UNREACHABLE
     assert list(tmp_path.rglob("pwned")) == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://github.com/vitrina/vitrina.git",
+        "http://git.example.org:8080/app",
+        "git://git.example.org/app.git",
+        "https://[2001:db8::1]/app.git",
+        "file:///srv/git/app.git",
+        "/srv/git/app.git",
+    ],
+)
+def test_well_formed_repository_urls_are_accepted(url):
+    check_repo_url(url)
+
+
+def test_a_url_with_credentials_is_refused_with_a_sentence_that_does_not_repeat_them():
+    with pytest.raises(FormatError) as caught:
+        check_repo_url("https://user:s3cret@example.org/app.git")
+
+    assert "credentials" in str(caught.value)
+    assert "s3cret" not in str(caught.value)
+
+
+# --- the private-address policy, applied to every repository fetch ---------------------------------
+
+
+class ConnectionCounter:
+    """A TCP listener on 127.0.0.1 that accepts, counts and closes every connection made to it."""
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.05)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._accept)
+
+    def _accept(self):
+        while not self.stopping.is_set():
+            try:
+                self.sock.accept()[0].close()
+                self.connections += 1
+            except TimeoutError:
+                continue
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stopping.set()
+        self.thread.join()
+        self.sock.close()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::ffff:127.0.0.1]"])
+def test_loopback_http_repository_is_refused_and_git_never_connects(strict_mirror, repos, host):
+    with GitHttpServer(repos) as server:
+        with pytest.raises(CouldNotCheck) as caught:
+            strict_mirror.check_commit(server.url_for("app.git", host=host), MISSING_COMMIT, "main")
+
+    assert caught.value.reason is Reason.FORBIDDEN_ADDRESS
+    assert "a loopback address" in str(caught.value)
+    assert server.requests == []
+
+
+@pytest.mark.parametrize("scheme", ["http", "https", "git"])
+def test_no_transport_connects_to_a_loopback_listener_when_private_addresses_are_refused(
+    strict_mirror, scheme
+):
+    with ConnectionCounter() as listener:
+        with pytest.raises(CouldNotCheck) as caught:
+            strict_mirror.check_commit(
+                f"{scheme}://localhost:{listener.port}/app.git", MISSING_COMMIT, "main"
+            )
+
+    assert caught.value.reason is Reason.FORBIDDEN_ADDRESS
+    assert listener.connections == 0
+
+
+@pytest.mark.parametrize("address", ["10.0.0.7", "192.168.1.20", "169.254.169.254"])
+def test_private_and_metadata_addresses_are_refused_before_any_git_process(strict_mirror, address):
+    started = time.monotonic()
+
+    with pytest.raises(CouldNotCheck) as caught:
+        strict_mirror.check_commit(f"https://{address}/app.git", MISSING_COMMIT, "main")
+
+    assert caught.value.reason is Reason.FORBIDDEN_ADDRESS
+    assert time.monotonic() - started < 1.0, "refused without trying to connect"
+
+
+def test_local_repositories_are_refused_when_private_addresses_are(strict_mirror, repos):
+    for url in ((repos / "app.git").as_uri(), str(repos / "app.git")):
+        with pytest.raises(CouldNotCheck) as caught:
+            strict_mirror.check_commit(url, MISSING_COMMIT, "main")
+
+        assert caught.value.reason is Reason.FORBIDDEN_ADDRESS
+    assert not any(path.is_dir() for path in strict_mirror.cache_dir.iterdir())
+
+
+@pytest.fixture
+def fake_dns(monkeypatch):
+    """Resolve the names in ``names`` to 127.0.0.1 in this process only (git's own lookups see the
+    real DNS, where ``.test`` never resolves). The DNS is outside our reach, so it is the one part
+    replaced: the fetch itself is real git against a real server."""
+    names = {}
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host in names:
+            return real(names[host], port, *args, **kwargs)
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return names
+
+
+def test_git_over_http_connects_to_the_address_that_was_checked(mirror, repos, fake_dns):
+    fake_dns["repo.vitrina.test"] = "127.0.0.1"
+    head = shas_of(repos)[-1]
+    with GitHttpServer(repos) as server:
+        check = mirror.check_commit(server.url_for("app.git", host="repo.vitrina.test"), head, "main")
+
+    assert check == RepoCheck(True, True, 0, head)
+    assert {host for _, _, host in server.requests} == {f"repo.vitrina.test:{server.port}"}
+
+
+def test_git_protocol_connects_to_the_address_that_was_checked(mirror, repos, fake_dns):
+    fake_dns["repo.vitrina.test"] = "127.0.0.1"
+    head = shas_of(repos)[-1]
+    with GitDaemon(repos) as daemon:
+        url = daemon.url_for("app.git").replace("127.0.0.1", "repo.vitrina.test")
+
+        assert mirror.check_commit(url, head, "main") == RepoCheck(True, True, 0, head)
+
+
+def test_a_redirect_is_not_followed(mirror, repos):
+    with GitHttpServer(repos) as elsewhere:
+        with GitHttpServer(repos, redirect_to=f"http://localhost:{elsewhere.port}") as moved:
+            with pytest.raises(CouldNotCheck) as caught:
+                mirror.check_commit(moved.url_for("app.git"), MISSING_COMMIT, "main")
+
+    assert caught.value.reason is Reason.REPO_UNREACHABLE
+    assert "redirect" in str(caught.value)
+    assert len(moved.requests) == 1
+    assert elsewhere.requests == []
+
+
+def test_git_messages_are_logged_for_the_operator_never_published(mirror, repos, caplog):
+    with GitHttpServer(repos) as server:
+        url = server.url_for("nothing-here.git")
+        with caplog.at_level(logging.INFO, logger="verifier.repo"):
+            with pytest.raises(CouldNotCheck) as caught:
+                mirror.check_commit(url, MISSING_COMMIT, "main")
+
+    assert str(caught.value) == f"Could not fetch the repository {url}: it has no git repository there."
+    assert "fatal:" in caplog.text
