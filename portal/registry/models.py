@@ -16,6 +16,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from verifier.errors import FormatError
+from verifier.repo import check_repo_url
+
 DIGEST_VALIDATOR = RegexValidator(r"^sha256:[0-9a-f]{64}$", "Expected sha256: followed by 64 lowercase hex.")
 COMMIT_VALIDATOR = RegexValidator(r"^([0-9a-f]{40}|[0-9a-f]{64})$", "Expected a 40 or 64 hex git commit id.")
 SLUG_VALIDATOR = RegexValidator(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$", "Lowercase letters, digits and -.")
@@ -66,6 +69,14 @@ class Project(models.Model):
 
     def get_absolute_url(self):
         return reverse("web:project", args=[self.slug])
+
+    def clean(self):
+        """The repository URL must pass the rule every fetch applies, so a hostile one is never stored."""
+        super().clean()
+        try:
+            check_repo_url(self.repo_url)
+        except FormatError as exc:
+            raise ValidationError({"repo_url": str(exc)}) from None
 
     def trusted_keys_at(self, moment):
         """Keys that may sign a release at ``moment``: valid then and not revoked by then."""
