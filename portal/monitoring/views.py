@@ -3,9 +3,9 @@
 from urllib.parse import urlencode
 
 from django.http import JsonResponse
-from django.views.decorators.http import require_safe
 
 from portal.api.errors import error_response
+from portal.http import public_read
 from portal.registry.models import Environment
 
 from .selfwatch import running_deployment
@@ -14,7 +14,7 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 
 
-@require_safe
+@public_read
 def deployment(request):
     """What this Vitrina runs, in the live endpoint format it asks of every watched service."""
     response = JsonResponse(running_deployment())
@@ -22,7 +22,7 @@ def deployment(request):
     return response
 
 
-@require_safe
+@public_read
 def observations(request, slug, env):
     """The environment's check history, newest first, paged with limit/offset."""
     environment = Environment.objects.filter(project__slug=slug, name=env).first()

@@ -12,9 +12,9 @@ from django.conf import settings
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_safe
 
 from portal.api.errors import error_response
+from portal.http import public_read
 from portal.registry.models import Deployment, Release
 from verifier.errors import FormatError
 from verifier.tiles import TILE_WIDTH, parse_tile_path
@@ -69,7 +69,7 @@ def parse_index(value, name):
     return int(value)
 
 
-@require_safe
+@public_read
 def checkpoint(request):
     latest = services.latest_checkpoint()
     if latest is None:
@@ -79,19 +79,19 @@ def checkpoint(request):
     return response
 
 
-@require_safe
+@public_read
 @api_errors
 def log_info(request):
     return JsonResponse(services.log_info())
 
 
-@require_safe
+@public_read
 @api_errors
 def entry(request, index):
     return JsonResponse(services.get_entry(parse_index(index, "index")))
 
 
-@require_safe
+@public_read
 @api_errors
 def inclusion_proof(request):
     index = parse_index(request.GET.get("index"), "index")
@@ -100,7 +100,7 @@ def inclusion_proof(request):
     return JsonResponse({"index": index, "tree_size": size, "proof": [services.b64(h) for h in proof]})
 
 
-@require_safe
+@public_read
 @api_errors
 def consistency_proof(request):
     first = parse_index(request.GET.get("first"), "first")
@@ -109,7 +109,7 @@ def consistency_proof(request):
     return JsonResponse({"first": first, "second": second, "proof": [services.b64(h) for h in proof]})
 
 
-@require_safe
+@public_read
 def tile(request, path):
     """C2SP tlog-tiles: hash tiles and entry bundles; 404 for anything the checkpoint does not cover."""
     if len(path) > MAX_TILE_PATH:
@@ -129,7 +129,7 @@ def tile(request, path):
     return response
 
 
-@require_safe
+@public_read
 @api_errors
 def release_bundle(request, pk):
     release = Release.objects.select_related("project", "signer_key").filter(pk=pk).first()
@@ -138,7 +138,7 @@ def release_bundle(request, pk):
     return bundle_response(bundles.release_bundle, release)
 
 
-@require_safe
+@public_read
 @api_errors
 def deployment_bundle(request, pk):
     deployment = (
@@ -172,7 +172,7 @@ def page_of_entry(value):
     return (newest - int(value)) // LOG_PAGE_SIZE + 1
 
 
-@require_safe
+@public_read
 def log_page(request):
     paginator = Paginator(LogEntry.objects.order_by("-index"), LOG_PAGE_SIZE)
     entries = paginator.get_page(page_of_entry(request.GET.get("entry")) or request.GET.get("page"))

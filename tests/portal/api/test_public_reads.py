@@ -66,6 +66,24 @@ def test_project_list_is_paginated_by_limit_and_offset(client):
     assert body["previous"] is not None and body["next"] is None
 
 
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ("limit=0", "limit"),
+        ("limit=201", "limit"),
+        ("limit=two", "limit"),
+        ("offset=-1", "offset"),
+        ("offset=null", "offset"),
+        ("offset=1&offset=2", "offset"),
+    ],
+)
+def test_paging_parameters_out_of_range_are_refused_not_replaced_by_defaults(client, query, field):
+    response = client.get(f"/api/v1/projects/?{query}")
+
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == [field]
+
+
 def test_project_detail_shows_what_runs_in_each_environment_and_its_status(client, city):
     project, _, _, _, new = city
 
