@@ -32,6 +32,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True), pytest.m
 
 SHARED_REDIS_DB = "redis://127.0.0.1:6379/7"
 INTERVAL = 2  # seconds between checks of one environment, in these tests
+NESTED_ANSWER = b"[" * 30_000 + b'{"artifact_digest": "sha256:' + b"ee" * 32 + b'"}' + b"]" * 30_000
 
 
 @pytest.fixture
@@ -103,6 +104,8 @@ def test_hostile_endpoints_do_not_delay_healthy_environments(watched, stack):
         "metadata": (RedirectToServer("http://169.254.169.254/latest/meta-data/"), "forbidden_address"),
         "garbage": (LiveServer(b"<html>not json</html>", content_type="application/json"), "bad_response"),
         "error": (ErrorServer(500), "unreachable"),
+        # 60 KB of brackets around an unregistered digest: once a RecursionError that aborted its group.
+        "nested": (LiveServer(NESTED_ANSWER, content_type="application/json"), "bad_response"),
     }
     servers = [server.start() for server, _ in hostile.values()]
     try:
