@@ -270,6 +270,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    # kombu's own filesystem transport half-reads messages under concurrent publishers (portal/broker.py).
+    CELERY_BROKER_TRANSPORT = "portal.broker:Transport"
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
