@@ -6,6 +6,7 @@ log signing key generated on first start. Production sets ``DATABASE_URL``, ``RE
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -59,13 +60,16 @@ SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 VITRINA_SOURCE_URL = os.environ.get("VITRINA_SOURCE_URL", "")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "portal.registry.adminapp.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "axes",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -85,8 +89,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -134,6 +141,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# django-axes first: a locked-out user or address is refused before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("es", _("Spanish"))]
@@ -167,6 +179,30 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0"))
 if os.environ.get("SECURE_PROXY_SSL_HEADER"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Admin login (docs/operators.md). After VITRINA_LOGIN_FAILURE_LIMIT failed logins for one username (from
+# anywhere) or from one address (any usernames), logins are refused for VITRINA_LOGIN_COOLOFF_MINUTES;
+# `manage.py axes_reset_username` / `axes_reset_ip` lift it sooner. The bearer-token API is not a login.
+AXES_FAILURE_LIMIT = int(os.environ.get("VITRINA_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("VITRINA_LOGIN_COOLOFF_MINUTES", "15")))
+# Locking a username out from anywhere stops guessing spread over many addresses, but lets anyone lock an
+# operator out; VITRINA_LOGIN_LOCKOUT_BY=ip_address trades the first for the second.
+AXES_LOCKOUT_PARAMETERS = env_list("VITRINA_LOGIN_LOCKOUT_BY", ["username", "ip_address"])
+if not set(AXES_LOCKOUT_PARAMETERS) <= {"username", "ip_address"}:
+    raise ImproperlyConfigured(
+        "VITRINA_LOGIN_LOCKOUT_BY takes 'username', 'ip_address' or both, comma-separated."
+    )
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "portal.registry.adminsite.client_address"
+# Log who failed and from where (what an operator needs); never the password (axes masks it) or a token.
+AXES_SENSITIVE_PARAMETERS = ["otp_token"]
+# The admin asks for a TOTP token besides the password; on unless DEBUG (or under tests, which opt in).
+VITRINA_ADMIN_REQUIRE_2FA = env_bool("VITRINA_ADMIN_REQUIRE_2FA", not (DEBUG or TESTING))
+OTP_TOTP_ISSUER = "Vitrina"
+# A device's secret is shown when it is added, never again (the admin would otherwise list it).
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
@@ -228,6 +264,8 @@ if REDIS_URL:
 else:
     _broker_dir = VAR_DIR / "broker"
     CELERY_BROKER_URL = "filesystem://"
+    # kombu's own filesystem transport half-reads messages under concurrent publishers (portal/broker.py).
+    CELERY_BROKER_TRANSPORT = "portal.broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
@@ -270,8 +308,6 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    # kombu's own filesystem transport half-reads messages under concurrent publishers (portal/broker.py).
-    CELERY_BROKER_TRANSPORT = "portal.broker:Transport"
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }

@@ -46,6 +46,7 @@ cat <<MSG
   Vitrina is running at $SITE_URL/   (broker: $broker; database: ${DATABASE_URL:-SQLite in $VITRINA_VAR_DIR})
   It watches itself: see $SITE_URL/p/vitrina/ within a minute.
   Create an admin user in another terminal:  $BIN/python manage.py createsuperuser
+  and its second factor (import the printed URI into an authenticator app):  $BIN/python manage.py addtotp USER
   Then open $SITE_URL/admin/.   Press Ctrl-C to stop.
 
 MSG
