@@ -83,6 +83,37 @@ def test_bad_base64_in_the_envelope_is_a_400(ci, part):
 
 
 @pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ('{"version": "1.0.0", "version": "2.0.0", "envelope": {}}', "the key 'version' appears twice"),
+        ('{"version": "1.0.0", "envelope": {"payload": NaN}}', "NaN is not a JSON value"),
+        ('{"version": "1.0.0", "envelope": ' + "[" * 5000 + "]" * 5000 + "}", "nested more than"),
+        ('{"version": "1.0.0", "envelope": ' + "[" * 70 + "]" * 70 + "}", "nested more than 64 levels"),
+    ],
+    ids=["duplicate-key", "nan", "deep-5000", "deep-70"],
+)
+def test_body_the_strict_json_reader_refuses_is_a_400(ci, body, problem):
+    with writes_nothing():
+        response = ci.post("/api/v1/releases/", body)
+
+    assert response.status_code == 400
+    error = error_of(response)
+    assert error["code"] == "parse_error"
+    assert problem in error["message"]
+
+
+def test_envelope_text_with_a_duplicate_key_is_a_400(ci):
+    envelope = ci.envelope()
+    text = json.dumps(envelope)[:-1] + ', "payloadType": "text/plain"}'
+
+    with writes_nothing():
+        response = ci.register(text)
+
+    assert response.status_code == 400
+    assert "'payloadType'" in error_of(response)["fields"]["envelope"][0]
+
+
+@pytest.mark.parametrize(
     ("envelope", "problem"),
     [
         (42, "Expected a DSSE envelope"),
