@@ -34,6 +34,11 @@ def error_body(status, message, code="invalid", fields=None):
             "status": status,
             "code": code,
             "message": message,
+class LengthRequired(exceptions.APIException):
+    status_code = 411
+    default_code = "length_required"
+
+
             "fields": {name: [str(p) for p in problems] for name, problems in (fields or {}).items()},
         }
     }

@@ -6,6 +6,8 @@ applies the rules and writes, and any refusal becomes the API's one error shape 
 
 import io
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db.models import OuterRef, Prefetch, Subquery, prefetch_related_objects
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
@@ -21,9 +23,11 @@ from portal.transparency.services import entry_for
 
 from . import serializers
 from .auth import BearerTokenAuthentication, HasProjectToken
+from .errors import LengthRequired
 from .pagination import Pagination
 
 ERROR = serializers.ErrorSerializer
+READ_SIZE = 64 * 1024
 
 
 def error_responses(*statuses):
@@ -35,6 +39,7 @@ COMMON_POST_ERRORS = (
     (401, "No token, or a token that is not valid or was revoked."),
     (403, "The token belongs to another project."),
     (404, "No such project, environment or release."),
+    (411, "A body without Content-Length, on a server that cannot read one to its end."),
     (413, "The body is larger than the server's limit."),
     (415, "The body is not JSON."),
 )
@@ -46,16 +51,39 @@ def log_index(kind, object_id):
 
 
 class BoundedRequest(Request):
-    """A request whose body is read through Django's ``HttpRequest.body``.
+    """A request whose body is read whole by ``read_body``, up to ``DATA_UPLOAD_MAX_MEMORY_SIZE`` bytes.
 
-    ``HttpRequest.body`` enforces ``DATA_UPLOAD_MAX_MEMORY_SIZE`` whether or not a Content-Length
-    header is sent (raising ``RequestDataTooBig``, answered with 413). DRF's own reading streams the
-    body past that limit, and takes a body without Content-Length for an empty one.
+    DRF's own reading streams the body past that limit, and takes a body without Content-Length (a
+    chunked one) for an empty one.
     """
 
     def _load_stream(self):
-        body = self._request.body
+        body = read_body(self._request)
         self._stream = io.BytesIO(body) if body else None
+
+
+def read_body(request):
+    """The request's body, or ``RequestDataTooBig`` (413) past ``DATA_UPLOAD_MAX_MEMORY_SIZE`` bytes.
+
+    ``HttpRequest.body`` enforces the limit with or without a Content-Length, but under WSGI it reads
+    a body without one (``Transfer-Encoding: chunked``) as empty. Such a body is read here from the
+    WSGI input, counting bytes as they come, when the server vouches that the input ends where the
+    body ends (``wsgi.input_terminated``, as gunicorn does); a server that does not gets a 411, never
+    a request taken for empty. Under ASGI the server hands Django the whole body: ``body`` reads it.
+    """
+    meta = request.META
+    if "wsgi.input" not in meta or meta.get("CONTENT_LENGTH") or "HTTP_TRANSFER_ENCODING" not in meta:
+        return request.body
+    if not meta.get("wsgi.input_terminated"):
+        raise LengthRequired("This server cannot read a body without Content-Length; send Content-Length.")
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    chunks, size = [], 0
+    while chunk := meta["wsgi.input"].read(READ_SIZE):
+        size += len(chunk)
+        if limit is not None and size > limit:
+            raise RequestDataTooBig("Request body exceeded settings.DATA_UPLOAD_MAX_MEMORY_SIZE.")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class TokenView(APIView):
