@@ -429,7 +429,7 @@ def _check_project(bundle):
         if bundle.release.project != project:
             raise VerificationFailed("the deployment's and the release's bundles describe different projects")
         return f"deployment of project {project.slug!r}"
-    if _normal_repo(record["repo_url"]) != _normal_repo(project.repo_url):
+    if not same_repository(record["repo_url"], project.repo_url):
         raise VerificationFailed(
             f"the release was built from {record['repo_url']}, "
             f"which is not the project's repository {project.repo_url}"
@@ -525,6 +525,15 @@ def _short(value):
     return text if len(text) <= 80 else text[:80] + "…"
 
 
+def same_repository(first, second):
+    """True when two repository URLs name the same repository.
+
+    They are compared without the spellings that change nothing: a leading ``git+``, trailing ``/``
+    and a trailing ``.git``. The portal refuses a release whose statement fails this test against the
+    project's repository, and a volunteer's verification fails on it, by the same rule.
+    """
+    return _normal_repo(first) == _normal_repo(second)
+
+
 def _normal_repo(url):
-    """A repository URL without the spellings that name the same repository: ``git+``, ``.git``, ``/``."""
     return url.removeprefix("git+").rstrip("/").removesuffix(".git")

@@ -4,6 +4,7 @@ The API, the admin and the management commands all call these functions. Each ei
 record and its transparency-log entry in one transaction, or raises ``Refused`` and writes nothing.
 """
 
+import datetime
 import hashlib
 import json
 import re
@@ -12,7 +13,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from portal.transparency.services import append_entry, format_time
-from verifier import dsse, statement
+from verifier import dsse, jsontext, statement
+from verifier.bundle import same_repository
 from verifier.errors import FormatError, SignatureError, StatementError
 from verifier.keys import load_public_key
 
@@ -20,6 +22,8 @@ from .models import Deployment, Environment, Project, Release, SigningKey
 
 # A version names the release's page (/p/<slug>/releases/<version>/): one path segment, never ".." or "a/b".
 VERSION_PATTERN = re.compile(r"[0-9A-Za-z][0-9A-Za-z._+~-]*")
+# No deployment of a signed, logged release predates this: an earlier deployed_at is a mistake.
+EARLIEST_DEPLOYMENT = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
 
 
 class Refused(Exception):
@@ -155,6 +159,17 @@ def match_signature(envelope, signing_keys):
     return by_id[verified.key_id]
 
 
+def check_repository(project, parsed):
+    """The statement is the evidence: it must name the project's own repository (``same_repository``)."""
+    if not same_repository(parsed.source_uri, project.repo_url):
+        raise Refused(
+            "envelope",
+            f"The signed statement names the repository {parsed.source_uri!r}, not the repository of "
+            f"project '{project.slug}' ({project.repo_url!r}); they are compared without a leading "
+            "'git+', a trailing '/' or a trailing '.git'.",
+        )
+
+
 def check_claims_agree(parsed, claims):
     """Top-level fields are conveniences; the signed statement is the truth, and they must agree."""
     signed = {
@@ -199,10 +214,11 @@ def register_release(project, envelope_text, *, version, ci_build_url="", token=
     envelope_sha256 = hashlib.sha256(envelope_text.encode()).hexdigest()
     moment = timezone.now()
     signer, parsed = verify_release_envelope(project, envelope_text, moment)
+    check_repository(project, parsed)
     check_claims_agree(parsed, {**claims, "ci_build_url": ci_build_url})
     existing = Release.objects.filter(project=project, version=version).first()
     if existing is not None:
-        return same_or_conflict(existing, envelope_sha256, parsed)
+        return same_or_conflict(existing, envelope_text, envelope_sha256)
     try:
         with transaction.atomic():
             release = Release.objects.create(
@@ -224,12 +240,19 @@ def register_release(project, envelope_text, *, version, ci_build_url="", token=
     except IntegrityError:
         # A concurrent request registered the same version first.
         existing = Release.objects.get(project=project, version=version)
-        return same_or_conflict(existing, envelope_sha256, parsed)
+        return same_or_conflict(existing, envelope_text, envelope_sha256)
     return release, True
 
 
-def same_or_conflict(existing, envelope_sha256, parsed):
-    if existing.envelope_sha256 == envelope_sha256:
+def same_or_conflict(existing, envelope_text, envelope_sha256):
+    """The existing release when the envelope is the same document, else a 409.
+
+    The same document, not the same bytes: an envelope sent as an object is stored as compact JSON, and
+    one sent as JSON text is stored as sent, so the same envelope may come back in another layout.
+    """
+    if existing.envelope_sha256 == envelope_sha256 or canonical(existing.envelope) == canonical(
+        envelope_text
+    ):
         return existing, False
     raise Refused(
         "version",
@@ -237,6 +260,11 @@ def same_or_conflict(existing, envelope_sha256, parsed):
         f"(digest {existing.artifact_digest}); a published release never changes, use a new version.",
         status=409,
     )
+
+
+def canonical(envelope_text):
+    """The envelope as compact JSON with sorted keys: one text for each document, whatever its layout."""
+    return dsse.envelope_to_json(jsontext.loads(envelope_text, what="the envelope"))
 
 
 def release_entry_body(release, *, token=None, user=None):
@@ -289,6 +317,10 @@ def record_deployment(environment, release, *, pipeline_run_url="", deployed_at=
     deployed_at = deployed_at or now
     if deployed_at > now:
         raise Refused("deployed_at", "deployed_at is in the future.")
+    if deployed_at < EARLIEST_DEPLOYMENT:
+        raise Refused(
+            "deployed_at", f"deployed_at is before {EARLIEST_DEPLOYMENT:%Y-%m-%d}: it cannot be right."
+        )
     with transaction.atomic():
         deployment = Deployment.objects.create(
             environment=environment,

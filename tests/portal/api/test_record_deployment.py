@@ -2,6 +2,7 @@
 
 import datetime
 
+import pytest
 from django.utils import timezone
 
 from portal.registry.models import Deployment, Environment
@@ -76,6 +77,25 @@ def test_deployment_time_that_is_not_iso_8601_is_refused(ci):
     factories.make_release(ci.project, ci.private_key, "1.4.0")
 
     response = ci.deploy("1.4.0", deployed_at="last tuesday")
+
+    assert response.status_code == 400
+    assert list(error_of(response)["fields"]) == ["deployed_at"]
+    assert not Deployment.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "deployed_at",
+    [
+        "0001-01-01T00:00:00Z",
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:59:59-01:00",
+        "1999-12-31T23:59:59Z",
+    ],
+)
+def test_deployment_time_out_of_bounds_is_refused(ci, deployed_at):
+    factories.make_release(ci.project, ci.private_key, "1.4.0")
+
+    response = ci.deploy("1.4.0", deployed_at=deployed_at)
 
     assert response.status_code == 400
     assert list(error_of(response)["fields"]) == ["deployed_at"]

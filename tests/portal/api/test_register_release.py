@@ -97,6 +97,27 @@ def test_posting_the_same_envelope_again_returns_the_same_release(ci):
     assert LogEntry.objects.filter(kind="release").count() == 1
 
 
+def test_the_same_envelope_posted_again_as_json_text_returns_the_same_release(ci):
+    envelope = ci.envelope()
+    first = ci.register(envelope, version="1.0.0")
+
+    again = ci.register(json.dumps(envelope, indent=2), version="1.0.0")
+
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json() == first.json()
+    assert LogEntry.objects.filter(kind="release").count() == 1
+
+
+def test_statement_naming_another_repository_is_refused(ci):
+    response = ci.register(ci.envelope(repo_url="https://git.example.org/someone-else.git"))
+
+    assert response.status_code == 400
+    error = error_of(response)
+    assert list(error["fields"]) == ["envelope"]
+    assert "someone-else.git" in error["message"] and ci.project.repo_url in error["message"]
+    assert nothing_written()
+
+
 def test_same_version_with_other_content_is_a_conflict(ci):
     ci.register(ci.envelope(artifact=b"first build"), version="1.0.0")
 

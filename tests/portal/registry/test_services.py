@@ -2,6 +2,7 @@
 
 import base64
 import datetime
+import json
 
 import pytest
 from django.utils import timezone
@@ -47,7 +48,7 @@ def changed_byte(text, position):
 @pytest.mark.parametrize("algorithm", ["ed25519", "ecdsa-p256"])
 def test_every_changed_byte_of_the_signature_is_refused(project, algorithm):
     private_key, _ = factories.make_key(project, algorithm)
-    envelope = factories.make_envelope(private_key)
+    envelope = factories.make_envelope(private_key, repo_url=project.repo_url)
     sig = envelope["signatures"][0]["sig"]
 
     for position in range(len(base64.b64decode(sig))):
@@ -57,7 +58,7 @@ def test_every_changed_byte_of_the_signature_is_refused(project, algorithm):
 
 
 def test_a_changed_byte_anywhere_in_the_payload_is_refused(project, signer):
-    envelope = factories.make_envelope(signer)
+    envelope = factories.make_envelope(signer, repo_url=project.repo_url)
     size = len(base64.b64decode(envelope["payload"]))
     positions = sorted({0, size - 1, *range(0, size, max(1, size // 50))})
 
@@ -69,7 +70,9 @@ def test_a_changed_byte_anywhere_in_the_payload_is_refused(project, signer):
 
 def test_the_untampered_envelope_is_accepted(project, signer):
     """The control for the two tests above: the same envelope, unchanged, registers."""
-    release, created = services.register_release(project, factories.make_envelope(signer), version="1.0.0")
+    release, created = services.register_release(
+        project, factories.make_envelope(signer, repo_url=project.repo_url), version="1.0.0"
+    )
 
     assert created and release.version == "1.0.0"
 
@@ -94,7 +97,7 @@ def test_project_without_keys_refuses_every_release(project):
 
 
 def test_keyid_in_the_envelope_plays_no_part(project, signer):
-    envelope = factories.make_envelope(signer)
+    envelope = factories.make_envelope(signer, repo_url=project.repo_url)
     envelope["signatures"][0]["keyid"] = "0" * 64
 
     release, created = services.register_release(project, envelope, version="1.0.0")
@@ -107,7 +110,10 @@ def test_revoking_a_key_refuses_later_releases_and_keeps_earlier_ones(project, s
 
     services.revoke_signing_key(release.signer_key)
 
-    assert "was revoked at" in refusal(project, factories.make_envelope(signer), "1.1.0").message
+    assert (
+        "was revoked at"
+        in refusal(project, factories.make_envelope(signer, repo_url=project.repo_url), "1.1.0").message
+    )
     assert Release.objects.get(pk=release.pk).signer_key.revoked_at is not None
 
 
@@ -126,7 +132,7 @@ def test_key_outside_its_validity_is_refused(project, valid_from, valid_until, p
         valid_until=now + datetime.timedelta(days=valid_until) if valid_until else None,
     )
 
-    assert phrase in refusal(project, factories.make_envelope(private_key)).message
+    assert phrase in refusal(project, factories.make_envelope(private_key, repo_url=project.repo_url)).message
 
 
 def test_statement_rules(project, signer):
@@ -150,24 +156,75 @@ def test_statement_rules(project, signer):
 def test_version_must_be_one_url_path_segment(project, signer):
     """Regression: 'feature/x' was stored, then the release's page URL could not be built (a 500)."""
     for version in ["feature/x", "..", "1.0 beta", "-1", ""]:
-        assert refusal(project, factories.make_envelope(signer), version).field == "version"
+        assert (
+            refusal(project, factories.make_envelope(signer, repo_url=project.repo_url), version).field
+            == "version"
+        )
     for version in ["1.0.0", "v2.1.0-rc.1+build.7", "2026.03.01~1"]:
         services.register_release(
-            project, factories.make_envelope(signer, artifact=version.encode()), version=version
+            project,
+            factories.make_envelope(signer, artifact=version.encode(), repo_url=project.repo_url),
+            version=version,
         )
 
 
 def test_registration_is_idempotent_and_a_version_never_changes(project, signer):
-    envelope = factories.make_envelope(signer, artifact=b"one")
+    envelope = factories.make_envelope(signer, artifact=b"one", repo_url=project.repo_url)
     first, created = services.register_release(project, envelope, version="1.0.0")
     again, created_again = services.register_release(project, envelope, version="1.0.0")
 
     assert (created, created_again) == (True, False)
     assert again == first
     with pytest.raises(Refused) as conflict:
-        services.register_release(project, factories.make_envelope(signer, artifact=b"two"), version="1.0.0")
+        services.register_release(
+            project,
+            factories.make_envelope(signer, artifact=b"two", repo_url=project.repo_url),
+            version="1.0.0",
+        )
     assert conflict.value.status == 409
     assert LogEntry.objects.filter(kind="release").count() == 1
+
+
+def test_the_same_envelope_as_json_text_in_any_layout_is_the_same_release(project, signer):
+    envelope = factories.make_envelope(signer, repo_url=project.repo_url)
+    first, _ = services.register_release(project, envelope, version="1.0.0")
+    reordered = {key: envelope[key] for key in reversed(list(envelope))}
+
+    for again in [
+        dsse.envelope_to_json(envelope),
+        json.dumps(envelope, indent=2),
+        json.dumps(reordered),
+        reordered,
+    ]:
+        assert services.register_release(project, again, version="1.0.0") == (first, False)
+    assert LogEntry.objects.filter(kind="release").count() == 1
+
+
+def test_statement_naming_another_repository_than_the_projects_is_refused(project, signer):
+    envelope = factories.make_envelope(signer, repo_url="https://git.example.org/fork.git")
+
+    error = refusal(project, envelope)
+
+    assert error.field == "envelope"
+    assert "'https://git.example.org/fork.git'" in error.message
+    assert f"'{project.repo_url}'" in error.message and "'.git'" in error.message
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "https://git.example.org/city-portal",
+        "https://git.example.org/city-portal/",
+        "https://git.example.org/city-portal.git/",
+        "git+https://git.example.org/city-portal.git",
+    ],
+)
+def test_statement_may_spell_the_projects_repository_with_or_without_git_and_slash(project, signer, spelling):
+    envelope = factories.make_envelope(signer, repo_url=spelling)
+
+    release, created = services.register_release(project, envelope, version="1.0.0")
+
+    assert created and release.repo_url == spelling
 
 
 def test_release_records_the_signed_facts_not_the_claims(project, signer):
@@ -207,6 +264,28 @@ def test_deployment_rules(project, signer):
             environment, release, deployed_at=timezone.now() + datetime.timedelta(minutes=1)
         )
     assert not Deployment.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "deployed_at",
+    [
+        datetime.datetime(1, 1, 1, tzinfo=datetime.UTC),
+        datetime.datetime(1999, 12, 31, 23, 59, tzinfo=datetime.UTC),
+    ],
+)
+def test_deployment_dated_before_2000_is_refused(project, signer, deployed_at):
+    environment = factories.make_environment(project)
+    release = factories.make_release(project, signer, "1.0.0")
+
+    with pytest.raises(Refused) as caught:
+        services.record_deployment(environment, release, deployed_at=deployed_at)
+
+    assert caught.value.field == "deployed_at" and "2000-01-01" in caught.value.message
+    assert not Deployment.objects.exists()
+    deployment = services.record_deployment(
+        environment, release, deployed_at=datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
+    )
+    assert deployment.deployed_at.year == 2000
 
 
 def test_lookups_and_token_scope(project):
