@@ -7,6 +7,7 @@ the admin or the API. The transparency log makes any edit made behind the ORM's 
 
 import hashlib
 import secrets
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -22,6 +23,28 @@ from verifier.repo import check_repo_url
 DIGEST_VALIDATOR = RegexValidator(r"^sha256:[0-9a-f]{64}$", "Expected sha256: followed by 64 lowercase hex.")
 COMMIT_VALIDATOR = RegexValidator(r"^([0-9a-f]{40}|[0-9a-f]{64})$", "Expected a 40 or 64 hex git commit id.")
 SLUG_VALIDATOR = RegexValidator(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$", "Lowercase letters, digits and -.")
+
+
+def validate_live_url(url):
+    """Refuse a live URL that carries a user name or password: the live URL is published.
+
+    Environment pages and ``GET /api/v1/projects/<slug>/`` show it to anyone, so credentials in it
+    would be given away; a live endpoint is public by design and needs none. The message never repeats
+    the URL, so the secret is not echoed back either.
+    """
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:
+        return  # not a URL at all: the field's own URL validation says so
+    if "@" in netloc:
+        raise ValidationError(
+            {
+                "live_url": _(
+                    "The live URL must not carry a user name or password (user:password@): it is "
+                    "published on the portal and in the API, and a live endpoint is public."
+                )
+            }
+        )
 
 
 class ImmutableRecord(Exception):
@@ -111,6 +134,10 @@ class Environment(models.Model):
 
     def get_absolute_url(self):
         return reverse("web:environment", args=[self.project.slug, self.name])
+
+    def clean(self):
+        super().clean()
+        validate_live_url(self.live_url)
 
     def latest_deployment(self):
         return self.deployments.select_related("release").order_by("-deployed_at", "-id").first()
