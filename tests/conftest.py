@@ -35,3 +35,22 @@ def log_key_file(tmp_path, settings):
     os.chmod(path, 0o600)
     settings.VITRINA_LOG_KEY_FILE = str(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test database, with the log's TRUNCATE triggers disabled there only.
+
+    pytest-django empties the database after each transactional test with TRUNCATE, which production
+    refuses on the log's tables (migration 0004). Only the TRUNCATE triggers are disabled, and only in
+    the test database: UPDATE and DELETE stay refused, and ``test_truncate.py`` enables them again.
+    """
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute(
+                r"SELECT tgrelid::regclass::text, tgname FROM pg_trigger WHERE tgname LIKE '%\_no\_truncate'"
+            )
+            for table, trigger in cursor.fetchall():
+                cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}")

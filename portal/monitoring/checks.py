@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from portal.registry.models import Deployment, Environment, Release
 from portal.transparency.models import LogEntry
-from portal.transparency.services import append_entry, format_time, parse_entry
+from portal.transparency.services import LogClosed, append_entry, format_time, parse_entry
 from verifier import __version__, dsse, statement
 from verifier.errors import CouldNotCheck, FormatError, SignatureError, StatementError
 from verifier.live import fetch_live
@@ -569,7 +569,12 @@ def record(environment, finding, *, checked_at, duration_ms, due_at=None):
             if not newest:
                 return observation
             if changed:
-                append_entry("status", status_entry_body(environment, observation), object_id=observation.pk)
+                try:
+                    append_entry(
+                        "status", status_entry_body(environment, observation), object_id=observation.pk
+                    )
+                except LogClosed as exc:
+                    return keep_status(observation, exc)
                 status.changed_at = checked_at
                 notifications.announce(observation)
             update_status(status, observation)
@@ -579,6 +584,25 @@ def record(environment, finding, *, checked_at, duration_ms, due_at=None):
         if due_at is None or existing is None:
             raise
         return existing
+    return observation
+
+
+def keep_status(observation, closed):
+    """The log is closed after a failed self-audit: keep the observation, leave the status as last logged.
+
+    A status changed without its log entry would be a light the log cannot back. The observation stays in
+    the history, and the site's red banner tells every visitor not to rely on the lights meanwhile. The
+    log refuses before writing anything, so the transaction is intact.
+    """
+    logger.warning(
+        "%s/%s: status change to %s not recorded, the log is closed: %s",
+        observation.environment.project.slug,
+        observation.environment.name,
+        observation.result,
+        closed.message,
+    )
+    observation.changed_status = False
+    observation.save(update_fields=["changed_status"])
     return observation
 
 

@@ -137,8 +137,13 @@ class SigningKeyAdmin(AddOnlyAdmin):
     )
     def revoke(self, request, queryset):
         keys = [key for key in queryset.select_related("project") if key.revoked_at is None]
-        for key in keys:
-            services.revoke_signing_key(key, user=request.user)
+        try:
+            for key in keys:
+                services.revoke_signing_key(key, user=request.user)
+        except services.Refused as refused:
+            # A closed log refuses the first key already; each revocation is its own transaction.
+            self.message_user(request, refused.message, messages.ERROR)
+            return
         self.message_user(
             request,
             ngettext("%(count)d key revoked.", "%(count)d keys revoked.", len(keys)) % {"count": len(keys)},

@@ -8,6 +8,7 @@ these forms call the service there; the admin's transaction around the whole req
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from portal.transparency.services import LogClosed, check_open
 from verifier.errors import FormatError
 from verifier.keys import load_public_key
 
@@ -111,6 +112,11 @@ class SigningKeyAddForm(forms.ModelForm):
             key = load_public_key(pem)
         except FormatError:
             return cleaned
+        try:
+            # Checked here because the admin trusts the key after validation, where it cannot show an error.
+            check_open()
+        except LogClosed as exc:
+            self.add_error(None, exc.message)
         if SigningKey.objects.filter(project=project, key_id=key.key_id).exists():
             self.add_error(
                 "public_key_pem",

@@ -12,7 +12,7 @@ import re
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from portal.transparency.services import append_entry, format_time
+from portal.transparency.services import LogClosed, append_entry, format_time
 from verifier import dsse, jsontext, statement
 from verifier.bundle import same_repository
 from verifier.errors import FormatError, SignatureError, StatementError
@@ -30,7 +30,8 @@ class Refused(Exception):
     """A registration refused, with the field at fault and one sentence saying why.
 
     ``status`` is the HTTP status the API answers with: 400 bad input, 403 not allowed, 404 unknown,
-    409 conflicting with what is already recorded.
+    409 conflicting with what is already recorded, 503 the log closed after a failed self-audit (no
+    ``field`` is at fault then: it is None).
     """
 
     def __init__(self, field, message, status=400):
@@ -38,6 +39,14 @@ class Refused(Exception):
         self.field = field
         self.message = message
         self.status = status
+
+
+def append_or_refuse(kind, body, *, object_id):
+    """Append the record's log entry; a log closed after a failed self-audit refuses the record (503)."""
+    try:
+        return append_entry(kind, body, object_id=object_id)
+    except LogClosed as exc:
+        raise Refused(None, exc.message, status=503) from exc
 
 
 def actor(token=None, user=None):
@@ -70,7 +79,7 @@ def add_signing_key(project, pem, *, label="", valid_from=None, valid_until=None
         valid_from=valid_from or timezone.now(),
         valid_until=valid_until,
     )
-    append_entry("key_added", key_added_entry_body(signing_key, user=user), object_id=signing_key.pk)
+    append_or_refuse("key_added", key_added_entry_body(signing_key, user=user), object_id=signing_key.pk)
     return signing_key, True
 
 
@@ -95,7 +104,7 @@ def revoke_signing_key(signing_key, *, at=None, user=None):
         return signing_key
     signing_key.revoked_at = at or timezone.now()
     signing_key.save(update_fields=["revoked_at"])
-    append_entry("key_revoked", key_revoked_entry_body(signing_key, user=user), object_id=signing_key.pk)
+    append_or_refuse("key_revoked", key_revoked_entry_body(signing_key, user=user), object_id=signing_key.pk)
     return signing_key
 
 
@@ -236,7 +245,9 @@ def register_release(project, envelope_text, *, version, ci_build_url="", token=
                 registered_by_user=user,
                 registered_at=moment,
             )
-            append_entry("release", release_entry_body(release, token=token, user=user), object_id=release.pk)
+            append_or_refuse(
+                "release", release_entry_body(release, token=token, user=user), object_id=release.pk
+            )
     except IntegrityError:
         # A concurrent request registered the same version first.
         existing = Release.objects.get(project=project, version=version)
@@ -331,7 +342,7 @@ def record_deployment(environment, release, *, pipeline_run_url="", deployed_at=
             reported_by_user=user,
             registered_at=now,
         )
-        append_entry(
+        append_or_refuse(
             "deployment", deployment_entry_body(deployment, token=token, user=user), object_id=deployment.pk
         )
         # The new deployment is what the next check must compare against: check it soon.

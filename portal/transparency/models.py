@@ -6,11 +6,13 @@ changed or deleted.
 
 Integrating entries into the Merkle tree writes ``TreeHash`` rows (one per complete subtree, numbered
 as in ``verifier.merkle.stored_hash_index``) and a signed ``Checkpoint``. Both are append-only too,
-and so is ``AuditRun``, the history of the self-audit that re-derives the tree from the entries.
-On PostgreSQL, triggers refuse UPDATE and DELETE on these tables even behind the ORM's back.
+and so are ``AuditRun``, the history of the self-audit that re-derives the tree from the entries, and
+``AuditResolution``, an operator's reopening of the log after a failed audit. On PostgreSQL, triggers
+refuse UPDATE, DELETE and TRUNCATE on these tables even behind the ORM's back.
 """
 
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 
@@ -106,6 +108,27 @@ class AuditRun(AppendOnlyModel):
 
     class Meta:
         ordering = ["-checked_at", "-id"]
+        # Every append looks for the latest failed run (``services.log_closure``); failures are rare.
+        indexes = [models.Index(fields=["id"], condition=Q(ok=False), name="transparency_auditrun_failed")]
 
     def __str__(self):
         return f"audit at {self.checked_at:%Y-%m-%d %H:%M:%S}: {'ok' if self.ok else 'FAILED'}"
+
+
+class AuditResolution(AppendOnlyModel):
+    """An operator's resolution of a failed self-audit: it reopens the log to new entries.
+
+    ``run`` is the passing audit the operator ran to resolve it; a failed run recorded after ``run`` closes
+    the log again. ``failed_run`` is the failure it resolves, kept as evidence beside the operator's note.
+    """
+
+    run = models.OneToOneField(AuditRun, on_delete=models.PROTECT, related_name="resolution")
+    failed_run = models.ForeignKey(AuditRun, on_delete=models.PROTECT, related_name="+")
+    note = models.TextField(help_text="What the operator found and did, in their words.")
+    resolved_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-run_id"]
+
+    def __str__(self):
+        return f"audit failure of {self.failed_run.checked_at:%Y-%m-%d %H:%M:%S} resolved"

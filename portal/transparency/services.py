@@ -9,7 +9,11 @@ batches: each batch writes the new stored hashes (``TreeHash``) and a signed ``C
 transaction, so the tree and its checkpoint never disagree. Roots and proofs read O(log n) stored
 hashes; nothing ever loads the whole tree.
 
-``audit`` re-derives everything from the entries' bytes and records the outcome in ``AuditRun``.
+``audit`` re-derives everything from the entries' bytes and records the outcome in ``AuditRun``. A failed
+audit closes the log: ``append_entry`` raises ``LogClosed`` until an operator repairs what was changed and
+``resolve_audit`` (``manage.py resolveaudit``) records a passing audit with the operator's note. Appending
+after a failure could give new entries indexes that a published checkpoint already covers, a fork that
+volunteers would see and that an append-only log could never take back.
 """
 
 import base64
@@ -20,6 +24,8 @@ import logging
 import rfc8785
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from verifier.errors import VerifierError
@@ -38,7 +44,7 @@ from verifier.merkle import (
 from verifier.note import format_checkpoint, sign_note, verify_checkpoint
 from verifier.tiles import encode_entry_bundle, tile_hash_indexes, tile_width_for
 
-from .models import AuditRun, Checkpoint, LogEntry, TreeHash
+from .models import AuditResolution, AuditRun, Checkpoint, LogEntry, TreeHash
 from .signing import LogKeyError, load_signing_key, verifier_key
 
 logger = logging.getLogger(__name__)
@@ -63,6 +69,17 @@ class LogRequestError(Exception):
 
 class LogCorrupted(Exception):
     """Stored log data contradicts itself: evidence that a row was changed behind the ORM's back."""
+
+
+class LogClosed(Exception):
+    """The log takes no new entries: its self-audit failed and no operator has resolved it since.
+
+    ``message`` is one sentence for whoever asked (an API client, an operator at the admin or a shell).
+    """
+
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
 
 
 def lock_log():
@@ -94,8 +111,17 @@ def append_entry(kind, body, *, object_id=None):
     if not connection.in_atomic_block:
         raise RuntimeError("append_entry must run inside the transaction that writes its record")
     lock_log()
+    check_open()
     last = LogEntry.objects.order_by("-index").values_list("index", flat=True).first()
     index = 0 if last is None else last + 1
+    covered = tree_size()
+    if index < covered:
+        # Entries were removed behind the application's back and no audit has run since.
+        raise LogClosed(
+            f"The transparency log is missing entries its published checkpoint covers (the next entry "
+            f"would take index {index}, the checkpoint covers {covered}); it takes no new entries until an "
+            "operator restores them; nothing was recorded."
+        )
     logged_at = timezone.now()
     entry = canonical_entry(kind, body, logged_at)
     return LogEntry.objects.create(
@@ -421,19 +447,73 @@ def _verifier_key_or_none():
         return None
 
 
+def _unresolved_failures():
+    resolved_up_to = AuditResolution.objects.order_by("-run_id").values("run_id")[:1]
+    return Q(ok=False, id__gt=Coalesce(Subquery(resolved_up_to), 0))
+
+
+def log_closure():
+    """The latest failed audit no operator has resolved since: while there is one, the log is closed."""
+    return AuditRun.objects.filter(_unresolved_failures()).order_by("-id").first()
+
+
+def check_open():
+    """Raise ``LogClosed`` while a failed self-audit is unresolved; ``append_entry`` always checks."""
+    failed = log_closure()
+    if failed is not None:
+        raise LogClosed(
+            f"The transparency log failed its self-audit at {format_time(failed.checked_at)} and takes no "
+            "new entries until an operator resolves it; nothing was recorded. Try again later."
+        )
+
+
+def resolve_audit(note, *, chunk_size=AUDIT_CHUNK):
+    """Run the self-audit again on an operator's word; reopen the log only if it passes.
+
+    Returns ``(run, resolution)``: the new ``AuditRun`` and, if it passed while the log was closed, the
+    ``AuditResolution`` recording ``note``; ``resolution`` is None when the audit failed (the log stays
+    closed) or when there was nothing to resolve. There is no acknowledgement of a failure that still
+    stands: new entries on top of a tree that no longer matches its checkpoints would fork the log.
+    """
+    note = note.strip()
+    if not note:
+        raise ValueError("a note is required: say what was found and what was repaired")
+    failed = log_closure()
+    run = audit(chunk_size=chunk_size)
+    if not run.ok or failed is None:
+        return run, None
+    resolution = AuditResolution.objects.create(run=run, failed_run=failed, note=note)
+    logger.warning(
+        "transparency log reopened by an operator after the self-audit failure of %s: %s",
+        format_time(failed.checked_at),
+        note,
+    )
+    return run, resolution
+
+
 def log_integrity():
-    """The latest audit's verdict, or None before the first audit."""
-    run = AuditRun.objects.order_by("-checked_at", "-id").first()
+    """The verdict the site shows: the latest unresolved failure, else the latest audit; None before any.
+
+    One query, on every page.
+    """
+    latest = AuditRun.objects.order_by("-checked_at", "-id").values("id")[:1]
+    run = (
+        AuditRun.objects.filter(_unresolved_failures() | Q(id=Subquery(latest))).order_by("ok", "-id").first()
+    )
     if run is None:
         return None
     return {"ok": run.ok, "message": run.message, "checked_at": run.checked_at}
 
 
 __all__ = [
+    "LogClosed",
     "append_entry",
     "audit",
+    "check_open",
     "entry_for",
     "format_time",
     "integrate",
+    "log_closure",
     "parse_entry",
+    "resolve_audit",
 ]

@@ -44,7 +44,10 @@ class Command(BaseCommand):
                 f"Key {key.key_id} of '{project.slug}' was already revoked at {utc(key.revoked_at)}."
             )
             return
-        key = services.revoke_signing_key(key)
+        try:
+            key = services.revoke_signing_key(key)
+        except services.Refused as exc:
+            raise CommandError(exc.message) from exc
         self.stdout.write(f"Revoked key {key.key_id} of '{project.slug}' at {utc(key.revoked_at)}.")
 
 
