@@ -1,4 +1,4 @@
-"""One error shape for every 4xx the API gives (and the 503 of a closed log), whichever view or layer refused.
+"""One error shape for every 4xx the API gives, whichever view or layer refused the request.
 
     {"error": {"status": 400, "code": "invalid", "message": "<one sentence>",
                "fields": {"<field>": ["<problem>", ...]}}}
@@ -18,20 +18,18 @@ from rest_framework.views import set_rollback
 
 from portal.registry.services import Refused
 
-# The code of a refusal from the registry services follows its HTTP status; 503 is the log closed after
-# a failed self-audit, until an operator resolves it.
-REFUSAL_CODES = {
-    400: "invalid",
-    403: "permission_denied",
-    404: "not_found",
-    409: "conflict",
-    503: "log_closed",
-}
+# The code of a refusal from the registry services follows its HTTP status.
+REFUSAL_CODES = {400: "invalid", 403: "permission_denied", 404: "not_found", 409: "conflict"}
 
 
 class PayloadTooLarge(exceptions.APIException):
     status_code = 413
     default_code = "payload_too_large"
+
+
+class LengthRequired(exceptions.APIException):
+    status_code = 411
+    default_code = "length_required"
 
 
 def error_body(status, message, code="invalid", fields=None):
@@ -41,11 +39,6 @@ def error_body(status, message, code="invalid", fields=None):
             "status": status,
             "code": code,
             "message": message,
-class LengthRequired(exceptions.APIException):
-    status_code = 411
-    default_code = "length_required"
-
-
             "fields": {name: [str(p) for p in problems] for name, problems in (fields or {}).items()},
         }
     }
@@ -69,9 +62,9 @@ def exception_handler(exc, context):
     """
     if isinstance(exc, Refused):
         status = exc.status
-        fields = {exc.field: [exc.message]} if exc.field else {}
         response = Response(
-            error_body(status, exc.message, REFUSAL_CODES.get(status, "invalid"), fields), status=status
+            error_body(status, exc.message, REFUSAL_CODES.get(status, "invalid"), {exc.field: [exc.message]}),
+            status=status,
         )
         set_rollback()
         return response
