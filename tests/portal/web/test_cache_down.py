@@ -4,13 +4,10 @@ The cache is a real private ``redis-server``, stopped in the middle of the test:
 raises ``redis.exceptions.ConnectionError`` from every call, which the pages must survive.
 """
 
-import json
 import logging
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
@@ -19,20 +16,11 @@ from django.utils import timezone
 from portal.monitoring.models import Status
 from portal.web import shared_cache
 from tests.helpers import needs
+from tests.helpers.caches import production_caches
 from tests.portal import factories
 from tests.portal.monitoring.celerystack import RedisServer
 
 pytestmark = pytest.mark.django_db
-
-
-def production_caches(redis_url):
-    """The CACHES the portal's settings build for ``REDIS_URL`` outside tests (tests use memory)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO"))}
-    env.update(REDIS_URL=redis_url, VITRINA_TESTING="0", DEBUG="1", DJANGO_SETTINGS_MODULE="portal.settings")
-    code = "import json; from django.conf import settings; print(json.dumps(settings.CACHES))"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
 
 
 @pytest.fixture
@@ -42,7 +30,6 @@ def redis_cache(settings, tmp_path):
         needs.missing("redis-server is not installed")
     server = RedisServer(tmp_path).start()
     settings.CACHES = production_caches(server.url)
-    assert settings.CACHES["default"]["BACKEND"].endswith("RedisCache")
     shared_cache.reset()
     yield server
     server.stop()
