@@ -1,4 +1,4 @@
-"""One error shape for every 4xx the API gives, whichever view or layer refused the request.
+"""One error shape for every 4xx the API gives (and the 503 of a closed log), whichever view or layer refused.
 
     {"error": {"status": 400, "code": "invalid", "message": "<one sentence>",
                "fields": {"<field>": ["<problem>", ...]}}}
@@ -18,8 +18,15 @@ from rest_framework.views import set_rollback
 
 from portal.registry.services import Refused
 
-# The code of a refusal from the registry services follows its HTTP status.
-REFUSAL_CODES = {400: "invalid", 403: "permission_denied", 404: "not_found", 409: "conflict"}
+# The code of a refusal from the registry services follows its HTTP status; 503 is the log closed after
+# a failed self-audit, until an operator resolves it.
+REFUSAL_CODES = {
+    400: "invalid",
+    403: "permission_denied",
+    404: "not_found",
+    409: "conflict",
+    503: "log_closed",
+}
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -62,9 +69,9 @@ def exception_handler(exc, context):
     """
     if isinstance(exc, Refused):
         status = exc.status
+        fields = {exc.field: [exc.message]} if exc.field else {}
         response = Response(
-            error_body(status, exc.message, REFUSAL_CODES.get(status, "invalid"), {exc.field: [exc.message]}),
-            status=status,
+            error_body(status, exc.message, REFUSAL_CODES.get(status, "invalid"), fields), status=status
         )
         set_rollback()
         return response
