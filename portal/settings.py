@@ -232,6 +232,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The plain Django views' endpoints (log, proofs, bundles, observations, badges, feeds) are added here.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "portal.api.schema.add_plain_endpoints",
+    ],
 }
 
 # One cache shared by every process (badges, the home and project pages' status, commit lists): Redis

@@ -11,18 +11,20 @@ from rest_framework.pagination import LimitOffsetPagination
 class Pagination(LimitOffsetPagination):
     default_limit = 50
     max_limit = 200
+    # Past any list's end, and within every database's integer range.
+    max_offset = 10**18 - 1
 
     def get_schema_operation_parameters(self, view):
         limit, offset = super().get_schema_operation_parameters(view)
         limit["schema"] = {"type": "integer", "minimum": 1, "maximum": self.max_limit}
-        offset["schema"] = {"type": "integer", "minimum": 0}
+        offset["schema"] = {"type": "integer", "minimum": 0, "maximum": self.max_offset}
         return [limit, offset]
 
     def get_limit(self, request):
         return self._count(request, self.limit_query_param, self.default_limit, 1, self.max_limit)
 
     def get_offset(self, request):
-        return self._count(request, self.offset_query_param, 0, 0, None)
+        return self._count(request, self.offset_query_param, 0, 0, self.max_offset)
 
     @staticmethod
     def _count(request, name, default, minimum, maximum):
@@ -35,7 +37,6 @@ class Pagination(LimitOffsetPagination):
         if not text.isascii() or not text.isdigit() or len(text) > 18:
             raise ValidationError({name: [f"{name} must be a whole number."]})
         value = int(text)
-        if value < minimum or (maximum is not None and value > maximum):
-            upper = f" and at most {maximum}" if maximum is not None else ""
-            raise ValidationError({name: [f"{name} must be at least {minimum}{upper}."]})
+        if not minimum <= value <= maximum:
+            raise ValidationError({name: [f"{name} must be at least {minimum} and at most {maximum}."]})
         return value

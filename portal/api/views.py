@@ -42,6 +42,7 @@ COMMON_POST_ERRORS = (
     (411, "A body without Content-Length, on a server that cannot read one to its end."),
     (413, "The body is larger than the server's limit."),
     (415, "The body is not JSON."),
+    (503, "The log failed its self-audit; nothing is recorded until an operator resolves it."),
 )
 
 
@@ -197,7 +198,14 @@ def with_log_index(releases):
     return releases.annotate(log_index=Subquery(entries.values("index")[:1]))
 
 
-@extend_schema(summary="List projects", tags=["public"])
+PAGING_ERROR = (400, "limit or offset is not a whole number in range; `fields` names it.")
+
+
+@extend_schema(
+    summary="List projects",
+    responses={200: serializers.ProjectListSerializer(many=True), **error_responses(PAGING_ERROR)},
+    tags=["public"],
+)
 class ProjectListView(generics.ListAPIView):
     serializer_class = serializers.ProjectListSerializer
     pagination_class = Pagination
@@ -220,7 +228,7 @@ class ProjectDetailView(APIView):
     summary="A project's releases, newest first",
     responses={
         200: serializers.ReleaseSummarySerializer(many=True),
-        **error_responses((404, "No such project.")),
+        **error_responses(PAGING_ERROR, (404, "No such project.")),
     },
     tags=["public"],
 )
