@@ -2,9 +2,11 @@
 
 Envelopes, statements, proof bundles, log entries, live answers and API request bodies all go through
 ``loads``, so they follow the same rules: UTF-8 only, no duplicate keys (two values for one key would let
-two readers see two documents), no ``NaN``/``Infinity`` (not JSON), and no nesting deeper than
-``MAX_DEPTH`` (no honest document of ours goes past a dozen levels; deeper input would exhaust the
-parser's recursion). Whatever the bytes, the only exception that comes out is ``FormatError``::
+two readers see two documents), no ``NaN``/``Infinity`` (not JSON), no lone UTF-16 surrogate such as
+``"\\ud800"`` (I-JSON, RFC 7493: such a string has no UTF-8 form, so hashing, signing or storing it
+would fail later, far from the input), and no nesting deeper than ``MAX_DEPTH`` (no honest document of
+ours goes past a dozen levels; deeper input would exhaust the parser's recursion). Whatever the bytes,
+the only exception that comes out is ``FormatError``::
 
     >>> loads(b'{"a": [1, 2]}')
     {'a': [1, 2]}
@@ -15,11 +17,13 @@ parser's recursion). Whatever the bytes, the only exception that comes out is ``
 """
 
 import json
+import re
 from typing import Any
 
 from .errors import FormatError
 
 MAX_DEPTH = 64
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def loads(data: bytes | str, *, what: str = "the document", max_depth: int = MAX_DEPTH) -> Any:
@@ -30,6 +34,8 @@ def loads(data: bytes | str, *, what: str = "the document", max_depth: int = MAX
         except UnicodeDecodeError as exc:
             raise FormatError(f"{what} is not UTF-8 text (byte {exc.start})") from None
     elif isinstance(data, str):
+        if not _encodes(data):
+            raise FormatError(f"{what} is not UTF-8 text: it holds a lone surrogate")
         text = data
     else:
         raise FormatError(f"{what} must be bytes or text, got {type(data).__name__}")
@@ -41,6 +47,9 @@ def loads(data: bytes | str, *, what: str = "the document", max_depth: int = MAX
         raise FormatError(f"{what} is not valid JSON: {exc}") from None
     if depth_exceeds(document, max_depth):
         raise FormatError(f"{what} is nested more than {max_depth} levels deep")
+    # Decoded UTF-8 holds no surrogate: only an escape can make one, so most documents skip the walk.
+    if _SURROGATE_ESCAPE.search(text) and _holds_lone_surrogate(document):
+        raise FormatError(f"{what} holds a lone UTF-16 surrogate (an escape from \\ud800 to \\udfff)")
     return document
 
 
@@ -59,6 +68,29 @@ def depth_exceeds(document: Any, max_depth: int = MAX_DEPTH) -> bool:
             return True
         stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
     return False
+
+
+def _holds_lone_surrogate(document: Any) -> bool:
+    stack = [document]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if not _encodes(value):
+                return True
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
