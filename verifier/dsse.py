@@ -15,7 +15,9 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
+from typing import Any
 
+from verifier import jsontext
 from verifier.errors import FormatError, SignatureError
 
 PAYLOAD_TYPE_IN_TOTO = "application/vnd.in-toto+json"
@@ -123,39 +125,30 @@ def envelope_to_json(envelope):
     return json.dumps(envelope, sort_keys=True, separators=(",", ":"))
 
 
-def _load_envelope_json(data):
+def _load_envelope_json(data: object) -> Any:
     if isinstance(data, dict):
+        # A dict was parsed by the caller (an API request body); it gets the reader's depth rule too.
+        if jsontext.depth_exceeds(data):
+            raise FormatError(f"envelope is nested more than {jsontext.MAX_DEPTH} levels deep")
         try:
             _check_size(len(envelope_to_json(data).encode("utf-8")))
         except (TypeError, ValueError) as e:
             raise FormatError(f"envelope holds values that are not JSON: {e}") from e
         return data
     if isinstance(data, str):
-        data = data.encode("utf-8")
+        try:
+            data = data.encode("utf-8")
+        except UnicodeEncodeError:
+            raise FormatError("envelope is not UTF-8 text: it holds a lone surrogate") from None
     if not isinstance(data, bytes):
         raise FormatError(f"envelope must be JSON text or a dict, got {type(data).__name__}")
     _check_size(len(data))
-    try:
-        return json.loads(data.decode("utf-8"), object_pairs_hook=_refuse_duplicate_keys)
-    except UnicodeDecodeError as e:
-        raise FormatError(f"envelope is not UTF-8 text: {e}") from e
-    except ValueError as e:
-        raise FormatError(f"envelope is not valid JSON: {e}") from e
+    return jsontext.loads(data, what="envelope")
 
 
-def _check_size(size):
+def _check_size(size: int) -> None:
     if size > MAX_ENVELOPE_BYTES:
         raise FormatError(f"envelope is {size} bytes; the limit is {MAX_ENVELOPE_BYTES} bytes (1 MiB)")
-
-
-def _refuse_duplicate_keys(pairs):
-    """Refuse duplicate keys: JSON parsers disagree on which one wins, so a reader could be misled."""
-    obj = {}
-    for key, value in pairs:
-        if key in obj:
-            raise FormatError(f"envelope has a duplicate key {key!r}")
-        obj[key] = value
-    return obj
 
 
 def _parse_signatures(signatures):
@@ -182,7 +175,7 @@ def _parse_signature(entry, where):
     return Signature(keyid=keyid, sig=sig)
 
 
-def _b64decode(text, field):
+def _b64decode(text: object, field: str) -> bytes:
     """Decode standard or URL-safe base64, padded or not, refusing anything else.
 
     Non-canonical spellings (stray bits in the last character, wrong padding, mixed alphabets) are
@@ -190,6 +183,9 @@ def _b64decode(text, field):
     """
     if not isinstance(text, str):
         raise FormatError(f"{field} must be a base64 string, got {_json_type(text)}")
+    if not text.isascii():
+        # The base64 module refuses non-ASCII text with a bare ValueError, not binascii.Error.
+        raise FormatError(f"{field} is not valid base64: it holds characters other than ASCII")
     if any(c in text for c in "+/") and any(c in text for c in "-_"):
         raise FormatError(f"{field} is not valid base64: it mixes the standard and URL-safe alphabets")
     standard = text.translate(_URL_SAFE_TO_STANDARD)

@@ -21,9 +21,10 @@ import sys
 import urllib.error
 import urllib.request
 from http.client import HTTPException
+from typing import Any
 from urllib.parse import urlsplit
 
-from verifier import dsse
+from verifier import dsse, jsontext
 from verifier.errors import FormatError
 
 DEFAULT_TOKEN_ENV = "VITRINA_TOKEN"  # noqa: S105 (the variable's name, not a token)
@@ -107,13 +108,14 @@ def post_json(url, body, token, timeout=TIMEOUT_SECONDS):
         raise Unreachable(f"could not reach {url}: {reason}") from exc
 
 
-def read_json(response):
+def read_json(response) -> Any:
+    """The answer's JSON document, or None when it is not strict JSON (``verifier.jsontext``)."""
     data = response.read(MAX_RESPONSE_BYTES + 1)
     if len(data) > MAX_RESPONSE_BYTES:
         raise Unreachable(f"the portal's answer is larger than {MAX_RESPONSE_BYTES} bytes")
     try:
-        return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        return jsontext.loads(data, what="the portal's answer")
+    except FormatError:
         return None
 
 
@@ -145,7 +147,7 @@ def read_envelope(path):
         raise FormatError(
             f"{path}: payloadType must be {dsse.PAYLOAD_TYPE_IN_TOTO}, got {envelope.payload_type!r}"
         )
-    return json.loads(data)
+    return jsontext.loads(data, what=path)
 
 
 def read_token(variable):

@@ -21,7 +21,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from verifier import __version__
+from verifier import __version__, jsontext
 from verifier.bundle import Skip
 from verifier.errors import CheckpointError, CouldNotCheck, FormatError, ProofError, VerifierError
 from verifier.merkle import verify_consistency
@@ -62,7 +62,7 @@ class CheckpointStore:
         try:
             if len(data) > MAX_STATE_BYTES:
                 raise FormatError("file too large")
-            state = json.loads(data)
+            state = jsontext.loads(data, what="the file")
             vkey, note = state["verifier_key"], state["checkpoint"]
             checkpoint = verify_checkpoint(note, vkey, origin=origin)
         except (ValueError, KeyError, TypeError, VerifierError) as exc:
@@ -201,23 +201,23 @@ def _read_capped(response, deadline):
     return b"".join(chunks)
 
 
-def _error_message(body):
+def _error_message(body: bytes) -> str:
     try:
-        message = json.loads(body)["error"]["message"]
-    except (ValueError, KeyError, TypeError):
+        message = jsontext.loads(body)["error"]["message"]
+    except (FormatError, KeyError, TypeError):
         return ""
     return f": {str(message)[:200]}"
 
 
-def _parse_proof(body, first, second):
+def _parse_proof(body: bytes, first: int, second: int) -> list[bytes]:
     bad = CouldNotCheck(Reason.BAD_RESPONSE, "the portal's consistency proof is malformed")
     try:
-        document = json.loads(body)
+        document = jsontext.loads(body)
         hashes = document["proof"]
         if document["first"] != first or document["second"] != second or not isinstance(hashes, list):
             raise bad
         proof = [base64.b64decode(h, validate=True) for h in hashes]
-    except (ValueError, KeyError, TypeError, binascii.Error):
+    except (FormatError, ValueError, KeyError, TypeError, binascii.Error):
         raise bad from None
     if len(proof) > 64 or any(len(h) != 32 for h in proof):
         raise bad

@@ -15,7 +15,9 @@ ends up checking a field the signer never meant.
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
+from verifier import jsontext
 from verifier.digest import format_digest, is_commit_id, parse_digest
 from verifier.errors import FormatError, StatementError
 
@@ -121,11 +123,12 @@ def statement_to_payload(statement):
     return json.dumps(statement, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def _load_json_object(payload):
+def _load_json_object(payload: bytes) -> dict[str, Any]:
+    """The payload as a JSON object; a payload that is not one is a refused statement, not bad input."""
     try:
-        obj = json.loads(payload.decode("utf-8"), object_pairs_hook=_refuse_duplicate_keys)
-    except (UnicodeDecodeError, ValueError) as e:
-        raise StatementError(f"the signed payload is not JSON: {e}") from e
+        obj = jsontext.loads(payload, what="the signed payload")
+    except FormatError as e:
+        raise StatementError(str(e)) from None
     if not isinstance(obj, dict):
         raise StatementError("the signed payload is JSON but not an object, so not an in-toto Statement")
     return obj
@@ -133,16 +136,6 @@ def _load_json_object(payload):
 
 def _field_is(raw, name):
     return f"{name} is {raw[name]!r}" if name in raw else f"the statement has no {name}"
-
-
-def _refuse_duplicate_keys(pairs):
-    """Refuse duplicate keys: JSON parsers disagree on which one wins, so a reader could be misled."""
-    obj = {}
-    for key, value in pairs:
-        if key in obj:
-            raise StatementError(f"the statement has a duplicate key {key!r}")
-        obj[key] = value
-    return obj
 
 
 def _subjects(raw):

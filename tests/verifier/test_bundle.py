@@ -381,14 +381,31 @@ def test_malformed_bundles_are_refused_with_a_reason(log, signer, commit, mutate
         (b"", "not valid JSON"),
         (b"\xff\xfe", "not UTF-8"),
         (b"[]", "JSON object"),
-        (b'{"bundle_version": 1, "bundle_version": 1}', "duplicate"),
+        (b'{"bundle_version": 1, "bundle_version": 1}', "appears twice"),
         (b'{"bundle_version": NaN}', "NaN"),
-        (b"[" * 100000, "nested too deeply"),
+        (b"[" * 100000, "nested more than 64 levels"),
     ],
 )
 def test_documents_that_are_not_bundles_are_refused(data, problem):
     with pytest.raises(FormatError, match=problem):
         parse_bundle(data)
+
+
+@pytest.mark.parametrize("entry", [b"[" * 5000 + b"]" * 5000, b'{"v": 1, "v": 1}', b'{"v": NaN}'])
+def test_a_log_entry_that_is_not_strict_json_fails_its_check(log, signer, commit, entry):
+    """The entry is outside bytes too: it is read by the one strict reader, and its problems are a FAIL."""
+    document = release_document(log, signer, commit)
+    document["log"]["entry_b64"] = b64(entry)
+    results = verify(document)
+    assert statuses(results)["log entry"] == FAIL
+
+
+def test_a_bundle_with_a_lone_surrogate_is_refused_as_malformed(log, signer, commit):
+    """A lone surrogate, escaped as JSON allows, has no UTF-8 form to hash: refused, not a crash later."""
+    document = release_document(log, signer, commit)
+    document["envelope"] = "\ud800" + document["envelope"]
+    with pytest.raises(FormatError, match="bundle holds a lone UTF-16 surrogate"):
+        parse_bundle(encode(document))
 
 
 def test_a_flipped_bit_anywhere_never_passes(log, signer, commit, fake_repo, tmp_path):

@@ -7,10 +7,13 @@ import sys
 
 import pytest
 
+from tests.helpers.liveserver import LiveServer
 from tests.verifier.factories import key_pair, random_commit
 from tests.verifier.test_bundle import MemoryLog, encode, release_document
 from verifier.cli import EXIT_BAD_INPUT, EXIT_COULD_NOT_CHECK, EXIT_FAILED, EXIT_OK, main
-from verifier.state import CheckpointStore, default_state_dir
+from verifier.errors import CouldNotCheck
+from verifier.reasons import Reason
+from verifier.state import CheckpointStore, default_state_dir, fetch_consistency_proof
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -227,3 +230,21 @@ def test_python_dash_m_verifier_runs_with_only_the_standard_library_and_cryptogr
     )
     assert result.returncode == EXIT_OK, result.stdout + result.stderr
     assert "RESULT: verified." in result.stdout
+
+
+@pytest.mark.parametrize("damage", [b"[" * 100_000, b'{"verifier_key": "k", "verifier_key": "k"}', b"\xff"])
+def test_a_state_file_that_is_not_strict_json_cannot_be_trusted(tmp_path, capsys, log, state_dir, damage):
+    path = write(tmp_path, release_document(log, key_pair(), random_commit()))
+    assert run(capsys, path, "--state-dir", state_dir)[0] == EXIT_OK
+    CheckpointStore(state_dir).path_for("log.test/vitrina").write_bytes(damage)
+    code, out, _ = run(capsys, path, "--state-dir", state_dir)
+    assert code == EXIT_COULD_NOT_CHECK
+    assert "damaged" in out
+
+
+@pytest.mark.parametrize("status", [200, 404])
+def test_a_portal_answering_deeply_nested_json_to_a_proof_request_is_a_bad_response(status):
+    with LiveServer(b"[" * 60_000, status=status) as server:
+        with pytest.raises(CouldNotCheck) as refused:
+            fetch_consistency_proof(server.base_url, 1, 2, timeout=5)
+    assert refused.value.reason == Reason.BAD_RESPONSE

@@ -287,7 +287,7 @@ def test_envelope_to_json_is_the_same_for_dict_and_envelope(key_a):
         ),
         (envelope_dict(signatures=[{"sig": ""}]), "signatures\\[0\\].sig is empty"),
         (envelope_dict(signatures=[{"sig": "c2ln", "keyid": 7}]), "signatures\\[0\\].keyid must be a string"),
-        ('{"payload": "aGVsbG8=", "payload": "d29ybGQ="}', "duplicate key 'payload'"),
+        ('{"payload": "aGVsbG8=", "payload": "d29ybGQ="}', "the key 'payload' appears twice"),
         (42, "must be JSON text or a dict, got int"),
         (envelope_dict(payload=b"aGVsbG8="), "not JSON"),
         (envelope_dict(signatures=[{"sig": "c2ln"}] * (MAX_SIGNATURES + 1)), "at most 32 are accepted"),
@@ -327,3 +327,40 @@ def test_factory_envelope_verifies_under_the_pair_and_names_the_given_release(al
 def test_envelope_with_the_maximum_number_of_signatures_is_parsed():
     envelope = parse_envelope(envelope_dict(signatures=[{"sig": "c2ln"}] * MAX_SIGNATURES))
     assert len(envelope.signatures) == MAX_SIGNATURES
+
+
+@pytest.mark.parametrize("text", ["aGVsbG8é", "\x80===", "c2ln\u00a0", "😀😀"])
+@pytest.mark.parametrize("field", ["payload", "sig"])
+def test_non_ascii_base64_is_refused_as_malformed_in_every_input_form(field, text):
+    envelope = (
+        envelope_dict(payload=text) if field == "payload" else envelope_dict(signatures=[{"sig": text}])
+    )
+    where = "payload" if field == "payload" else "signatures\\[0\\].sig"
+    for data in (envelope, json.dumps(envelope), json.dumps(envelope).encode()):
+        with pytest.raises(FormatError, match=f"{where} is not valid base64"):
+            parse_envelope(data)
+
+
+def test_text_that_cannot_be_utf8_is_refused_as_malformed():
+    with pytest.raises(FormatError, match="not UTF-8"):
+        parse_envelope('{"payload": "\ud800"}')
+    text = json.dumps(envelope_dict(payload="\ud800"))
+    for data in (text, text.encode()):
+        with pytest.raises(FormatError, match="lone UTF-16 surrogate"):
+            parse_envelope(data)
+    with pytest.raises(FormatError, match="payload is not valid base64"):
+        parse_envelope(envelope_dict(payload="\ud800"))
+
+
+@pytest.mark.parametrize("data", [b"[" * 100_000, "[" * 100_000 + "]" * 100_000])
+def test_deeply_nested_envelope_text_is_refused_as_malformed(data):
+    with pytest.raises(FormatError, match="nested more than"):
+        parse_envelope(data)
+
+
+def test_deeply_nested_envelope_dict_is_refused_as_malformed():
+    nested = []
+    for _ in range(5000):
+        nested = [nested]
+    with pytest.raises(FormatError, match="nested more than"):
+        parse_envelope(envelope_dict(payloadType=nested))
