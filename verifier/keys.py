@@ -165,9 +165,12 @@ def _describe(key):
     return type(key).__name__
 
 
-def _pem_bytes(pem):
+def _pem_bytes(pem: object) -> bytes:
     if isinstance(pem, str):
-        pem = pem.encode("utf-8")
+        try:
+            pem = pem.encode("utf-8")
+        except UnicodeEncodeError:
+            raise KeyFormatError("the PEM key is not UTF-8 text: it holds a lone surrogate") from None
     if not isinstance(pem, bytes):
         raise KeyFormatError(f"a PEM key must be text or bytes, got {type(pem).__name__}")
     return pem

@@ -136,8 +136,15 @@ def _label(verifier: Verifier) -> str:
 
 
 def _is_valid_name(name: str) -> bool:
-    """Key names are non-empty and hold no Unicode space and no '+' (signed-note, Format)."""
-    return bool(name) and "+" not in name and not any(c.isspace() or c < " " for c in name)
+    """Key names are non-empty UTF-8 with no Unicode space and no '+' (signed-note, Format).
+
+    UTF-8 because the key hash covers the name's bytes: a lone surrogate has no bytes to hash.
+    """
+    return (
+        bool(name)
+        and "+" not in name
+        and not any(c.isspace() or c < " " or "\ud800" <= c <= "\udfff" for c in name)
+    )
 
 
 def _check_name(name: str) -> None:

@@ -147,6 +147,13 @@ def test_corrupt_public_key_block_is_refused():
         load_public_key("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")
 
 
+@pytest.mark.parametrize("load", [load_public_key, load_private_key])
+def test_text_that_cannot_be_utf8_is_refused_as_a_bad_key(load):
+    """A lone surrogate (from a JSON "\\ud800" escape, say) cannot be encoded: a key error, not a crash."""
+    with pytest.raises(KeyFormatError, match="not UTF-8"):
+        load("-----BEGIN PUBLIC KEY-----\ud800\n-----END PUBLIC KEY-----\n")
+
+
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_private_key_round_trips_through_pem(algorithm):
     private_key = generate_private_key(algorithm)

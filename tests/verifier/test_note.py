@@ -83,6 +83,19 @@ def test_malformed_verifier_key_is_refused(vkey):
         note.parse_verifier_key(vkey)
 
 
+def test_key_name_that_cannot_be_utf8_is_refused():
+    """The key hash covers the name's UTF-8 bytes; a lone surrogate has none, so the key is malformed."""
+    _, verifier = make_key()
+    name = "log\ud800"
+    vkey = f"{name}+{verifier.key_hash.hex()}+" + base64.b64encode(
+        b"\x01" + verifier.public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    ).decode("ascii")
+    with pytest.raises(KeyFormatError, match="invalid key name"):
+        note.parse_verifier_key(vkey)
+    with pytest.raises(KeyFormatError, match="invalid key name"):
+        note.parse_signer_key("PRIVATE+KEY+" + vkey)
+
+
 def test_malformed_signer_key_is_refused():
     with pytest.raises(KeyFormatError, match="PRIVATE"):
         note.parse_signer_key(GO_VERIFIER_KEY)
