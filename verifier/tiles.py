@@ -27,8 +27,7 @@ class TilePath(NamedTuple):
 
 
 def tile_path(level: int, index: int, width: int = TILE_WIDTH) -> str:
-    if not 0 <= level <= MAX_LEVEL:
-        raise FormatError(f"tile level {level} is not between 0 and {MAX_LEVEL}")
+    _check_level(level)
     return f"tile/{level}/{_index_path(index)}{_partial_suffix(width)}"
 
 
@@ -36,9 +35,18 @@ def entries_path(index: int, width: int = TILE_WIDTH) -> str:
     return f"tile/entries/{_index_path(index)}{_partial_suffix(width)}"
 
 
-def _index_path(index: int) -> str:
+def _check_level(level: int) -> None:
+    if not 0 <= level <= MAX_LEVEL:
+        raise FormatError(f"tile level {level} is not between 0 and {MAX_LEVEL}")
+
+
+def _check_index(index: int) -> None:
     if index < 0:
         raise FormatError(f"tile index {index} is negative")
+
+
+def _index_path(index: int) -> str:
+    _check_index(index)
     digits = str(index)
     digits = digits.zfill(-(-len(digits) // 3) * 3)
     groups = [digits[i : i + 3] for i in range(0, len(digits), 3)]
@@ -85,7 +93,12 @@ def tile_width_for(level: int, index: int, tree_size: int) -> int | None:
 
 
 def tile_hash_indexes(level: int, index: int, width: int = TILE_WIDTH) -> list[int]:
-    """The stored-hash indexes (``merkle.stored_hash_index``) of the hashes tile ``index`` holds."""
+    """The stored-hash indexes (``merkle.stored_hash_index``) of the hashes tile ``index`` holds.
+
+    Levels past ``MAX_LEVEL`` are refused before any arithmetic: the index of a level-L hash has 8*L bits.
+    """
+    _check_level(level)
+    _check_index(index)
     _partial_suffix(width)
     first = index * TILE_WIDTH
     return [stored_hash_index(TILE_HEIGHT * level, first + i) for i in range(width)]

@@ -167,6 +167,13 @@ def test_tile_hash_indexes_of_higher_levels_are_stored_hashes_at_level_8l():
 # --- Entry bundles --------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("level, index", [(64, 0), (2**40, 0), (-1, 0), (0, -1)])
+def test_tile_hash_indexes_refuse_levels_and_indexes_no_tile_has(level, index):
+    """A huge level once meant computing a number of 2**40 bits: refused at once instead."""
+    with pytest.raises(FormatError, match="tile"):
+        tiles.tile_hash_indexes(level, index)
+
+
 def test_entry_bundle_is_uint16_length_prefixed():
     assert tiles.encode_entry_bundle([b"ab", b"", b"c"]) == b"\x00\x02ab\x00\x00\x00\x01c"
     assert tiles.decode_entry_bundle(b"\x00\x02ab\x00\x00\x00\x01c") == [b"ab", b"", b"c"]
