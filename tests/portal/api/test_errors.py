@@ -82,6 +82,23 @@ def test_bad_base64_in_the_envelope_is_a_400(ci, part):
     assert "base64" in error["message"]
 
 
+@pytest.mark.parametrize("part", ["payload", "sig"])
+def test_non_ascii_base64_in_the_envelope_is_a_400(ci, part):
+    envelope = ci.envelope()
+    if part == "payload":
+        envelope["payload"] = envelope["payload"][:-4] + "é" + envelope["payload"][-3:]
+    else:
+        envelope["signatures"][0]["sig"] = "ü" + envelope["signatures"][0]["sig"][1:]
+
+    with writes_nothing():
+        response = ci.register(envelope)
+
+    assert response.status_code == 400
+    error = error_of(response)
+    assert list(error["fields"]) == ["envelope"]
+    assert part in error["message"] and "base64" in error["message"]
+
+
 @pytest.mark.parametrize(
     ("body", "problem"),
     [
