@@ -9,10 +9,12 @@ still writing, raises JSONDecodeError and stops).
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 
 import pytest
+from kombu import Connection
 
 from tests.portal.broker_probe import RECORD_ENV
 from tests.portal.monitoring.celerystack import ROOT, wait_for
@@ -20,9 +22,60 @@ from tests.portal.monitoring.celerystack import ROOT, wait_for
 PUBLISHERS = int(os.environ.get("VITRINA_TEST_BROKER_PUBLISHERS", "8"))
 MESSAGES = int(os.environ.get("VITRINA_TEST_BROKER_MESSAGES", "2000"))
 
-pytestmark = pytest.mark.e2e
+
+def connection(folder):
+    """A kombu connection through the portal's transport, as the settings configure it."""
+    options = {"data_folder_in": str(folder), "data_folder_out": str(folder), "control_folder": str(folder)}
+    return Connection("filesystem://", transport="portal.broker:Transport", transport_options=options)
 
 
+def test_a_message_file_is_complete_whenever_it_is_visible(tmp_path):
+    # A reader that lists the folder flat out: with kombu's own transport it soon opens a file that
+    # exists under its message name but is still empty.
+    stop = threading.Event()
+    seen = []
+
+    def read_every_visible_message():
+        while not stop.is_set():
+            for name in os.listdir(tmp_path):
+                if name.endswith(".msg"):
+                    try:
+                        seen.append((tmp_path / name).read_bytes())
+                    except FileNotFoundError:
+                        pass
+
+    reader = threading.Thread(target=read_every_visible_message)
+    reader.start()
+    try:
+        with connection(tmp_path) as conn:
+            queue = conn.SimpleQueue("visible")
+            for n in range(300):
+                queue.put({"n": n, "padding": "x" * 4000})
+    finally:
+        stop.set()
+        reader.join(timeout=30)
+    assert seen
+    assert [data[:40] for data in seen if not data.endswith(b"}")] == []
+
+
+def test_an_unreadable_message_file_is_set_aside_and_the_next_one_delivered(tmp_path):
+    with connection(tmp_path) as conn:
+        # Bindings are remembered per process (kombu's global broker state): one queue name per test.
+        queue = conn.SimpleQueue("unreadable")
+        # Sorts first: a file cut short by a machine crash, or written by something else.
+        (tmp_path / "00000000000000000000_cut.unreadable.msg").write_bytes(b'{"body": "eyJ')
+        queue.put({"n": 1})
+
+        message = queue.get(timeout=5)
+
+        assert message.payload == {"n": 1}
+        assert [p.name for p in tmp_path.glob("*.rejected")] == [
+            "00000000000000000000_cut.unreadable.msg.rejected"
+        ]
+        message.ack()
+
+
+@pytest.mark.e2e
 def embedded_env(tmp_path):
     """The portal's embedded defaults in a private var folder, whatever this test run uses."""
     env = {
