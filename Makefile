@@ -27,7 +27,8 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 run: install
-	VENV=$(VENV) ./scripts/run.sh
+	@# exec: the script is make's own child, so TERM to make reaches it (it also stops if make dies).
+	VENV=$(VENV) exec ./scripts/run.sh
 
 test: install-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
