@@ -43,6 +43,17 @@ class Watched:
     def live_body(self, release):
         return {"artifact_digest": release.artifact_digest, "source_commit": release.source_commit}
 
+    def neighbours(self, count, prefix="env"):
+        """``count`` more environments of the project, on the same live server, running the same release."""
+        environments = []
+        for n in range(count):
+            environment = factories.make_environment(
+                self.project, name=f"{prefix}-{n}", live_url=self.server.url
+            )
+            factories.make_deployment(environment, self.release)
+            environments.append(environment)
+        return environments
+
     def serve(self, release):
         self.server.set_body(self.live_body(release))
 

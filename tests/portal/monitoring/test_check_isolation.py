@@ -20,14 +20,7 @@ NESTED = b"[" * 30_000 + b'{"artifact_digest": "sha256:' + b"ee" * 32 + b'"}' + 
 
 
 def make_neighbours(watched, count):
-    neighbours = []
-    for n in range(count):
-        environment = factories.make_environment(
-            watched.project, name=f"healthy-{n}", live_url=watched.server.url
-        )
-        factories.make_deployment(environment, watched.release)
-        neighbours.append(environment)
-    return neighbours
+    return watched.neighbours(count, prefix="healthy")
 
 
 def results():

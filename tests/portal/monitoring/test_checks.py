@@ -399,14 +399,7 @@ def test_repository_failure_is_not_kept(watched, settings, tmp_path):
 
 
 def make_group(watched, count):
-    environments = [watched.environment]
-    for n in range(count - 1):
-        environment = factories.make_environment(
-            watched.project, name=f"env-{n}", live_url=watched.server.url
-        )
-        factories.make_deployment(environment, watched.release)
-        environments.append(environment)
-    return environments
+    return [watched.environment, *watched.neighbours(count - 1)]
 
 
 def test_group_of_claims_checks_each_once_and_a_redelivery_checks_none(watched):
