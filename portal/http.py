@@ -1,7 +1,59 @@
-"""HTTP rules shared by every app's plain Django views (DRF views get theirs from DRF)."""
+"""The HTTP edge every app shares: the API's one error shape, the site's 404 and 500, public reads.
 
+Neutral ground: it imports Django and DRF only, never an app, so the log, the registry, monitoring, the
+API and the pages may all import it. The error shape, for every 4xx the API gives (and a 503)::
+
+    {"error": {"status": 400, "code": "invalid", "message": "<one sentence>",
+               "fields": {"<field>": ["<problem>", ...]}}}
+
+``fields`` is always present (``{}`` when no single field is at fault), so a client can read it
+without checking. DRF views get this shape through ``exception_handler`` (wired in
+``settings.REST_FRAMEWORK``); a plain Django view calls ``error_response``.
+"""
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
+from rest_framework import exceptions
+from rest_framework.response import Response
+from rest_framework.views import set_rollback
+
+# The code of a refusal follows its HTTP status; 503 is the log closed after a failed self-audit, until
+# an operator resolves it.
+REFUSAL_CODES = {
+    400: "invalid",
+    403: "permission_denied",
+    404: "not_found",
+    409: "conflict",
+    503: "log_closed",
+}
+
+
+class Refusal(Exception):
+    """A request refused for a reason the client can act on: the field at fault and one sentence.
+
+    ``status`` is the HTTP status the API answers with; ``field`` is None when no single field is at
+    fault. The apps' own refusals (the registry's ``Refused``) subclass it, so this module maps them to
+    the error shape without importing the apps that raise them.
+    """
+
+    def __init__(self, field, message, status=400):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+        self.status = status
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = 413
+    default_code = "payload_too_large"
+
+
+class LengthRequired(exceptions.APIException):
+    status_code = 411
+    default_code = "length_required"
 
 
 def public_read(view):
@@ -11,3 +63,116 @@ def public_read(view):
     sending another method learns that the method is wrong (405), not that a cookie is missing (403).
     """
     return csrf_exempt(require_safe(view))
+
+
+def error_body(status, message, code="invalid", fields=None):
+    """The error document, as a dict. ``fields`` maps a field name to a list of problems."""
+    return {
+        "error": {
+            "status": status,
+            "code": code,
+            "message": message,
+            "fields": {name: [str(p) for p in problems] for name, problems in (fields or {}).items()},
+        }
+    }
+
+
+def error_response(status, message, code="invalid", fields=None):
+    """A JSON error response in the API's shape, for plain Django views.
+
+    Example, in a view that serves a proof bundle::
+
+        return error_response(404, f"There is no release {pk}.", code="not_found")
+    """
+    return JsonResponse(error_body(status, message, code, fields), status=status)
+
+
+def exception_handler(exc, context):
+    """DRF's exception handler, answering every known refusal in the one error shape.
+
+    Unknown exceptions return None, so DRF re-raises them and they surface as a server error (and in
+    tests as the exception itself) rather than being dressed up as the client's fault.
+    """
+    if isinstance(exc, Refusal):
+        status = exc.status
+        fields = {exc.field: [exc.message]} if exc.field else {}
+        response = Response(
+            error_body(status, exc.message, REFUSAL_CODES.get(status, "invalid"), fields), status=status
+        )
+        set_rollback()
+        return response
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        exc = PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.")
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound(*exc.args)
+    if not isinstance(exc, exceptions.APIException):
+        return None
+    headers = {}
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header
+    if getattr(exc, "wait", None):
+        headers["Retry-After"] = str(int(exc.wait))
+    if isinstance(exc, exceptions.ValidationError):
+        fields = validation_fields(exc.detail)
+        body = error_body(exc.status_code, validation_message(fields), "invalid", fields)
+    else:
+        body = error_body(exc.status_code, sentence(exc.detail), first_code(exc))
+    set_rollback()
+    return Response(body, status=exc.status_code, headers=headers)
+
+
+def validation_fields(detail):
+    """Flatten DRF's error detail into {field: [problems]}; nested fields get dotted names."""
+    if isinstance(detail, list):
+        return {"non_field_errors": [str(item) for item in detail]}
+    fields = {}
+    for name, problems in detail.items():
+        if isinstance(problems, dict):
+            for inner, inner_problems in validation_fields(problems).items():
+                fields[f"{name}.{inner}"] = inner_problems
+        elif isinstance(problems, list):
+            fields[name] = [str(p) for p in problems]
+        else:
+            fields[name] = [str(problems)]
+    return fields
+
+
+def validation_message(fields):
+    """One sentence naming the first problem, and how many more there are."""
+    if not fields:
+        return "The request is invalid."
+    name, problems = next(iter(fields.items()))
+    count = sum(len(p) for p in fields.values())
+    first = problems[0] if problems else "is invalid."
+    subject = "The request" if name == "non_field_errors" else name
+    more = f" ({count - 1} more problem{'s' if count > 2 else ''} in fields)" if count > 1 else ""
+    return f"{subject}: {first}{more}"
+
+
+def sentence(detail):
+    text = str(detail).strip()
+    return text if text.endswith(".") else text + "."
+
+
+def first_code(exc):
+    codes = exc.get_codes()
+    return codes if isinstance(codes, str) else exc.default_code
+
+
+def not_found(request, exception=None):
+    """The site's 404: the API's error shape under /api/, Django's page everywhere else."""
+    if request.path.startswith("/api/"):
+        return error_response(404, f"There is nothing at {request.path}.", code="not_found")
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def server_error(request):
+    """The site's 500: the API's error shape under /api/ (no detail leaks), Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return error_response(500, "The server failed to answer; the error was logged.", code="server_error")
+    from django.views.defaults import server_error as page
+
+    return page(request)

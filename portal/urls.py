@@ -12,5 +12,5 @@ urlpatterns = [
     path("", include("portal.web.urls")),
 ]
 
-handler404 = "portal.api.errors.not_found"
-handler500 = "portal.api.errors.server_error"
+handler404 = "portal.http.not_found"
+handler500 = "portal.http.server_error"

@@ -264,6 +264,6 @@ class ErrorDetailSerializer(serializers.Serializer):
 
 
 class ErrorSerializer(serializers.Serializer):
-    """The one error shape of every 4xx (see ``portal.api.errors``)."""
+    """The one error shape of every 4xx (see ``portal.http``)."""
 
     error = ErrorDetailSerializer()

@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from portal.http import LengthRequired
 from portal.registry import services
 from portal.registry.models import Deployment, Environment, Project, Release
 from portal.transparency.models import LogEntry
@@ -23,7 +24,6 @@ from portal.transparency.services import entry_for
 
 from . import serializers
 from .auth import BearerTokenAuthentication, HasProjectToken
-from .errors import LengthRequired
 from .pagination import Pagination
 
 ERROR = serializers.ErrorSerializer

@@ -4,8 +4,7 @@ from urllib.parse import urlencode
 
 from django.http import JsonResponse
 
-from portal.api.errors import error_response
-from portal.http import public_read
+from portal.http import error_response, public_read
 from portal.registry.models import Environment
 
 from .selfwatch import running_deployment

@@ -12,6 +12,7 @@ import re
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from portal.http import Refusal
 from portal.transparency.services import LogClosed, append_entry, format_time
 from verifier import dsse, jsontext, statement
 from verifier.bundle import same_repository
@@ -26,19 +27,14 @@ VERSION_PATTERN = re.compile(r"[0-9A-Za-z][0-9A-Za-z._+~-]*")
 EARLIEST_DEPLOYMENT = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
 
 
-class Refused(Exception):
+class Refused(Refusal):
     """A registration refused, with the field at fault and one sentence saying why.
 
     ``status`` is the HTTP status the API answers with: 400 bad input, 403 not allowed, 404 unknown,
     409 conflicting with what is already recorded, 503 the log closed after a failed self-audit (no
-    ``field`` is at fault then: it is None).
+    ``field`` is at fault then: it is None). It is an HTTP ``Refusal`` so that the neutral HTTP edge
+    answers it in the API's error shape without importing the registry.
     """
-
-    def __init__(self, field, message, status=400):
-        super().__init__(message)
-        self.field = field
-        self.message = message
-        self.status = status
 
 
 def append_or_refuse(kind, body, *, object_id):

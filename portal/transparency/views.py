@@ -13,8 +13,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 
-from portal.api.errors import error_response
-from portal.http import public_read
+from portal.http import error_response, public_read
 from portal.registry.models import Deployment, Release
 from verifier.errors import FormatError
 from verifier.tiles import TILE_WIDTH, parse_tile_path

@@ -6,7 +6,7 @@ import json
 import pytest
 from django.core.asgi import get_asgi_application
 
-from portal.api.errors import error_response
+from portal.http import error_response
 from portal.registry.models import Release
 from tests.portal import factories
 from tests.portal.api.support import error_of, writes_nothing
