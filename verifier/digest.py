@@ -9,6 +9,7 @@ import hashlib
 import os
 import re
 import stat
+from collections.abc import Iterator
 
 from verifier.errors import FormatError
 
@@ -21,12 +22,12 @@ _HEX_ANY_CASE = re.compile(r"[0-9a-fA-F]*")
 _GIT_COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
-def is_commit_id(value):
+def is_commit_id(value: object) -> bool:
     """Whether ``value`` is a full git commit id in lowercase hex (the one spelling compared everywhere)."""
     return isinstance(value, str) and _GIT_COMMIT.fullmatch(value) is not None
 
 
-def parse_digest(text):
+def parse_digest(text: object) -> str:
     """Return the 64 lowercase hex characters of a ``sha256:<hex>`` digest.
 
     Strict on purpose: uppercase hex or a missing prefix would let the same artifact appear under two
@@ -48,7 +49,7 @@ def parse_digest(text):
     return hex_part
 
 
-def format_digest(hex_or_bytes):
+def format_digest(hex_or_bytes: bytes | bytearray | str) -> str:
     """Return ``sha256:<hex>`` for a 32-byte raw digest or its 64-character lowercase hex form."""
     if isinstance(hex_or_bytes, bytes | bytearray):
         if len(hex_or_bytes) != 32:
@@ -57,12 +58,12 @@ def format_digest(hex_or_bytes):
     return PREFIX + parse_digest(PREFIX + hex_or_bytes)
 
 
-def sha256_bytes(data):
+def sha256_bytes(data: bytes) -> str:
     """Return ``sha256:<hex>`` of ``data``."""
     return format_digest(hashlib.sha256(data).digest())
 
 
-def sha256_file(path):
+def sha256_file(path: str | os.PathLike[str]) -> str:
     """Return ``sha256:<hex>`` of a file's contents, read in 1 MiB chunks so any size fits in memory.
 
     ``OSError`` (missing file, no permission) is left to the caller, who knows which file it asked for.
@@ -74,7 +75,7 @@ def sha256_file(path):
     return format_digest(hasher.digest())
 
 
-def sha256_directory(path):
+def sha256_directory(path: str | os.PathLike[str]) -> str:
     """Return ``sha256:<hex>`` of a directory tree, computed the way ``sha256sum`` would list it.
 
     The scheme, so that anyone can recompute it with standard tools:
@@ -100,7 +101,7 @@ def sha256_directory(path):
     return format_digest(listing.digest())
 
 
-def _regular_files(root, prefix):
+def _regular_files(root: str | os.PathLike[str], prefix: str) -> Iterator[str]:
     """Yield the relative posix paths of the regular files under ``root``/``prefix``."""
     with os.scandir(os.path.join(root, prefix)) as entries:
         for entry in entries:
@@ -118,5 +119,5 @@ def _regular_files(root, prefix):
                 raise FormatError(f"special file in the directory: {relative!r}; only regular files count")
 
 
-def _shorten(text, limit=80):
+def _shorten(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[:limit] + "…"

@@ -6,6 +6,8 @@ evidence that something is wrong (``VerificationFailed`` and its children) and i
 (``CouldNotCheck`` and its children).
 """
 
+from .reasons import Reason
+
 
 class VerifierError(Exception):
     """Base of every error raised by the verifier."""
@@ -21,6 +23,29 @@ class VerificationFailed(VerifierError):
 
 class SignatureError(VerificationFailed):
     """A DSSE signature or a signed note does not verify under any trusted key."""
+
+
+class UntrustedSigner(SignatureError):
+    """No trusted key verifies the signature. ``tried`` holds the ids of the keys trusted at the moment
+    that counts; ``untrusted`` the id of a known key that does verify it but was not trusted then (revoked,
+    expired, not yet valid), with ``refusal`` saying why, or None and ``""`` when no known key does."""
+
+    def __init__(self, message: str, *, tried: tuple[str, ...], untrusted: str | None, refusal: str) -> None:
+        super().__init__(message)
+        self.tried = tried
+        self.untrusted = untrusted
+        self.refusal = refusal
+
+
+class ClaimMismatch(VerificationFailed):
+    """A record's field (``field``: ``artifact_digest``, ``source_commit``, ``repo_url``, ``ci_build_url``
+    or ``signer_key_id``) says ``claimed`` where the signed evidence says ``signed``."""
+
+    def __init__(self, message: str, *, field: str, claimed: str, signed: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.claimed = claimed
+        self.signed = signed
 
 
 class KeyFormatError(FormatError):
@@ -49,6 +74,6 @@ class CouldNotCheck(VerifierError):
     ``reason`` is a code from ``verifier.reasons.Reason``.
     """
 
-    def __init__(self, reason, message):
+    def __init__(self, reason: Reason, message: str) -> None:
         super().__init__(message)
         self.reason = reason

@@ -18,6 +18,7 @@ the only exception that comes out is ``FormatError``::
 
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from .errors import FormatError
@@ -58,6 +59,7 @@ def depth_exceeds(document: Any, max_depth: int = MAX_DEPTH) -> bool:
     stack: list[tuple[Any, int]] = [(document, 1)]
     while stack:
         value, depth = stack.pop()
+        children: Iterable[Any]
         if isinstance(value, dict):
             children = value.values()
         elif isinstance(value, list):

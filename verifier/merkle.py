@@ -291,7 +291,7 @@ class TreeBuilder:
     the subtrees a stored-hash table would hold for the right edge.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.size = 0
         self._subtrees: list[tuple[int, bytes]] = []
 

@@ -16,6 +16,7 @@ import base64
 import binascii
 import hashlib
 import re
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from cryptography.exceptions import InvalidSignature
@@ -31,6 +32,10 @@ SIGNER_KEY_PREFIX = "PRIVATE+KEY+"
 # take up to 5 kB each; a checkpoint's text is a few hundred bytes.
 MAX_NOTE_BYTES = 256 * 1024
 MAX_SIGNATURES = 100
+
+# Keys are taken as cryptography objects or as their 32 raw bytes (the public key, or the seed).
+PublicKey = Ed25519PublicKey | bytes
+PrivateKey = Ed25519PrivateKey | bytes
 
 
 class Verifier(NamedTuple):
@@ -55,12 +60,12 @@ class Checkpoint(NamedTuple):
 # --- Keys ---------------------------------------------------------------------------------------------
 
 
-def key_hash(name: str, public_key) -> bytes:
+def key_hash(name: str, public_key: PublicKey) -> bytes:
     """The RECOMMENDED key ID of an Ed25519 key: SHA-256(name || 0x0A || 0x01 || public key)[:4]."""
     return hashlib.sha256(name.encode() + b"\n" + bytes([ED25519]) + _public_bytes(public_key)).digest()[:4]
 
 
-def make_verifier_key(name: str, public_key) -> str:
+def make_verifier_key(name: str, public_key: PublicKey) -> str:
     _check_name(name)
     encoded = _b64encode(bytes([ED25519]) + _public_bytes(public_key))
     return f"{name}+{key_hash(name, public_key).hex()}+{encoded}"
@@ -73,7 +78,7 @@ def parse_verifier_key(vkey: str) -> Verifier:
     return Verifier(name, bytes.fromhex(hash_hex), public_key)
 
 
-def make_signer_key(name: str, private_key) -> str:
+def make_signer_key(name: str, private_key: PrivateKey) -> str:
     _check_name(name)
     private_key = _private_key(private_key)
     seed = private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
@@ -115,7 +120,7 @@ def _check_key_hash(name: str, public_key: Ed25519PublicKey, hash_hex: str, what
         raise KeyFormatError(f"{what}: key hash {hash_hex} does not match the key and name")
 
 
-def _public_bytes(public_key) -> bytes:
+def _public_bytes(public_key: PublicKey) -> bytes:
     if isinstance(public_key, Ed25519PublicKey):
         return public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
     if isinstance(public_key, bytes) and len(public_key) == 32:
@@ -123,7 +128,7 @@ def _public_bytes(public_key) -> bytes:
     raise KeyFormatError("public key is neither an Ed25519PublicKey nor 32 raw bytes")
 
 
-def _private_key(private_key) -> Ed25519PrivateKey:
+def _private_key(private_key: PrivateKey) -> Ed25519PrivateKey:
     if isinstance(private_key, Ed25519PrivateKey):
         return private_key
     if isinstance(private_key, bytes) and len(private_key) == 32:
@@ -155,7 +160,7 @@ def _check_name(name: str) -> None:
 # --- Signed notes -------------------------------------------------------------------------------------
 
 
-def sign_note(text: str, name: str, private_key) -> str:
+def sign_note(text: str, name: str, private_key: PrivateKey) -> str:
     """The note ``text`` followed by one Ed25519 signature line by the key ``name``."""
     _check_name(name)
     _check_note_characters(text)
@@ -250,7 +255,7 @@ def _parse_signature_line(line: str) -> tuple[str, bytes, bytes]:
 # --- Checkpoints --------------------------------------------------------------------------------------
 
 
-def format_checkpoint(origin: str, size: int, root: bytes, extensions: list[str] = ()) -> str:
+def format_checkpoint(origin: str, size: int, root: bytes, extensions: Sequence[str] = ()) -> str:
     if not origin or "\n" in origin:
         raise FormatError("checkpoint origin must be a non-empty line")
     if size < 0:

@@ -33,7 +33,7 @@ class Reason(StrEnum):
     CHECKER_ERROR = "checker_error"
 
     @property
-    def result(self):
+    def result(self) -> Result:
         return Result.MISMATCH if self in MISMATCH_REASONS else Result.UNVERIFIABLE
 
 

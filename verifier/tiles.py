@@ -21,7 +21,8 @@ MAX_ENTRY_SIZE = 0xFFFF
 
 class TilePath(NamedTuple):
     level: int  # 0 for entry bundles, which pair with level 0 tiles
-    index: int
+    # The C2SP name for the tile's number; it hides tuple.index(), which nothing calls on a TilePath.
+    index: int  # type: ignore[assignment]
     width: int
     is_entries: bool
 
@@ -117,7 +118,7 @@ def encode_entry_bundle(entries: list[bytes]) -> bytes:
 
 
 def decode_entry_bundle(data: bytes) -> list[bytes]:
-    entries = []
+    entries: list[bytes] = []
     position = 0
     while position < len(data):
         if len(entries) == TILE_WIDTH:
