@@ -10,14 +10,16 @@ password comes from the ``VITRINA_KEY_PASSWORD`` environment variable, never fro
 where other users of the machine and CI logs could read it.
 """
 
+import argparse
 import json
 import os
 import sys
+from typing import Any
 
 from verifier import dsse, statement
 from verifier.digest import sha256_directory, sha256_file
 from verifier.errors import FormatError
-from verifier.keys import load_private_key
+from verifier.keys import PrivateKey, load_private_key
 
 PASSWORD_ENV = "VITRINA_KEY_PASSWORD"  # noqa: S105 (the variable's name, not a password)
 MAX_KEY_BYTES = 64 * 1024
@@ -26,12 +28,14 @@ EXIT_OK = 0
 EXIT_BAD_INPUT = 3
 
 
-def artifact_digest(path):
+def artifact_digest(path: str) -> str:
     """``sha256:<hex>`` of a file, or of a directory tree by the scheme of ``sha256_directory``."""
     return sha256_directory(path) if os.path.isdir(path) else sha256_file(path)
 
 
-def attest(digest, *, name, commit, repo_url, ci_build_url, private_key):
+def attest(
+    digest: str, *, name: str, commit: str, repo_url: str, ci_build_url: str, private_key: PrivateKey
+) -> dict[str, Any]:
     """Return the signed DSSE envelope (a JSON-ready dict) for the artifact with ``digest``."""
     doc = statement.build_statement(
         artifact_name=name,
@@ -43,7 +47,7 @@ def attest(digest, *, name, commit, repo_url, ci_build_url, private_key):
     return dsse.sign_envelope(statement.statement_to_payload(doc), private_key)
 
 
-def read_private_key(path):
+def read_private_key(path: str) -> PrivateKey:
     """Load the signing key, decrypting it with ``$VITRINA_KEY_PASSWORD`` when that is set."""
     with open(path, "rb") as f:
         pem = f.read(MAX_KEY_BYTES + 1)
@@ -52,7 +56,9 @@ def read_private_key(path):
     return load_private_key(pem, password=os.environ.get(PASSWORD_ENV) or None)
 
 
-def add_attest_parser(subparsers):
+def add_attest_parser(
+    subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]",
+) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "attest",
         help="sign a build: hash the artifact, state its source, sign it (DSSE, in-toto, SLSA provenance)",
@@ -72,7 +78,7 @@ def add_attest_parser(subparsers):
     return parser
 
 
-def run_attest(args):
+def run_attest(args: argparse.Namespace) -> int:
     """Run ``attest``; returns the exit code: 0 signed, 3 bad input (file, key, commit...)."""
     try:
         private_key = read_private_key(args.key)

@@ -17,7 +17,10 @@ copy it as is instead of installing Vitrina. See docs/watched-service.md.
 """
 
 import json
+import os
 import re
+from collections.abc import Iterable
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 DEFAULT_PATH = "/.well-known/vitrina/deployment"
 MAX_VERSION_LENGTH = 256  # what verifier.live accepts
@@ -43,58 +46,62 @@ class LiveEndpointMiddleware:
 
     def __init__(
         self,
-        app,
+        app: WSGIApplication,
         *,
-        path=DEFAULT_PATH,
-        artifact_digest=None,
-        source_commit=None,
-        version=None,
-        manifest_path=None,
-    ):
+        path: str = DEFAULT_PATH,
+        artifact_digest: str | None = None,
+        source_commit: str | None = None,
+        version: str | None = None,
+        manifest_path: str | os.PathLike[str] | None = None,
+    ) -> None:
         if (artifact_digest is None) == (manifest_path is None):
             raise ValueError("give either artifact_digest or manifest_path")
         if manifest_path is not None and (source_commit is not None or version is not None):
             raise ValueError("with manifest_path, source_commit and version come from the manifest")
         self.app = app
         self.path = path
-        self.manifest_path = manifest_path
-        self.fixed_body = None
-        if artifact_digest is not None:
-            self.fixed_body = deployment_json(artifact_digest, source_commit, version)
+        # The body itself when fixed at start-up (checked now), else the manifest read on each request.
+        self.source: bytes | str | os.PathLike[str] = (
+            deployment_json(artifact_digest, source_commit, version)
+            if manifest_path is None
+            else manifest_path
+        )
 
-    def __call__(self, environ, start_response):
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != self.path:
             return self.app(environ, start_response)
         method = environ.get("REQUEST_METHOD", "GET")
         if method not in ("GET", "HEAD"):
             return _respond(start_response, "405 Method Not Allowed", b"", [("Allow", "GET, HEAD")], method)
         try:
-            body = self.fixed_body or self.read_manifest()
+            body = self.source if isinstance(self.source, bytes) else read_manifest(self.source)
         except ValueError as exc:
             error = json.dumps({"error": f"deployment manifest unusable: {exc}"}).encode()
             return _respond(start_response, "503 Service Unavailable", error, [], method)
         return _respond(start_response, "200 OK", body, [], method)
 
-    def read_manifest(self):
-        try:
-            with open(self.manifest_path, "rb") as manifest:
-                document = json.load(manifest)
-        except OSError as exc:
-            raise ValueError(exc.strerror or "cannot be read") from None
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"not JSON ({exc.msg})") from None
-        if not isinstance(document, dict):
-            raise ValueError("not a JSON object")
-        return deployment_json(
-            document.get("artifact_digest"), document.get("source_commit"), document.get("version")
-        )
+
+def read_manifest(path: str | os.PathLike[str]) -> bytes:
+    """The endpoint's body from the manifest at ``path``; raises ``ValueError`` saying what is wrong."""
+    try:
+        with open(path, "rb") as manifest:
+            document = json.load(manifest)
+    except OSError as exc:
+        raise ValueError(exc.strerror or "cannot be read") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON ({exc.msg})") from None
+    if not isinstance(document, dict):
+        raise ValueError("not a JSON object")
+    return deployment_json(
+        document.get("artifact_digest"), document.get("source_commit"), document.get("version")
+    )
 
 
-def deployment_json(artifact_digest, source_commit=None, version=None):
+def deployment_json(artifact_digest: object, source_commit: object = None, version: object = None) -> bytes:
     """The endpoint's body as bytes, after checking each value; raises ``ValueError`` naming the bad one."""
     if not isinstance(artifact_digest, str) or not _DIGEST.fullmatch(artifact_digest):
         raise ValueError(f"artifact_digest must be 'sha256:' and 64 lowercase hex, got {artifact_digest!r}")
-    document = {"artifact_digest": artifact_digest}
+    document: dict[str, str] = {"artifact_digest": artifact_digest}
     if source_commit is not None:
         if not isinstance(source_commit, str) or not _COMMIT.fullmatch(source_commit):
             raise ValueError(f"source_commit must be 40 or 64 lowercase hex, got {source_commit!r}")
@@ -106,7 +113,9 @@ def deployment_json(artifact_digest, source_commit=None, version=None):
     return json.dumps(document, sort_keys=True).encode() + b"\n"
 
 
-def _respond(start_response, status, body, extra_headers, method):
+def _respond(
+    start_response: StartResponse, status: str, body: bytes, extra_headers: list[tuple[str, str]], method: str
+) -> list[bytes]:
     headers = [*_HEADERS, ("Content-Length", str(len(body))), *extra_headers]
     start_response(status, headers)
     return [b""] if method == "HEAD" else [body]

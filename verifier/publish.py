@@ -14,14 +14,17 @@ could not be reached or failed (network error, timeout, 5xx: worth a retry); 3 b
 file, malformed envelope, empty token variable, unusable URL).
 """
 
+import argparse
 import ipaddress
 import json
 import os
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from email.message import Message
 from http.client import HTTPException
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from verifier import dsse, jsontext
@@ -54,26 +57,43 @@ class Unreachable(PublishError):
     exit_code = EXIT_UNREACHABLE
 
 
+class _Readable(Protocol):
+    def read(self, amt: int, /) -> bytes: ...
+
+
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Message,
+        newurl: str,
+    ) -> urllib.request.Request | None:
         raise PublishError(
             f"the portal answered with a redirect ({code}) to {newurl}; give that address as --portal"
         )
 
 
-def check_portal_url(url):
+def check_portal_url(url: str) -> str:
     """Return the portal's base URL without a trailing slash, refusing clear-text http off loopback."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        # Reading the port checks it: a bad one would otherwise surface as an outage at the first request.
+        host, _port = parts.hostname, parts.port
+    except ValueError as exc:
+        raise PublishError(f"--portal {url!r} is not a usable URL: {exc}") from None
+    if parts.scheme not in ("https", "http") or not host:
         raise PublishError(f"--portal must be an https:// URL, got {url!r}")
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(host):
         raise PublishError(
             f"--portal {url} is plain http: the token would travel in clear text; use https://"
         )
     return url.rstrip("/")
 
 
-def is_loopback(host):
+def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
@@ -82,7 +102,7 @@ def is_loopback(host):
         return False
 
 
-def post_json(url, body, token, timeout=TIMEOUT_SECONDS):
+def post_json(url: str, body: Any, token: str, timeout: float = TIMEOUT_SECONDS) -> tuple[int, Any]:
     """POST ``body`` as JSON with the bearer token; return (status, decoded answer or None)."""
     # Only http(s) URLs get here: the base URL went through check_portal_url.
     request = urllib.request.Request(  # noqa: S310
@@ -108,7 +128,7 @@ def post_json(url, body, token, timeout=TIMEOUT_SECONDS):
         raise Unreachable(f"could not reach {url}: {reason}") from exc
 
 
-def read_json(response) -> Any:
+def read_json(response: _Readable) -> Any:
     """The answer's JSON document, or None when it is not strict JSON (``verifier.jsontext``)."""
     data = response.read(MAX_RESPONSE_BYTES + 1)
     if len(data) > MAX_RESPONSE_BYTES:
@@ -119,7 +139,7 @@ def read_json(response) -> Any:
         return None
 
 
-def call(url, body, token):
+def call(url: str, body: dict[str, Any], token: str) -> dict[str, Any]:
     """POST and return the answer document; raise ``Refused`` (4xx) or ``Unreachable`` (5xx, network)."""
     status, document = post_json(url, body, token)
     if 200 <= status < 300 and isinstance(document, dict):
@@ -129,7 +149,7 @@ def call(url, body, token):
     raise Unreachable(f"the portal answered {status} at {url}; try again later")
 
 
-def error_message(document):
+def error_message(document: Any) -> str:
     """The API's ``error.message``, on one line."""
     error = document.get("error") if isinstance(document, dict) else None
     message = error.get("message") if isinstance(error, dict) else None
@@ -138,7 +158,7 @@ def error_message(document):
     return " ".join(message.split())
 
 
-def read_envelope(path):
+def read_envelope(path: str) -> Any:
     """The envelope file's JSON object, checked locally so a broken file never reaches the network."""
     with open(path, "rb") as f:
         data = f.read(dsse.MAX_ENVELOPE_BYTES + 1)
@@ -150,16 +170,25 @@ def read_envelope(path):
     return jsontext.loads(data, what=path)
 
 
-def read_token(variable):
+def read_token(variable: str) -> str:
     token = os.environ.get(variable, "").strip()
     if not token:
         raise PublishError(f"the environment variable {variable} is empty; put the project's API token there")
     return token
 
 
-def publish(portal, token, envelope, version, *, ci_build_url=None, environment=None, pipeline_url=None):
+def publish(
+    portal: str,
+    token: str,
+    envelope: Any,
+    version: str,
+    *,
+    ci_build_url: str | None = None,
+    environment: str | None = None,
+    pipeline_url: str | None = None,
+) -> Iterator[str]:
     """Register the release and, with ``environment``, record its deployment. Yields one line per step."""
-    body = {"envelope": envelope, "version": version}
+    body: dict[str, Any] = {"envelope": envelope, "version": version}
     if ci_build_url:
         body["ci_build_url"] = ci_build_url
     release = call(f"{portal}/api/v1/releases/", body, token)
@@ -178,7 +207,9 @@ def publish(portal, token, envelope, version, *, ci_build_url=None, environment=
         )
 
 
-def add_publish_parser(subparsers):
+def add_publish_parser(
+    subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]",
+) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "publish",
         help="post a signed envelope to a Vitrina portal, and optionally record a deployment",
@@ -205,7 +236,7 @@ def add_publish_parser(subparsers):
     return parser
 
 
-def run_publish(args):
+def run_publish(args: argparse.Namespace) -> int:
     """Run ``publish``; returns the exit code (see the module docstring)."""
     try:
         if args.pipeline_url and not args.environment:

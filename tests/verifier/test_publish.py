@@ -11,7 +11,7 @@ import pytest
 
 from tests.verifier.factories import key_pair, signed_envelope
 from verifier.dsse import envelope_to_json
-from verifier.publish import EXIT_REFUSED, EXIT_UNREACHABLE, add_publish_parser
+from verifier.publish import EXIT_BAD_INPUT, EXIT_REFUSED, EXIT_UNREACHABLE, add_publish_parser
 
 TOKEN_ENV = "VITRINA_TEST_PUBLISH_TOKEN"
 
@@ -82,3 +82,13 @@ def test_an_answer_that_is_not_strict_json_is_a_refusal_or_an_outage(
         assert publish(portal, str(envelope)) == expected
     err = capsys.readouterr().err
     assert err.startswith("publish: ") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("portal", ["https://[::1", "https://[vitrina.example]/", "https://host:99999999"])
+def test_an_unparsable_portal_url_is_bad_input_on_one_line(tmp_path, monkeypatch, capsys, portal):
+    envelope = tmp_path / "envelope.json"
+    envelope.write_text(envelope_to_json(signed_envelope(key_pair())))
+    monkeypatch.setenv(TOKEN_ENV, "token")
+    assert publish(portal, str(envelope)) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert err.startswith("publish: --portal ") and err.count("\n") == 1
