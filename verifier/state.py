@@ -19,21 +19,27 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
+from email.message import Message
 from pathlib import Path
+from typing import IO
 
 from verifier import __version__, jsontext
 from verifier.bundle import Skip
 from verifier.errors import CheckpointError, CouldNotCheck, FormatError, ProofError, VerifierError
 from verifier.merkle import verify_consistency
-from verifier.note import verify_checkpoint
+from verifier.note import Checkpoint, verify_checkpoint
 from verifier.reasons import Reason
 
 MAX_STATE_BYTES = 512 * 1024
 MAX_PROOF_RESPONSE_BYTES = 64 * 1024
 FETCH_TIMEOUT = 15.0
 
+# fetch_proof(first, second): the consistency proof between two tree sizes, a list of 32-byte hashes.
+ProofFetcher = Callable[[int, int], list[bytes]]
 
-def default_state_dir():
+
+def default_state_dir() -> Path:
     cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(cache) / "vitrina-verifier"
 
@@ -41,13 +47,13 @@ def default_state_dir():
 class CheckpointStore:
     """The remembered checkpoint of each log origin, in files under ``directory``."""
 
-    def __init__(self, directory):
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.directory = Path(directory)
 
-    def path_for(self, origin):
+    def path_for(self, origin: str) -> Path:
         return self.directory / f"{hashlib.sha256(origin.encode()).hexdigest()[:32]}.json"
 
-    def load(self, origin):
+    def load(self, origin: str) -> tuple[str, str, Checkpoint] | None:
         """Return (verifier key, signed note, Checkpoint) remembered for ``origin``, or None."""
         path = self.path_for(origin)
         try:
@@ -64,6 +70,8 @@ class CheckpointStore:
                 raise FormatError("file too large")
             state = jsontext.loads(data, what="the file")
             vkey, note = state["verifier_key"], state["checkpoint"]
+            if not isinstance(vkey, str) or not isinstance(note, str):
+                raise FormatError("verifier_key and checkpoint must be strings")
             checkpoint = verify_checkpoint(note, vkey, origin=origin)
         except (ValueError, KeyError, TypeError, VerifierError) as exc:
             raise CouldNotCheck(
@@ -72,7 +80,7 @@ class CheckpointStore:
             ) from None
         return vkey, note, checkpoint
 
-    def save(self, origin, verifier_key, note):
+    def save(self, origin: str, verifier_key: str, note: str) -> None:
         """Write atomically (a temporary file renamed over the old one), readable only by the user."""
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = self.path_for(origin)
@@ -90,11 +98,11 @@ class History:
     the user named); without it, only checkpoints of the same size can be compared.
     """
 
-    def __init__(self, store, fetch_proof=None):
+    def __init__(self, store: CheckpointStore, fetch_proof: ProofFetcher | None = None) -> None:
         self.store = store
         self.fetch_proof = fetch_proof
 
-    def check(self, checkpoint, note, verifier_key):
+    def check(self, checkpoint: Checkpoint, note: str, verifier_key: str) -> str:
         """Return a message when the log is consistent with what was seen; raise when it is not.
 
         Raises ``CheckpointError``/``ProofError`` (evidence of a fork or rewrite), ``CouldNotCheck``, or
@@ -138,7 +146,7 @@ class History:
             return f"the log only grew since the remembered checkpoint (size {old.size} -> {checkpoint.size})"
         return f"older than the remembered checkpoint (size {old.size}) and consistent with it"
 
-    def _save(self, origin, verifier_key, note):
+    def _save(self, origin: str, verifier_key: str, note: str) -> None:
         try:
             self.store.save(origin, verifier_key, note)
         except OSError as exc:
@@ -148,9 +156,14 @@ class History:
             ) from None
 
 
-def check_portal_url(url):
+def check_portal_url(url: str) -> str:
     """The portal's base URL, http(s) only, without a trailing slash; FormatError otherwise."""
-    parsed = urllib.parse.urlsplit(url)
+    try:
+        parsed = urllib.parse.urlsplit(url)
+        # Reading the port checks it: a bad one would otherwise pass for an unreachable portal.
+        _port = parsed.port
+    except ValueError as exc:
+        raise FormatError(f"--portal {url[:80]!r} is not a usable URL: {exc}") from None
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise FormatError(f"--portal must be an http:// or https:// URL, got {url[:80]!r}")
     if parsed.query or parsed.fragment:
@@ -159,13 +172,23 @@ def check_portal_url(url):
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: Message,
+        newurl: str,
+    ) -> urllib.request.Request | None:
         raise CouldNotCheck(
             Reason.BAD_RESPONSE, f"the portal redirected to {newurl[:100]}; use that URL with --portal"
         )
 
 
-def fetch_consistency_proof(portal, first, second, *, timeout=FETCH_TIMEOUT):
+def fetch_consistency_proof(
+    portal: str, first: int, second: int, *, timeout: float = FETCH_TIMEOUT
+) -> list[bytes]:
     """GET the portal's RFC 9162 consistency proof between two tree sizes; a list of 32-byte hashes."""
     url = f"{check_portal_url(portal)}/api/v1/log/proof/consistency?first={first}&second={second}"
     request = urllib.request.Request(  # noqa: S310 - check_portal_url allows http(s) only
@@ -187,8 +210,9 @@ def fetch_consistency_proof(portal, first, second, *, timeout=FETCH_TIMEOUT):
     return _parse_proof(body, first, second)
 
 
-def _read_capped(response, deadline):
-    chunks, size = [], 0
+def _read_capped(response: IO[bytes], deadline: float) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
     while chunk := response.read(8192):
         size += len(chunk)
         if size > MAX_PROOF_RESPONSE_BYTES:

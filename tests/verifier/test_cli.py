@@ -116,6 +116,8 @@ def test_bad_input_is_one_line_and_exits_3(tmp_path, capsys, log, damage, proble
         (["--log-key", "not-a-key"], "--log-key"),
         (["--portal", "ftp://example.org"], "--portal"),
         (["--portal", "https://example.org/?x=1"], "--portal"),
+        (["--portal", "https://[::1"], "--portal"),
+        (["--portal", "https://example.org:99999"], "--portal"),
         (["--artifact", "/nonexistent/file"], "--artifact"),
     ],
 )
@@ -240,6 +242,26 @@ def test_a_state_file_that_is_not_strict_json_cannot_be_trusted(tmp_path, capsys
     code, out, _ = run(capsys, path, "--state-dir", state_dir)
     assert code == EXIT_COULD_NOT_CHECK
     assert "damaged" in out
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        {"verifier_key": 5, "checkpoint": "x"},
+        {"verifier_key": ["k"], "checkpoint": {}},
+        {"verifier_key": "k", "checkpoint": None},
+        ["verifier_key"],
+    ],
+)
+def test_a_state_file_with_fields_of_the_wrong_type_cannot_be_trusted(
+    tmp_path, capsys, log, state_dir, state
+):
+    path = write(tmp_path, release_document(log, key_pair(), random_commit()))
+    assert run(capsys, path, "--state-dir", state_dir)[0] == EXIT_OK
+    CheckpointStore(state_dir).path_for("log.test/vitrina").write_text(json.dumps(state))
+    code, out, _ = run(capsys, path, "--state-dir", state_dir)
+    assert code == EXIT_COULD_NOT_CHECK
+    assert "ERROR history: " in out and "damaged" in out
 
 
 @pytest.mark.parametrize("status", [200, 404])
