@@ -11,7 +11,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from portal.monitoring.models import status_of
+from portal.monitoring.models import public_state, status_of
 from portal.registry.models import COMMIT_VALIDATOR
 from verifier.digest import parse_digest
 from verifier.errors import FormatError
@@ -171,10 +171,10 @@ class EnvironmentSummarySerializer(serializers.Serializer):
     version = serializers.SerializerMethodField(help_text="The version deployed last, or null.")
 
     def get_light(self, environment) -> str:
-        return status_of(environment).light
+        return public_state(status_of(environment)).light
 
     def get_result(self, environment) -> str:
-        return status_of(environment).result
+        return public_state(status_of(environment)).result
 
     def get_version(self, environment) -> str | None:
         deployment = current_deployment(environment)

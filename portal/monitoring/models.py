@@ -5,8 +5,10 @@ The status is never green by default: an environment that was never checked is "
 "not yet checked".
 """
 
+import datetime
 import hashlib
 import hmac
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -16,6 +18,8 @@ from django.utils.translation import gettext_lazy as _
 
 from portal.registry.models import Environment, Release
 from verifier.reasons import Reason, Result
+
+from . import reasons
 
 
 class ResultChoices(models.TextChoices):
@@ -34,20 +38,51 @@ class Light:
     NONE = "none"
 
 
-def shown_result(result, checked_at):
-    """The result to show the public: never green without a check, so a status with no check time
-    (or a result this version does not know) counts as not yet checked, whatever it says."""
-    if checked_at is None or result not in ResultChoices.values:
-        return Result.UNCHECKED.value
-    return result
+LIGHTS = {
+    Result.VERIFIED.value: Light.GREEN,
+    Result.MISMATCH.value: Light.RED,
+    Result.UNVERIFIABLE.value: Light.RED,
+    Result.UNCHECKED.value: Light.NONE,
+}
+NOT_YET_CHECKED = "Not yet checked."
 
 
-def light_for(result):
-    if result == Result.VERIFIED.value:
-        return Light.GREEN
-    if result in (Result.MISMATCH.value, Result.UNVERIFIABLE.value):
-        return Light.RED
-    return Light.NONE
+@dataclass(frozen=True)
+class PublicState:
+    """What the public is shown of a status or a check: ``light`` (green, red, none), ``result``,
+    ``reason`` (a code, only for a red light, else None) and ``checked_at`` (None if never checked)."""
+
+    light: str
+    result: str
+    reason: str | None
+    checked_at: datetime.datetime | None
+
+    @property
+    def word(self):
+        """The result in one translated word or two, e.g. "not yet checked"."""
+        return reasons.result_word(self.result)
+
+    @property
+    def sentence(self):
+        """What the light means, in a translated sentence for someone who never heard of a digest."""
+        return reasons.status_sentence(self.result, self.reason or "")
+
+
+def public_state(status):
+    """The one rule for what the public sees of ``status``: never green without a check.
+
+    ``status`` is a ``Status``, an ``Observation``, anything with ``result``, ``reason`` and
+    ``checked_at`` (a row read for a badge), or None. One with no check time, or with a result this
+    version does not know, is shown as not yet checked, whatever it says. The API, the pages, the
+    badges, the feeds and the notifications all show this.
+    """
+    checked_at = status.checked_at if status is not None else None
+    result = status.result if status is not None else None
+    if checked_at is None or result not in LIGHTS:
+        result = Result.UNCHECKED.value
+    light = LIGHTS[result]
+    reason = (status.reason or None) if light == Light.RED else None
+    return PublicState(light=light, result=result, reason=reason, checked_at=checked_at)
 
 
 class Status(models.Model):
@@ -76,23 +111,20 @@ class Status(models.Model):
 
     @property
     def light(self):
-        return light_for(self.result)
+        return public_state(self).light
 
     def as_api(self):
         """The public API's status object: a stable contract, see docs/api.md."""
+        state = public_state(self)
         return {
-            "light": self.light,
-            "result": self.result,
-            "reason": self.reason or None,
-            "message": self.message,
+            "light": state.light,
+            "result": state.result,
+            "reason": state.reason,
+            "message": self.message if state.result == self.result else NOT_YET_CHECKED,
             "checked_at": self.checked_at.isoformat().replace("+00:00", "Z") if self.checked_at else None,
             "live_digest": self.live_digest or None,
             "expected_digest": self.expected_digest or None,
         }
-
-    @classmethod
-    def unchecked_api(cls):
-        return cls(result=ResultChoices.UNCHECKED, message="Not yet checked.").as_api()
 
 
 def status_of(environment):
@@ -100,7 +132,7 @@ def status_of(environment):
     try:
         return environment.status
     except Status.DoesNotExist:
-        return Status(environment=environment, result=ResultChoices.UNCHECKED, message="Not yet checked.")
+        return Status(environment=environment, result=ResultChoices.UNCHECKED, message=NOT_YET_CHECKED)
 
 
 class Observation(models.Model):
@@ -141,15 +173,16 @@ class Observation(models.Model):
 
     @property
     def light(self):
-        return light_for(self.result)
+        return public_state(self).light
 
     def as_api(self):
         """One entry of the public observations API: a stable contract, see docs/monitoring.md."""
+        state = public_state(self)
         return {
             "checked_at": self.checked_at.isoformat().replace("+00:00", "Z"),
-            "light": self.light,
-            "result": self.result,
-            "reason": self.reason or None,
+            "light": state.light,
+            "result": state.result,
+            "reason": state.reason,
             "message": self.message,
             "live_digest": self.live_digest or None,
             "expected_digest": self.expected_digest or None,

@@ -32,7 +32,7 @@ from django.utils import timezone
 from portal.transparency.services import entry_for
 from verifier.live import address_problem
 
-from .models import Delivery, NotificationChannel, Observation
+from .models import Delivery, NotificationChannel, Observation, public_state
 
 logger = logging.getLogger(__name__)
 
@@ -188,12 +188,16 @@ def payload(observation):
         "environment": environment.name,
         "url": settings.SITE_URL + environment.get_absolute_url(),
         "status": status,
-        "previous": {"light": previous.light, "result": previous.result, "reason": previous.reason or None}
-        if previous
-        else None,
+        "previous": previous_state(previous) if previous else None,
         "observation_id": observation.pk,
         "log_index": entry.index if entry else None,
     }
+
+
+def previous_state(observation):
+    """The public state before the change: what the light was, for a receiver that missed it."""
+    state = public_state(observation)
+    return {"light": state.light, "result": state.result, "reason": state.reason}
 
 
 def send_webhook(delivery):

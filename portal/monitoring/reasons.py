@@ -1,11 +1,11 @@
-"""Reason codes and results in plain words, in one place, for the pages and their translations.
+"""Reason codes and results in plain words, in one place, for the pages, badges, feeds and admin.
 
 Monitoring stores an English ``message`` meant for engineers; the public reads these sentences instead,
 written for someone who has never heard of a digest. Every ``verifier.reasons.Reason`` has one (a test
-makes sure), so a new reason code cannot reach a page without words.
+makes sure), so a new reason code cannot reach a page without words. They live here, beside the status
+they describe, so every room above monitoring reads them from one place.
 """
 
-from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from verifier.reasons import Reason, Result
@@ -79,14 +79,3 @@ def status_sentence(result, reason):
         return RESULT_SENTENCES[Result(result)]
     except ValueError:
         return RESULT_SENTENCES[Result.UNCHECKED]
-
-
-def entered_by(record):
-    """Who put a release or deployment on record: a CI pipeline's token, or an operator by hand."""
-    user = getattr(record, "registered_by_user", None) or getattr(record, "reported_by_user", None)
-    token = getattr(record, "registered_by_token", None) or getattr(record, "reported_by_token", None)
-    if user is not None:
-        return gettext("entered by hand by an operator (%(username)s)") % {"username": user.get_username()}
-    if token is not None:
-        return gettext("by the pipeline token “%(name)s”") % {"name": token.name}
-    return gettext("by Vitrina itself")

@@ -12,11 +12,10 @@ from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from portal.web.reasons import entered_by
-
 from . import services
 from .forms import ApiTokenAddForm, DeploymentAddForm, ReleaseAddForm, SigningKeyAddForm
 from .models import ApiToken, Deployment, Environment, Project, Release, SigningKey
+from .words import entered_by
 
 # A live endpoint typed without a scheme is https (Django 6's default; said explicitly for 5.2).
 URL_FIELDS = {models.URLField: {"assume_scheme": "https"}}

@@ -19,9 +19,10 @@ from django.http import HttpResponse
 from django.template.loader import get_template
 from django.utils import translation
 
-from portal.monitoring.models import light_for, shown_result
+from portal.monitoring import reasons
+from portal.monitoring.models import Status, public_state
 from portal.registry.models import Environment, Project
-from portal.web import reasons, shared_cache
+from portal.web import shared_cache
 from verifier.reasons import Result
 
 LANGUAGES = ("en", "es")
@@ -191,13 +192,13 @@ def query_project_states(slug):
 
 
 def make_state(slug, env, result, reason, checked_at):
-    result = shown_result(result, checked_at)
+    state = public_state(Status(result=result, reason=reason, checked_at=checked_at))
     return {
         "project": slug,
         "environment": env,
-        "light": light_for(result),
-        "result": result,
-        "reason": (reason or None) if result in (Result.MISMATCH.value, Result.UNVERIFIABLE.value) else None,
+        "light": state.light,
+        "result": state.result,
+        "reason": state.reason,
         "checked_at": checked_at.isoformat().replace("+00:00", "Z") if checked_at else None,
     }
 

@@ -15,9 +15,8 @@ from django.urls import reverse
 from django.utils.feedgenerator import Atom1Feed
 from django.utils.translation import gettext as _
 
-from portal.monitoring.models import Observation
+from portal.monitoring.models import Observation, public_state
 from portal.registry.models import Deployment, Project
-from portal.web import reasons
 
 FEED_LENGTH = 50
 
@@ -117,11 +116,11 @@ class StatusFeed(VitrinaFeed):
         return _("%(project)s/%(environment)s: %(result)s") % {
             "project": observation.environment.project.slug,
             "environment": observation.environment.name,
-            "result": reasons.result_word(observation.result),
+            "result": public_state(observation).word,
         }
 
     def item_description(self, observation):
-        lines = [str(reasons.status_sentence(observation.result, observation.reason))]
+        lines = [str(public_state(observation).sentence)]
         if observation.live_digest:
             lines.append(_("Running: %(digest)s") % {"digest": observation.live_digest})
         if observation.expected_digest:

@@ -27,7 +27,7 @@ from django.utils import timezone
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from portal.monitoring.models import Observation, light_for
+from portal.monitoring.models import LIGHTS, Observation, Status, public_state
 from portal.registry.models import Environment
 from portal.transparency.models import Checkpoint, LogEntry
 from verifier.reasons import Result
@@ -110,13 +110,13 @@ class VitrinaCollector:
         gauge = GaugeMetricFamily(
             "vitrina_environments", "Environments by current light and result.", labels=["light", "result"]
         )
-        counts = dict.fromkeys((r.value for r in Result), 0)
+        counts = dict.fromkeys(LIGHTS.items(), 0)
         rows = Environment.objects.values_list("status__result", "status__checked_at")
         for result, checked_at in rows.iterator():
-            shown = result if result and checked_at is not None else Result.UNCHECKED.value
-            counts[shown] += 1
-        for result, count in counts.items():
-            gauge.add_metric([light_for(result), result], count)
+            state = public_state(Status(result=result, checked_at=checked_at))
+            counts[state.result, state.light] += 1
+        for (result, light), count in counts.items():
+            gauge.add_metric([light, result], count)
         return gauge
 
     def broker(self):

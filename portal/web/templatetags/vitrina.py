@@ -8,55 +8,50 @@ from django import template
 from django.utils.html import format_html
 from django.utils.translation import gettext
 
-from portal.monitoring import models as monitoring
-from portal.web import reasons
+from portal.monitoring import reasons
+from portal.monitoring.models import public_state
+from portal.registry import words
 from verifier.reasons import Result
 
 register = template.Library()
 
 # Each result has its own icon and word, so a light never speaks through colour alone, and
 # "mismatch" (evidence of a problem) is told apart from "could not verify" (no evidence either way).
-LIGHTS = {
-    Result.VERIFIED.value: ("green", "icons/verified.svg"),
-    Result.MISMATCH.value: ("red", "icons/mismatch.svg"),
-    Result.UNVERIFIABLE.value: ("red", "icons/unverifiable.svg"),
-    Result.UNCHECKED.value: ("none", "icons/unchecked.svg"),
+ICONS = {
+    Result.VERIFIED.value: "icons/verified.svg",
+    Result.MISMATCH.value: "icons/mismatch.svg",
+    Result.UNVERIFIABLE.value: "icons/unverifiable.svg",
+    Result.UNCHECKED.value: "icons/unchecked.svg",
 }
-
-
-def shown_result(status):
-    """The result a page shows for a Status or an Observation (see ``monitoring.models.shown_result``)."""
-    if status is None:
-        return Result.UNCHECKED.value
-    return monitoring.shown_result(status.result, status.checked_at)
 
 
 @register.inclusion_tag("web/_light.html")
 def light(status, sentence=False):
     """The light for ``status``: icon, word and colour; with ``sentence``, the reason in plain words."""
-    result = shown_result(status)
-    colour, icon = LIGHTS[result]
-    text = reasons.status_sentence(result, status.reason if status else "") if sentence else ""
+    state = public_state(status)
     return {
-        "colour": colour,
-        "icon": icon,
-        "result": result,
-        "word": reasons.result_word(result),
-        "sentence": text,
+        "colour": state.light,
+        "icon": ICONS[state.result],
+        "result": state.result,
+        "word": state.word,
+        "sentence": state.sentence if sentence else "",
     }
 
 
 @register.inclusion_tag("web/_check_cell.html")
 def check_cell(observation):
     """One check as a small cell of the strip: icon and colour, with its time and result in words."""
-    result = shown_result(observation)
-    colour, icon = LIGHTS[result]
+    state = public_state(observation)
     label = gettext("%(time)s UTC: %(result)s") % {
         "time": observation.checked_at.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M"),
-        "result": reasons.result_word(result),
+        "result": state.word,
     }
-    sentence = reasons.reason_sentence(observation.reason) if result != Result.VERIFIED.value else ""
-    return {"colour": colour, "icon": icon, "label": f"{label}. {sentence}" if sentence else label}
+    sentence = reasons.reason_sentence(state.reason)
+    return {
+        "colour": state.light,
+        "icon": ICONS[state.result],
+        "label": f"{label}. {sentence}" if sentence else label,
+    }
 
 
 @register.filter
@@ -98,7 +93,7 @@ def utc_time(moment):
 
 @register.simple_tag
 def entered_by(record):
-    return reasons.entered_by(record)
+    return words.entered_by(record)
 
 
 @register.filter

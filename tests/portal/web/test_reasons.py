@@ -3,7 +3,7 @@
 import pytest
 from django.utils import translation
 
-from portal.web import reasons
+from portal.monitoring import reasons
 from verifier.reasons import Reason, Result
 
 

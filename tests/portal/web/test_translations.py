@@ -16,7 +16,12 @@ from django.utils.translation.template import templatize
 
 ROOT = Path(__file__).resolve().parents[3]
 TEMPLATES = ROOT / "templates"
-PUBLIC_PYTHON = ROOT / "portal" / "web"
+# The pages' own modules, and the plain words they show from the rooms below (reasons, who entered a record).
+PUBLIC_PYTHON = [
+    ROOT / "portal" / "web",
+    ROOT / "portal" / "monitoring" / "reasons.py",
+    ROOT / "portal" / "registry" / "words.py",
+]
 CATALOG = ROOT / "locale" / "es" / "LC_MESSAGES" / "django.mo"
 NOT_PUBLIC = {"admin", "api"}
 
@@ -100,7 +105,9 @@ def all_public_messages():
     messages = []
     for path in public_templates():
         messages += [(path, m) for m in template_messages(path.read_text(encoding="utf-8"))]
-    for path in sorted(PUBLIC_PYTHON.rglob("*.py")):
+    for path in sorted(
+        path for place in PUBLIC_PYTHON for path in ([place] if place.is_file() else place.rglob("*.py"))
+    ):
         messages += [(path, m) for m in python_messages(path.read_text(encoding="utf-8"))]
     return messages
 
