@@ -15,14 +15,14 @@ import json
 import os
 from dataclasses import dataclass
 
-from verifier import dsse, jsontext
+from verifier import jsontext
 from verifier.digest import sha256_directory, sha256_file
 from verifier.errors import CouldNotCheck, FormatError, VerificationFailed, VerifierError
 from verifier.keys import load_public_key
 from verifier.merkle import leaf_hash, verify_inclusion
 from verifier.note import make_verifier_key, parse_verifier_key, verify_checkpoint
+from verifier.release import Claims, TrustedKey, check_claims, verify_signature
 from verifier.repo import check_commit_in_repo
-from verifier.statement import parse_statement
 
 BUNDLE_VERSION = 1
 MAX_BUNDLE_BYTES = 16 * 1024 * 1024
@@ -304,7 +304,6 @@ def _run(name, check):
 
 
 def _check_signature(bundle, facts):
-    envelope = dsse.parse_envelope(bundle.envelope)
     keys = []
     for info in bundle.signing_keys:
         key = load_public_key(info.public_key_pem)
@@ -313,33 +312,25 @@ def _check_signature(bundle, facts):
                 f"signing key {info.key_id[:16]}… ({info.algorithm}): its PEM is key {key.key_id[:16]}… "
                 f"({key.algorithm}), or not in the canonical form the portal publishes"
             )
-        keys.append(key)
-    signer = dsse.verify_envelope(envelope, keys)
-    logged_signer = bundle.record["signer_key_id"]
-    if signer.key_id != logged_signer:
-        raise VerificationFailed(
-            f"the envelope verifies under key {signer.key_id[:16]}…, "
-            f"but the release names key {logged_signer[:16]}…"
-        )
-    facts["envelope"] = envelope
-    return f"DSSE signature verifies under the project's key {signer.key_id[:16]}… ({signer.algorithm})"
+        keys.append(TrustedKey(key_id=info.key_id, public_key_pem=info.public_key_pem))
+    signed = verify_signature(bundle.envelope, keys, signer_key_id=bundle.record["signer_key_id"])
+    facts["envelope"] = signed.envelope
+    algorithm = next(info.algorithm for info in bundle.signing_keys if info.key_id == signed.signer.key_id)
+    return f"DSSE signature verifies under the project's key {signed.signer.key_id[:16]}… ({algorithm})"
 
 
 def _check_statement(bundle, facts):
     if "envelope" not in facts:
         raise Skip("no verified envelope to read the statement from")
-    statement = parse_statement(facts["envelope"].payload)
     record = bundle.record
-    claims = {
-        "artifact_digest": statement.artifact_digest,
-        "source_commit": statement.source_commit,
-        "repo_url": statement.source_uri,
-    }
-    for field, signed in claims.items():
-        if record[field] != signed:
-            raise VerificationFailed(
-                f"the release's {field} is {record[field]!r}, the signed statement says {signed!r}"
-            )
+    statement = check_claims(
+        facts["envelope"],
+        Claims(
+            artifact_digest=record["artifact_digest"],
+            source_commit=record["source_commit"],
+            repo_url=record["repo_url"],
+        ),
+    )
     facts["statement"] = statement
     return (
         f"signed statement: {statement.artifact_digest} built from {statement.source_uri} "

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from verifier.errors import FormatError
+from verifier.release import TrustedKey
 from verifier.repo import check_repo_url
 
 DIGEST_VALIDATOR = RegexValidator(r"^sha256:[0-9a-f]{64}$", "Expected sha256: followed by 64 lowercase hex.")
@@ -167,22 +168,18 @@ class SigningKey(models.Model):
     def short_id(self):
         return self.key_id[:16]
 
-    def is_valid_at(self, moment):
-        if moment < self.valid_from:
-            return False
-        if self.valid_until is not None and moment >= self.valid_until:
-            return False
-        return self.revoked_at is None or moment < self.revoked_at
+    def trusted(self):
+        """The key as the verifier's one check of a release's evidence takes it (``TrustedKey``)."""
+        return TrustedKey(
+            key_id=self.key_id,
+            public_key_pem=self.public_key_pem,
+            valid_from=self.valid_from,
+            valid_until=self.valid_until,
+            revoked_at=self.revoked_at,
+        )
 
-    def refusal_at(self, moment):
-        """Why this key cannot sign at ``moment``, in one phrase, or '' if it can."""
-        if self.revoked_at is not None and moment >= self.revoked_at:
-            return f"key {self.short_id} was revoked at {self.revoked_at:%Y-%m-%d %H:%M} UTC"
-        if self.valid_until is not None and moment >= self.valid_until:
-            return f"key {self.short_id} expired at {self.valid_until:%Y-%m-%d %H:%M} UTC"
-        if moment < self.valid_from:
-            return f"key {self.short_id} is valid only from {self.valid_from:%Y-%m-%d %H:%M} UTC"
-        return ""
+    def is_valid_at(self, moment):
+        return self.trusted().is_valid_at(moment)
 
     def public_key(self):
         from verifier.keys import load_public_key

@@ -14,10 +14,11 @@ from django.utils import timezone
 
 from portal.http import Refusal
 from portal.transparency.services import LogClosed, append_entry, format_time
-from verifier import dsse, jsontext, statement
+from verifier import dsse, jsontext
 from verifier.bundle import same_repository
-from verifier.errors import FormatError, SignatureError, StatementError
+from verifier.errors import ClaimMismatch, FormatError, StatementError, UntrustedSigner
 from verifier.keys import load_public_key
+from verifier.release import Claims, check_release
 
 from .models import Deployment, Environment, Project, Release, SigningKey
 
@@ -118,50 +119,45 @@ def key_revoked_entry_body(signing_key, *, user=None):
 # --- releases -------------------------------------------------------------------------------------
 
 
-def verify_release_envelope(project, envelope_text, moment):
-    """Check the envelope and its statement; return (SigningKey, Statement) or raise Refused."""
+def check_evidence(project, envelope_text, moment, claims):
+    """``verifier.release.check_release`` on the envelope, the project's keys and the request's claims,
+    its errors spoken as ``Refused``; return the ``(SigningKey, Statement)`` it vouches for."""
+    signing_keys = {key.key_id: key for key in project.signing_keys.all()}
     try:
-        envelope = dsse.parse_envelope(envelope_text)
-    except FormatError as exc:
-        raise Refused("envelope", str(exc)) from exc
-    if envelope.payload_type != dsse.PAYLOAD_TYPE_IN_TOTO:
-        raise Refused(
-            "envelope",
-            f"payloadType must be {dsse.PAYLOAD_TYPE_IN_TOTO}, got {envelope.payload_type!r}.",
+        checked = check_release(
+            envelope_text,
+            [key.trusted() for key in signing_keys.values()],
+            at=moment,
+            claims=Claims(**{name: claims.get(name) or None for name in CLAIMED_FIELDS}),
         )
-    all_keys = list(project.signing_keys.all())
-    trusted = [key for key in all_keys if key.is_valid_at(moment)]
-    signer = match_signature(envelope, trusted)
-    if signer is None:
-        untrusted = match_signature(envelope, [key for key in all_keys if key not in trusted])
-        if untrusted is not None:
+    except UntrustedSigner as exc:
+        if exc.untrusted is not None:
             raise Refused(
-                "envelope",
-                f"The signature was made with a key that is not trusted now: {untrusted.refusal_at(moment)}.",
-                status=400,
-            )
-        ids = ", ".join(key.short_id + "…" for key in trusted) or "none"
+                "envelope", f"The signature was made with a key that is not trusted now: {exc.refusal}."
+            ) from exc
+        ids = ", ".join(key_id[:16] + "…" for key_id in exc.tried) or "none"
         raise Refused(
             "envelope",
             f"The signature does not verify under any trusted key of project '{project.slug}' (keys: {ids}).",
-        )
-    try:
-        parsed = statement.parse_statement(envelope.payload)
-    except StatementError as exc:
+        ) from exc
+    except ClaimMismatch as exc:
+        raise Refused(exc.field, claim_refusal(exc)) from exc
+    except (FormatError, StatementError) as exc:
         raise Refused("envelope", str(exc)) from exc
-    return signer, parsed
+    return signing_keys[checked.signer.key_id], checked.statement
 
 
-def match_signature(envelope, signing_keys):
-    """The first of ``signing_keys`` under which the envelope verifies, else None (keyid never consulted)."""
-    if not signing_keys:
-        return None
-    by_id = {key.key_id: key for key in signing_keys}
-    try:
-        verified = dsse.verify_envelope(envelope, [key.public_key() for key in signing_keys])
-    except SignatureError:
-        return None
-    return by_id[verified.key_id]
+# The top-level fields of a registration that are conveniences: the signed statement is the truth.
+CLAIMED_FIELDS = ("artifact_digest", "source_commit", "repo_url", "ci_build_url")
+
+
+def claim_refusal(mismatch):
+    if mismatch.field == "ci_build_url":
+        return (
+            f"ci_build_url {mismatch.claimed!r} does not match the signed statement's invocationId "
+            f"({mismatch.signed!r})."
+        )
+    return f"{mismatch.field} {mismatch.claimed!r} does not match the signed statement ({mismatch.signed!r})."
 
 
 def check_repository(project, parsed):
@@ -172,28 +168,6 @@ def check_repository(project, parsed):
             f"The signed statement names the repository {parsed.source_uri!r}, not the repository of "
             f"project '{project.slug}' ({project.repo_url!r}); they are compared without a leading "
             "'git+', a trailing '/' or a trailing '.git'.",
-        )
-
-
-def check_claims_agree(parsed, claims):
-    """Top-level fields are conveniences; the signed statement is the truth, and they must agree."""
-    signed = {
-        "artifact_digest": parsed.artifact_digest,
-        "source_commit": parsed.source_commit,
-        "repo_url": parsed.source_uri,
-    }
-    for field, signed_value in signed.items():
-        claimed = claims.get(field)
-        if claimed not in (None, "") and claimed != signed_value:
-            raise Refused(
-                field, f"{field} {claimed!r} does not match the signed statement ({signed_value!r})."
-            )
-    ci_url = claims.get("ci_build_url")
-    if ci_url and parsed.ci_build_url and ci_url != parsed.ci_build_url:
-        raise Refused(
-            "ci_build_url",
-            f"ci_build_url {ci_url!r} does not match the signed statement's invocationId "
-            f"({parsed.ci_build_url!r}).",
         )
 
 
@@ -218,9 +192,8 @@ def register_release(project, envelope_text, *, version, ci_build_url="", token=
         )
     envelope_sha256 = hashlib.sha256(envelope_text.encode()).hexdigest()
     moment = timezone.now()
-    signer, parsed = verify_release_envelope(project, envelope_text, moment)
+    signer, parsed = check_evidence(project, envelope_text, moment, {**claims, "ci_build_url": ci_build_url})
     check_repository(project, parsed)
-    check_claims_agree(parsed, {**claims, "ci_build_url": ci_build_url})
     existing = Release.objects.filter(project=project, version=version).first()
     if existing is not None:
         return same_or_conflict(existing, envelope_text, envelope_sha256)
