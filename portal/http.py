@@ -1,4 +1,5 @@
-"""The HTTP edge every app shares: the API's one error shape, the site's 404 and 500, public reads.
+"""The HTTP edge every app shares: the API's one error shape, the site's 404 and 500, public reads and
+the public time format.
 
 Neutral ground: it imports Django and DRF only, never an app, so the log, the registry, monitoring, the
 API and the pages may all import it. The error shape, for every 4xx the API gives (and a 503)::
@@ -10,6 +11,8 @@ API and the pages may all import it. The error shape, for every 4xx the API give
 without checking. DRF views get this shape through ``exception_handler`` (wired in
 ``settings.REST_FRAMEWORK``); a plain Django view calls ``error_response``.
 """
+
+import datetime
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -63,6 +66,18 @@ def public_read(view):
     sending another method learns that the method is wrong (405), not that a cookie is missing (403).
     """
     return csrf_exempt(require_safe(view))
+
+
+def public_time(moment):
+    """A moment as the public reads it in the API, the badges and the pages' ``<time datetime>``: RFC 3339
+    in UTC with ``Z``, microseconds only when there are some (as DRF writes its date-time fields).
+
+    None stays None. The log's entries have their own fixed-width format, part of what is signed
+    (``verifier.entries.format_time``).
+    """
+    if moment is None:
+        return None
+    return moment.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
 
 
 def error_body(status, message, code="invalid", fields=None):

@@ -16,6 +16,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from portal.http import public_time
 from portal.registry.models import Environment, Release
 from verifier.reasons import Reason, Result
 
@@ -121,7 +122,7 @@ class Status(models.Model):
             "result": state.result,
             "reason": state.reason,
             "message": self.message if state.result == self.result else NOT_YET_CHECKED,
-            "checked_at": self.checked_at.isoformat().replace("+00:00", "Z") if self.checked_at else None,
+            "checked_at": public_time(self.checked_at),
             "live_digest": self.live_digest or None,
             "expected_digest": self.expected_digest or None,
         }
@@ -179,7 +180,7 @@ class Observation(models.Model):
         """One entry of the public observations API: a stable contract, see docs/monitoring.md."""
         state = public_state(self)
         return {
-            "checked_at": self.checked_at.isoformat().replace("+00:00", "Z"),
+            "checked_at": public_time(self.checked_at),
             "light": state.light,
             "result": state.result,
             "reason": state.reason,

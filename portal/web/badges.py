@@ -19,6 +19,7 @@ from django.http import HttpResponse
 from django.template.loader import get_template
 from django.utils import translation
 
+from portal.http import public_time
 from portal.monitoring import reasons
 from portal.monitoring.models import Status, public_state
 from portal.registry.models import Environment, Project
@@ -199,7 +200,7 @@ def make_state(slug, env, result, reason, checked_at):
         "light": state.light,
         "result": state.result,
         "reason": state.reason,
-        "checked_at": checked_at.isoformat().replace("+00:00", "Z") if checked_at else None,
+        "checked_at": public_time(checked_at),
     }
 
 

@@ -8,6 +8,7 @@ from django import template
 from django.utils.html import format_html
 from django.utils.translation import gettext
 
+from portal.http import public_time
 from portal.monitoring import reasons
 from portal.monitoring.models import public_state
 from portal.registry import words
@@ -43,7 +44,7 @@ def check_cell(observation):
     """One check as a small cell of the strip: icon and colour, with its time and result in words."""
     state = public_state(observation)
     label = gettext("%(time)s UTC: %(result)s") % {
-        "time": observation.checked_at.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M"),
+        "time": utc_minute(observation.checked_at),
         "result": state.word,
     }
     sentence = reasons.reason_sentence(state.reason)
@@ -83,12 +84,12 @@ def utc_time(moment):
     """A ``<time>`` element in UTC, machine-readable and shown the same to every reader."""
     if moment is None:
         return ""
-    moment = moment.astimezone(datetime.UTC)
-    return format_html(
-        '<time datetime="{}">{} UTC</time>',
-        moment.isoformat().replace("+00:00", "Z"),
-        moment.strftime("%Y-%m-%d %H:%M"),
-    )
+    return format_html('<time datetime="{}">{} UTC</time>', public_time(moment), utc_minute(moment))
+
+
+def utc_minute(moment):
+    """A moment as a reader sees it on a page: to the minute, in UTC (the zone is said beside it)."""
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M")
 
 
 @register.simple_tag
