@@ -10,12 +10,24 @@ the exit code. Exit codes are shared by every subcommand:
 """
 
 import argparse
+import functools
 import os
 import sys
+from collections.abc import Sequence
 
 from verifier import __version__
 from verifier.attest import add_attest_parser
-from verifier.bundle import ERROR, FAIL, MAX_BUNDLE_BYTES, PASS, SKIP, parse_bundle, verify_bundle
+from verifier.bundle import (
+    ERROR,
+    FAIL,
+    MAX_BUNDLE_BYTES,
+    PASS,
+    SKIP,
+    Bundle,
+    CheckResult,
+    parse_bundle,
+    verify_bundle,
+)
 from verifier.errors import FormatError
 from verifier.note import parse_verifier_key
 from verifier.publish import add_publish_parser
@@ -40,7 +52,9 @@ class BadInput(Exception):
     """A command-line argument or input file that cannot be used; one line for the user."""
 
 
-def add_verify_parser(subparsers):
+def add_verify_parser(
+    subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]",
+) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "verify",
         help="check a proof bundle downloaded from a Vitrina portal",
@@ -75,7 +89,7 @@ def add_verify_parser(subparsers):
     return parser
 
 
-def run_verify(args):
+def run_verify(args: argparse.Namespace) -> int:
     try:
         bundle = read_bundle(args.bundle)
         log_key = read_log_key(args.log_key) if args.log_key else None
@@ -87,7 +101,7 @@ def run_verify(args):
         return EXIT_BAD_INPUT
     history = None
     if not args.no_state:
-        fetch = (lambda first, second: fetch_consistency_proof(portal, first, second)) if portal else None
+        fetch = functools.partial(fetch_consistency_proof, portal) if portal else None
         history = History(CheckpointStore(args.state_dir or default_state_dir()), fetch)
     results = verify_bundle(
         bundle, artifact_path=args.artifact, log_key=log_key, repo=args.repo, history=history
@@ -97,7 +111,7 @@ def run_verify(args):
     return summarize(results)
 
 
-def summarize(results):
+def summarize(results: Sequence[CheckResult]) -> int:
     """Print the verdict and return the exit code: any failure beats any error, which beats a pass."""
     failed = [r.name for r in results if r.status == FAIL]
     errors = [r.name for r in results if r.status == ERROR]
@@ -113,7 +127,7 @@ def summarize(results):
     return EXIT_OK
 
 
-def read_bundle(path):
+def read_bundle(path: str) -> Bundle:
     try:
         with open(path, "rb") as f:
             data = f.read(MAX_BUNDLE_BYTES + 1)
@@ -125,14 +139,14 @@ def read_bundle(path):
         raise BadInput(f"{path} is not a usable proof bundle: {exc}") from None
 
 
-def portal_url(value):
+def portal_url(value: str) -> str:
     try:
         return check_portal_url(value)
     except FormatError as exc:
         raise BadInput(str(exc)) from None
 
 
-def read_log_key(value):
+def read_log_key(value: str) -> str:
     """A verifier key given as itself, or as the path of a file whose first line it is."""
     try:
         parse_verifier_key(value)
@@ -153,7 +167,7 @@ def read_log_key(value):
     return text
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m verifier",
         description="Check Vitrina's proofs yourself. Needs only 'cryptography' (and git for --repo).",
@@ -165,11 +179,12 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         # argparse exits 2 on a usage error; here 2 means "could not check", so usage errors are bad input.
         return EXIT_BAD_INPUT if exc.code else EXIT_OK
-    return args.func(args)
+    code: int = args.func(args)
+    return code

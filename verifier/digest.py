@@ -10,6 +10,7 @@ import os
 import re
 import stat
 from collections.abc import Iterator
+from typing import TypeGuard
 
 from verifier.errors import FormatError
 
@@ -22,7 +23,7 @@ _HEX_ANY_CASE = re.compile(r"[0-9a-fA-F]*")
 _GIT_COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
-def is_commit_id(value: object) -> bool:
+def is_commit_id(value: object) -> TypeGuard[str]:
     """Whether ``value`` is a full git commit id in lowercase hex (the one spelling compared everywhere)."""
     return isinstance(value, str) and _GIT_COMMIT.fullmatch(value) is not None
 

@@ -33,10 +33,11 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 from verifier import __version__, jsontext
-from verifier.digest import is_commit_id, parse_digest
+from verifier.digest import format_digest, is_commit_id, parse_digest
 from verifier.errors import CouldNotCheck, FormatError
 from verifier.reasons import Reason
 
@@ -59,6 +60,10 @@ _THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _MAX_VERSION_LENGTH = 256
 
+# One ``socket.getaddrinfo`` entry: (family, type, proto, canonname, sockaddr); sockaddr[0] is the address.
+AddressInfo = tuple[socket.AddressFamily, socket.SocketKind, int, str, tuple[Any, ...]]
+_IP = ipaddress.IPv4Address | ipaddress.IPv6Address
+
 
 @dataclass
 class LiveReport:
@@ -75,15 +80,15 @@ class LiveReport:
 
 
 def fetch_live(
-    url,
+    url: str,
     *,
-    allow_private=False,
-    connect_timeout=3.0,
-    total_timeout=10.0,
-    max_bytes=65536,
-    max_redirects=3,
-    user_agent=DEFAULT_USER_AGENT,
-):
+    allow_private: bool = False,
+    connect_timeout: float = 3.0,
+    total_timeout: float = 10.0,
+    max_bytes: int = 65536,
+    max_redirects: int = 3,
+    user_agent: str = DEFAULT_USER_AGENT,
+) -> LiveReport:
     """Fetch ``url`` and return the ``LiveReport`` of what the service says it runs.
 
     Raises ``CouldNotCheck`` with reason ``UNREACHABLE``, ``TIMEOUT``, ``BAD_RESPONSE``, ``TOO_LARGE``
@@ -126,7 +131,7 @@ def fetch_live(
     )
 
 
-def parse_live_body(body, content_type):
+def parse_live_body(body: bytes, content_type: str | None) -> tuple[str, str | None, str | None]:
     """Return ``(digest, commit or None, version or None)`` from a live endpoint's answer.
 
     JSON is recognised by its content type or by a body starting with ``{`` and read by the one strict
@@ -143,7 +148,7 @@ def parse_live_body(body, content_type):
     return _checked_digest(text), None, None
 
 
-def address_problem(address, *, allow_private=False):
+def address_problem(address: str | _IP, *, allow_private: bool = False) -> str | None:
     """Return why Vitrina must not connect to ``address`` (e.g. ``"a loopback address"``), or None.
 
     IPv4 addresses embedded in IPv6 ones (IPv4-mapped ``::ffff:a.b.c.d``, NAT64 ``64:ff9b::/96``,
@@ -168,7 +173,9 @@ def address_problem(address, *, allow_private=False):
     return None
 
 
-def checked_addresses(host, port, *, allow_private, timeout, url):
+def checked_addresses(
+    host: str, port: int, *, allow_private: bool, timeout: float, url: str
+) -> list[AddressInfo]:
     """Resolve ``host`` once and return its ``getaddrinfo`` entries, every one passed by ``address_problem``.
 
     The one address rule for every outgoing connection (live checks, repository fetches): the caller
@@ -185,8 +192,8 @@ def checked_addresses(host, port, *, allow_private, timeout, url):
     return addresses
 
 
-def _embedded_ipv4(ip):
-    if ip.version != 6:
+def _embedded_ipv4(ip: _IP) -> ipaddress.IPv4Address | None:
+    if not isinstance(ip, ipaddress.IPv6Address):
         return None
     if ip.ipv4_mapped is not None:
         return ip.ipv4_mapped
@@ -200,7 +207,16 @@ def _embedded_ipv4(ip):
 class _Fetch:
     """One fetch's settings and deadline, shared by every hop of its redirect chain."""
 
-    def __init__(self, *, allow_private, connect_timeout, total_timeout, deadline, max_bytes, user_agent):
+    def __init__(
+        self,
+        *,
+        allow_private: bool,
+        connect_timeout: float,
+        total_timeout: float,
+        deadline: float,
+        max_bytes: int,
+        user_agent: str,
+    ) -> None:
         self.allow_private = allow_private
         self.connect_timeout = connect_timeout
         self.total_timeout = total_timeout
@@ -208,13 +224,13 @@ class _Fetch:
         self.max_bytes = max_bytes
         self.user_agent = user_agent
 
-    def remaining(self, url):
+    def remaining(self, url: str) -> float:
         left = self.deadline - time.monotonic()
         if left <= 0:
             raise CouldNotCheck(Reason.TIMEOUT, f"{url} did not answer within {self.total_timeout:g} s.")
         return left
 
-    def get(self, url):
+    def get(self, url: str) -> tuple[int, str | None, bytes, str | None]:
         """One GET without following redirects: ``(status, location, body, content_type)``."""
         target = _Target.from_url(url)
         addresses = self.checked_addresses(target, url)
@@ -248,14 +264,14 @@ class _Fetch:
         finally:
             sock.close()
 
-    def checked_addresses(self, target, url):
+    def checked_addresses(self, target: "_Target", url: str) -> list[AddressInfo]:
         return checked_addresses(
             target.host, target.port, allow_private=self.allow_private, timeout=self.remaining(url), url=url
         )
 
-    def connect(self, target, addresses, url):
+    def connect(self, target: "_Target", addresses: list[AddressInfo], url: str) -> socket.socket:
         """Connect to one of the checked addresses (never to the name again), then start TLS for https."""
-        failure = None
+        failure = CouldNotCheck(Reason.UNREACHABLE, f"{target.host} has no address to connect to.")
         for _family, _type, _proto, _name, sockaddr in addresses:
             timeout = min(self.connect_timeout, self.remaining(url))
             try:
@@ -275,7 +291,7 @@ class _Fetch:
             sock = self.start_tls(sock, target, url)
         return sock
 
-    def start_tls(self, sock, target, url):
+    def start_tls(self, sock: socket.socket, target: "_Target", url: str) -> ssl.SSLSocket:
         try:
             sock.settimeout(self.remaining(url))
             return ssl.create_default_context().wrap_socket(sock, server_hostname=target.host)
@@ -296,7 +312,9 @@ class _Fetch:
                 Reason.UNREACHABLE, f"TLS with {target.host} failed: {_os_reason(exc)}."
             ) from None
 
-    def exchange(self, sock, target, url):
+    def exchange(
+        self, sock: socket.socket, target: "_Target", url: str
+    ) -> tuple[int, str | None, bytes, str | None]:
         stream = _DeadlineSocket(
             sock, self, url, budget=HEADER_ALLOWANCE + FRAMING_FACTOR * (self.max_bytes + 1)
         )
@@ -316,7 +334,7 @@ class _Fetch:
             return response.status, None, b"", None
         return 200, None, self.read_body(response, url), response.getheader("Content-Type")
 
-    def read_body(self, response, url):
+    def read_body(self, response: http.client.HTTPResponse, url: str) -> bytes:
         encoding = (response.getheader("Content-Encoding") or "identity").strip().lower()
         if encoding != "identity":
             raise CouldNotCheck(
@@ -336,7 +354,7 @@ class _Fetch:
 class _Target:
     """The parts of an http(s) URL the fetch needs, validated."""
 
-    def __init__(self, scheme, host, port, request_target, host_header):
+    def __init__(self, scheme: str, host: str, port: int, request_target: str, host_header: str) -> None:
         self.scheme = scheme
         self.host = host
         self.port = port
@@ -344,7 +362,7 @@ class _Target:
         self.host_header = host_header
 
     @classmethod
-    def from_url(cls, url):
+    def from_url(cls, url: str) -> "_Target":
         try:
             parts = urlsplit(url)
             port = parts.port
@@ -379,20 +397,20 @@ class _TooManyBytes(Exception):
 class _DeadlineSocket:
     """The socket as ``http.client`` sees it: every read and write bounded by the fetch's deadline."""
 
-    def __init__(self, sock, fetch, url, budget):
+    def __init__(self, sock: socket.socket, fetch: _Fetch, url: str, budget: int) -> None:
         self.sock = sock
         self.fetch = fetch
         self.url = url
         self.budget = budget
 
-    def sendall(self, data):
+    def sendall(self, data: bytes) -> None:
         self.sock.settimeout(self.fetch.remaining(self.url))
         self.sock.sendall(data)
 
-    def makefile(self, mode, *args, **kwargs):
+    def makefile(self, mode: str, *args: object, **kwargs: object) -> io.BufferedReader:
         return io.BufferedReader(_DeadlineReader(self))
 
-    def close(self):
+    def close(self) -> None:
         """Leave the socket open: ``http.client`` closes early but the body is still to be read.
 
         The fetch closes the real socket itself once the exchange is over.
@@ -400,13 +418,13 @@ class _DeadlineSocket:
 
 
 class _DeadlineReader(io.RawIOBase):
-    def __init__(self, owner):
+    def __init__(self, owner: _DeadlineSocket) -> None:
         self.owner = owner
 
-    def readable(self):
+    def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer):
+    def readinto(self, buffer: Any) -> int:
         owner = self.owner
         if owner.budget <= 0:
             raise _TooManyBytes
@@ -417,7 +435,7 @@ class _DeadlineReader(io.RawIOBase):
         return count
 
 
-def _resolve(host, port, timeout, url):
+def _resolve(host: str, port: int, timeout: float, url: str) -> list[AddressInfo]:
     """``getaddrinfo`` bounded by ``timeout`` (it has no timeout of its own, so it runs in a thread).
 
     An IP literal needs no lookup, and no thread: that is most watched services on a private network.
@@ -429,9 +447,9 @@ def _resolve(host, port, timeout, url):
     if literal is not None:
         family = socket.AF_INET6 if literal.version == 6 else socket.AF_INET
         return [(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (str(literal), port))]
-    outcome = {}
+    outcome: dict[str, Any] = {}
 
-    def lookup():
+    def lookup() -> None:
         try:
             outcome["addresses"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except OSError as exc:
@@ -444,21 +462,22 @@ def _resolve(host, port, timeout, url):
         raise CouldNotCheck(Reason.TIMEOUT, f"The name {host} in {url} did not resolve within {timeout:g} s.")
     if "error" in outcome or not outcome.get("addresses"):
         raise CouldNotCheck(Reason.UNREACHABLE, f"The name {host} in {url} does not resolve.")
-    return outcome["addresses"]
+    addresses: list[AddressInfo] = outcome["addresses"]
+    return addresses
 
 
-def _redirect_target(current, location):
+def _redirect_target(current: str, location: str | None) -> str:
     if not location:
         raise CouldNotCheck(Reason.BAD_RESPONSE, f"{current} sent a redirect without a Location header.")
     return urljoin(current, location.strip())
 
 
-def _is_json(body, content_type):
+def _is_json(body: bytes, content_type: str | None) -> bool:
     media_type = (content_type or "").split(";")[0].strip().lower()
     return media_type == "application/json" or media_type.endswith("+json") or body.lstrip()[:1] == b"{"
 
 
-def _parse_json_body(body):
+def _parse_json_body(body: bytes) -> tuple[str, str | None, str | None]:
     try:
         document = jsontext.loads(body, what="the answer")
     except FormatError as exc:
@@ -474,15 +493,14 @@ def _parse_json_body(body):
     )
 
 
-def _checked_digest(value):
+def _checked_digest(value: object) -> str:
     try:
-        parse_digest(value)
+        return format_digest(parse_digest(value))
     except FormatError as exc:
         raise _bad(f"artifact_digest is not usable: {exc}") from None
-    return value
 
 
-def _checked_commit(value):
+def _checked_commit(value: object) -> str | None:
     if value is None:
         return None
     if not is_commit_id(value):
@@ -490,7 +508,7 @@ def _checked_commit(value):
     return value
 
 
-def _checked_version(value):
+def _checked_version(value: object) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or len(value) > _MAX_VERSION_LENGTH:
@@ -498,10 +516,10 @@ def _checked_version(value):
     return value
 
 
-def _bad(message):
+def _bad(message: str) -> CouldNotCheck:
     return CouldNotCheck(Reason.BAD_RESPONSE, message)
 
 
-def _os_reason(exc):
+def _os_reason(exc: BaseException) -> str:
     """The operating system's words for a socket error ("Connection refused"), else the error's name."""
     return getattr(exc, "strerror", None) or exc.__class__.__name__

@@ -41,14 +41,15 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from verifier.digest import is_commit_id
 from verifier.errors import CouldNotCheck, FormatError
-from verifier.live import checked_addresses
+from verifier.live import AddressInfo, checked_addresses
 from verifier.reasons import Reason
 
 ALLOWED_SCHEMES = ("https", "http", "git", "file")
@@ -112,13 +113,20 @@ class RepoMirror:
     refused always. A refused address raises ``CouldNotCheck(FORBIDDEN_ADDRESS)`` before git starts.
     """
 
-    def __init__(self, cache_dir, *, timeout=60.0, min_fetch_interval=30.0, allow_private=False):
+    def __init__(
+        self,
+        cache_dir: str | os.PathLike[str],
+        *,
+        timeout: float = 60.0,
+        min_fetch_interval: float = 30.0,
+        allow_private: bool = False,
+    ) -> None:
         self.cache_dir = Path(cache_dir)
         self.timeout = timeout
         self.min_fetch_interval = min_fetch_interval
         self.allow_private = allow_private
 
-    def check_commit(self, repo_url, commit, branch):
+    def check_commit(self, repo_url: str, commit: str, branch: str) -> RepoCheck:
         """Return the ``RepoCheck`` of ``commit`` against ``refs/heads/<branch>`` of ``repo_url``.
 
         Raises ``CouldNotCheck(REPO_UNREACHABLE)`` when the repository cannot be fetched or has no such
@@ -141,7 +149,9 @@ class RepoMirror:
             ahead_by = _count_between(mirror, commit, head, self.timeout) if on_branch else None
         return RepoCheck(commit_exists=True, on_branch=on_branch, ahead_by=ahead_by, branch_head=head)
 
-    def list_commits(self, repo_url, old_commit, new_commit, limit=100, *, fetch=True):
+    def list_commits(
+        self, repo_url: str, old_commit: str | None, new_commit: str, limit: int = 100, *, fetch: bool = True
+    ) -> list[dict[str, str]] | None:
         """Commits reachable from ``new_commit`` but not from ``old_commit``, newest first.
 
         What changed since the previous release: a list of ``{"sha", "author", "date", "subject"}``
@@ -188,10 +198,10 @@ class RepoMirror:
             for line in output.splitlines()
         ]
 
-    def mirror_path(self, repo_url):
+    def mirror_path(self, repo_url: str) -> Path:
         return self.cache_dir / hashlib.sha256(repo_url.encode()).hexdigest()
 
-    def _fresh_mirror(self, repo_url):
+    def _fresh_mirror(self, repo_url: str) -> Path:
         """The mirror of ``repo_url``, created or fetched first unless fetched less than an interval ago."""
         path = self.mirror_path(repo_url)
         with self._locked(repo_url, fcntl.LOCK_EX):
@@ -201,7 +211,7 @@ class RepoMirror:
                 self._fetch(repo_url, path)
         return path
 
-    def _create(self, repo_url, path):
+    def _create(self, repo_url: str, path: Path) -> None:
         """Build the mirror in a scratch directory and move it in place only once it is complete."""
         source, config = self._pinned_source(repo_url)
         scratch = Path(tempfile.mkdtemp(prefix=path.name + ".", suffix=".new", dir=self.cache_dir))
@@ -212,7 +222,9 @@ class RepoMirror:
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
-    def _fetch(self, repo_url, path, source=None, config=None):
+    def _fetch(
+        self, repo_url: str, path: Path, source: str | None = None, config: Sequence[str] = ()
+    ) -> None:
         """Fetch the mirrored refs of ``repo_url`` from ``source`` (by default, resolved and checked now).
 
         The URL is given on the command line, never taken from the mirror's own configuration, so
@@ -241,7 +253,7 @@ class RepoMirror:
             ) from None
         (path / _FETCHED_STAMP).write_text(f"{time.time()}\n")
 
-    def _pinned_source(self, repo_url):
+    def _pinned_source(self, repo_url: str) -> tuple[str, tuple[str, ...]]:
         """``(URL for git, extra git settings)`` that hold git to addresses checked here, once.
 
         Raises ``CouldNotCheck(FORBIDDEN_ADDRESS)`` for a forbidden address or a local repository when
@@ -257,6 +269,8 @@ class RepoMirror:
             return repo_url, ()
         parts = urlsplit(repo_url)
         host, port = parts.hostname, parts.port or _DEFAULT_PORTS[parts.scheme]
+        if host is None:  # check_repo_url refuses such a URL first; a caller that skipped it gets the same
+            raise FormatError(f"repository URL {repo_url!r} has no host")
         entries = checked_addresses(
             host, port, allow_private=self.allow_private, timeout=self.timeout, url=repo_url
         )
@@ -272,7 +286,7 @@ class RepoMirror:
         return repo_url, (f"http.curloptResolve={host}:{port}:{','.join(shown)}",)
 
     @contextmanager
-    def _locked(self, repo_url, mode):
+    def _locked(self, repo_url: str, mode: int) -> Iterator[None]:
         """Hold the mirror's file lock, waiting at most ``timeout`` for another fetch to finish."""
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         lock_path = self.mirror_path(repo_url).with_suffix(".lock")
@@ -295,7 +309,9 @@ class RepoMirror:
                 fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
-def check_commit_in_repo(repo_path_or_url, commit, branch, *, timeout=60.0):
+def check_commit_in_repo(
+    repo_path_or_url: str | os.PathLike[str], commit: str, branch: str, *, timeout: float = 60.0
+) -> RepoCheck:
     """``RepoMirror.check_commit`` against a throw-away mirror: for a volunteer's one-off check.
 
     ``repo_path_or_url`` may be a local directory (a clone or a bare repository) or a URL. Private
@@ -311,7 +327,7 @@ def check_commit_in_repo(repo_path_or_url, commit, branch, *, timeout=60.0):
         )
 
 
-def check_repo_url(repo_url):
+def check_repo_url(repo_url: object) -> None:
     """The one rule for a repository URL, when it is entered and before every fetch.
 
     Accepted: an ``https``, ``http`` or ``git`` URL with a host and no credentials, a ``file:///``
@@ -346,7 +362,7 @@ def check_repo_url(repo_url):
     _check_url_host(repo_url, parts)
 
 
-def _check_url_host(repo_url, parts):
+def _check_url_host(repo_url: str, parts: SplitResult) -> None:
     try:
         _ = parts.port  # urlsplit checks the port only when asked for it
     except ValueError:
@@ -361,12 +377,12 @@ def _check_url_host(repo_url, parts):
         )
 
 
-def check_commit_id(commit):
+def check_commit_id(commit: object) -> None:
     if not is_commit_id(commit):
         raise FormatError(f"commit {commit!r} is not 40 or 64 lowercase hex characters")
 
 
-def check_branch_name(branch):
+def check_branch_name(branch: object) -> None:
     """Accept only what ``git check-ref-format --branch`` accepts, and never a value starting with ``-``."""
     if not isinstance(branch, str) or not branch or branch.startswith("-") or "@{" in branch:
         raise FormatError(f"branch name {branch!r} is not a valid git branch name")
@@ -375,7 +391,7 @@ def check_branch_name(branch):
 
 
 @functools.lru_cache(maxsize=1024)
-def _git_accepts_branch_name(branch):
+def _git_accepts_branch_name(branch: str) -> bool:
     """git's verdict on a branch name: a pure function of the name, so asked once per name per process
     (a git process costs milliseconds; every check of a project asks about the same protected branch)."""
     with tempfile.TemporaryDirectory(prefix="vitrina-ref-") as empty:
@@ -383,16 +399,16 @@ def _git_accepts_branch_name(branch):
     return result.returncode == 0
 
 
-def _rev_parse(mirror, ref, timeout):
+def _rev_parse(mirror: Path, ref: str, timeout: float) -> str | None:
     result = _run(_git_command("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"), mirror, timeout)
     return result.stdout.strip() if result.returncode == 0 else None
 
 
-def _commit_exists(mirror, commit, timeout):
+def _commit_exists(mirror: Path, commit: str, timeout: float) -> bool:
     return _run(_git_command("cat-file", "-e", f"{commit}^{{commit}}"), mirror, timeout).returncode == 0
 
 
-def _is_ancestor(mirror, commit, head, timeout):
+def _is_ancestor(mirror: Path, commit: str, head: str, timeout: float) -> bool:
     result = _run(_git_command("merge-base", "--is-ancestor", commit, head), mirror, timeout)
     if result.returncode not in (0, 1):
         failure = _failed("merge-base", result)
@@ -402,22 +418,22 @@ def _is_ancestor(mirror, commit, head, timeout):
     return result.returncode == 0
 
 
-def _count_between(mirror, commit, head, timeout):
+def _count_between(mirror: Path, commit: str, head: str, timeout: float) -> int:
     return int(_git(mirror, "rev-list", "--count", f"{commit}..{head}", timeout=timeout).stdout)
 
 
-def _seconds_since_fetch(path):
+def _seconds_since_fetch(path: Path) -> float:
     try:
         return time.time() - float((path / _FETCHED_STAMP).read_text())
     except (OSError, ValueError):
         return float("inf")
 
 
-def _unique_addresses(entries):
+def _unique_addresses(entries: list[AddressInfo]) -> list[str]:
     return list(dict.fromkeys(entry[4][0] for entry in entries))
 
 
-def _is_address(host):
+def _is_address(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
     except ValueError:
@@ -449,7 +465,7 @@ _PLAIN_FAILURES = (
 )
 
 
-def _failed(command, result):
+def _failed(command: str, result: subprocess.CompletedProcess[str]) -> str:
     """Log git's words for the operator and return the plain sentence for everyone else."""
     _logger.info("git %s failed with status %s: %s", command, result.returncode, result.stderr.strip())
     stderr = result.stderr.lower()
@@ -459,7 +475,9 @@ def _failed(command, result):
     return f"git {command} failed (exit status {result.returncode})"
 
 
-def _git(cwd, *args, timeout, config=()):
+def _git(
+    cwd: Path, *args: str, timeout: float, config: Sequence[str] = ()
+) -> subprocess.CompletedProcess[str]:
     """Run a git command that must succeed; ``config`` adds ``-c`` settings after the safe ones."""
     result = _run(_git_command(*args, config=config), cwd, timeout)
     if result.returncode != 0:
@@ -467,12 +485,12 @@ def _git(cwd, *args, timeout, config=()):
     return result
 
 
-def _git_command(*args, config=()):
+def _git_command(*args: str, config: Sequence[str] = ()) -> list[str]:
     settings = (*_SAFE_CONFIG, *config)
     return ["git", *(arg for setting in settings for arg in ("-c", setting)), *args]
 
 
-def _run(command, cwd, timeout):
+def _run(command: list[str], cwd: str | Path, timeout: float) -> subprocess.CompletedProcess[str]:
     """Run ``command`` in its own process group, killing the whole group if it outlives ``timeout``."""
     process = subprocess.Popen(
         command,
@@ -493,7 +511,7 @@ def _run(command, cwd, timeout):
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
-def _git_env():
+def _git_env() -> dict[str, str]:
     """A minimal environment: no user or system config, no prompts, no replace refs, English messages."""
     return {
         "PATH": os.environ.get("PATH", os.defpath),
