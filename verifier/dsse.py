@@ -14,11 +14,13 @@ Two rules of the specification that implementations get wrong, and that this mod
 import base64
 import binascii
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from verifier import jsontext
 from verifier.errors import FormatError, SignatureError
+from verifier.keys import PrivateKey, PublicKey
 
 PAYLOAD_TYPE_IN_TOTO = "application/vnd.in-toto+json"
 MAX_ENVELOPE_BYTES = 1024 * 1024
@@ -43,7 +45,7 @@ class Envelope:
     payload: bytes
     signatures: list[Signature]
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """Return the standard JSON envelope, with standard base64 and ``keyid`` only where set."""
         return {
             "payload": _b64encode(self.payload),
@@ -52,7 +54,7 @@ class Envelope:
         }
 
 
-def pae(payload_type, payload):
+def pae(payload_type: str, payload: bytes) -> bytes:
     """Return the DSSE v1 Pre-Authentication Encoding of a payload and its type.
 
     ``PAE(type, body) = "DSSEv1" SP LEN(type) SP type SP LEN(body) SP body``, where LEN is the
@@ -62,7 +64,7 @@ def pae(payload_type, payload):
     return b"DSSEv1 %d %b %d %b" % (len(type_bytes), type_bytes, len(payload), payload)
 
 
-def parse_envelope(data):
+def parse_envelope(data: object) -> Envelope:
     """Parse a JSON envelope (bytes, text, or an already-decoded dict) into an ``Envelope``.
 
     Strict about shape so that a malformed envelope is reported as such, naming the field, rather
@@ -85,7 +87,9 @@ def parse_envelope(data):
     )
 
 
-def verify_envelope(envelope, keys, *, payload_type=PAYLOAD_TYPE_IN_TOTO):
+def verify_envelope(
+    envelope: Envelope, keys: Sequence[PublicKey], *, payload_type: str = PAYLOAD_TYPE_IN_TOTO
+) -> PublicKey:
     """Return the first trusted key under which one of the envelope's signatures verifies.
 
     Every signature is tried against every key; ``keyid`` plays no part (see the module docstring).
@@ -104,7 +108,13 @@ def verify_envelope(envelope, keys, *, payload_type=PAYLOAD_TYPE_IN_TOTO):
     raise SignatureError(f"signature does not verify under any trusted key (keys: {tried})")
 
 
-def sign_envelope(payload, private_key, *, payload_type=PAYLOAD_TYPE_IN_TOTO, keyid=None):
+def sign_envelope(
+    payload: bytes,
+    private_key: PrivateKey,
+    *,
+    payload_type: str = PAYLOAD_TYPE_IN_TOTO,
+    keyid: str | None = None,
+) -> dict[str, Any]:
     """Sign ``payload`` and return the JSON-ready envelope dict (standard base64).
 
     ``keyid`` is written as given, and left out when ``None``; verifiers that follow the spec do not
@@ -118,11 +128,10 @@ def sign_envelope(payload, private_key, *, payload_type=PAYLOAD_TYPE_IN_TOTO, ke
     }
 
 
-def envelope_to_json(envelope):
+def envelope_to_json(envelope: Envelope | dict[str, Any]) -> str:
     """Serialize an envelope (dict or ``Envelope``) as compact JSON with sorted keys."""
-    if isinstance(envelope, Envelope):
-        envelope = envelope.to_dict()
-    return json.dumps(envelope, sort_keys=True, separators=(",", ":"))
+    document = envelope.to_dict() if isinstance(envelope, Envelope) else envelope
+    return json.dumps(document, sort_keys=True, separators=(",", ":"))
 
 
 def _load_envelope_json(data: object) -> Any:
@@ -151,7 +160,7 @@ def _check_size(size: int) -> None:
         raise FormatError(f"envelope is {size} bytes; the limit is {MAX_ENVELOPE_BYTES} bytes (1 MiB)")
 
 
-def _parse_signatures(signatures):
+def _parse_signatures(signatures: object) -> list[Signature]:
     if not isinstance(signatures, list):
         raise FormatError(f"signatures must be a list, got {_json_type(signatures)}")
     if not signatures:
@@ -161,7 +170,7 @@ def _parse_signatures(signatures):
     return [_parse_signature(entry, f"signatures[{i}]") for i, entry in enumerate(signatures)]
 
 
-def _parse_signature(entry, where):
+def _parse_signature(entry: object, where: str) -> Signature:
     if not isinstance(entry, dict):
         raise FormatError(f"{where} must be an object, got {_json_type(entry)}")
     if "sig" not in entry:
@@ -200,18 +209,18 @@ def _b64decode(text: object, field: str) -> bytes:
     return raw
 
 
-def _b64encode(data):
+def _b64encode(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _signature_dict(sig, keyid):
+def _signature_dict(sig: bytes, keyid: str | None) -> dict[str, str]:
     entry = {"sig": _b64encode(sig)}
     if keyid:
         entry["keyid"] = keyid
     return entry
 
 
-def _json_type(value):
+def _json_type(value: object) -> str:
     """Name a decoded JSON value's type the way the JSON text spells it."""
     names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
     if isinstance(value, int | float) and not isinstance(value, bool):

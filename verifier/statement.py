@@ -48,19 +48,19 @@ class Statement:
     source_commit: str
     ci_build_url: str | None
     builder_id: str | None
-    raw: dict
+    raw: dict[str, Any]
 
     @property
-    def artifact_digest(self):
+    def artifact_digest(self) -> str:
         """``sha256:<hex>`` of the artifact: the first subject's digest."""
         return format_digest(self.subjects[0].sha256)
 
     @property
-    def artifact_name(self):
+    def artifact_name(self) -> str:
         return self.subjects[0].name
 
 
-def parse_statement(payload):
+def parse_statement(payload: bytes) -> Statement:
     """Parse a DSSE payload into a ``Statement``, or raise ``StatementError`` saying what is wrong."""
     raw = _load_json_object(payload)
     if raw.get("_type") != STATEMENT_TYPE:
@@ -85,13 +85,13 @@ def parse_statement(payload):
 
 def build_statement(
     *,
-    artifact_name,
-    artifact_digest,
-    repo_uri,
-    commit,
-    ci_build_url=None,
-    builder_id=DEFAULT_BUILDER_ID,
-):
+    artifact_name: str,
+    artifact_digest: str,
+    repo_uri: str,
+    commit: str,
+    ci_build_url: str | None = None,
+    builder_id: str = DEFAULT_BUILDER_ID,
+) -> dict[str, Any]:
     """Return a Statement v1 dict with a SLSA provenance v1 predicate, ready for ``statement_to_payload``.
 
     What a CI job signs: the artifact (name, ``sha256:<hex>``), the repository and commit it was built
@@ -100,7 +100,7 @@ def build_statement(
     """
     if not is_commit_id(commit):
         raise FormatError(f"commit must be 40 lowercase hex characters (or 64), got {commit!r}")
-    run_details = {"builder": {"id": builder_id}}
+    run_details: dict[str, Any] = {"builder": {"id": builder_id}}
     if ci_build_url is not None:
         run_details["metadata"] = {"invocationId": ci_build_url}
     return {
@@ -118,7 +118,7 @@ def build_statement(
     }
 
 
-def statement_to_payload(statement):
+def statement_to_payload(statement: dict[str, Any]) -> bytes:
     """Serialize a statement dict as compact UTF-8 JSON with sorted keys (the bytes that get signed)."""
     return json.dumps(statement, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
@@ -134,12 +134,12 @@ def _load_json_object(payload: bytes) -> dict[str, Any]:
     return obj
 
 
-def _field_is(raw, name):
+def _field_is(raw: dict[str, Any], name: str) -> str:
     return f"{name} is {raw[name]!r}" if name in raw else f"the statement has no {name}"
 
 
-def _subjects(raw):
-    subjects = []
+def _subjects(raw: dict[str, Any]) -> list[Subject]:
+    subjects: list[Subject] = []
     entries = raw.get("subject")
     for i, entry in enumerate(entries if isinstance(entries, list) else []):
         sha256 = _value_at(entry, "digest", "sha256")
@@ -156,7 +156,7 @@ def _subjects(raw):
     return subjects
 
 
-def _source(raw):
+def _source(raw: dict[str, Any]) -> tuple[str, str]:
     """Return (uri, gitCommit) of the first resolved dependency that names a git commit."""
     dependencies = _value_at(raw, "predicate", "buildDefinition", "resolvedDependencies")
     for i, dependency in enumerate(dependencies if isinstance(dependencies, list) else []):
@@ -179,7 +179,7 @@ def _source(raw):
     )
 
 
-def _value_at(obj, *path):
+def _value_at(obj: Any, *path: str) -> Any:
     """Follow ``path`` through nested objects; ``None`` if any step is missing or not an object."""
     for name in path:
         if not isinstance(obj, dict):
@@ -188,6 +188,6 @@ def _value_at(obj, *path):
     return obj
 
 
-def _string_at(obj, *path):
+def _string_at(obj: Any, *path: str) -> str | None:
     value = _value_at(obj, *path)
     return value if isinstance(value, str) else None
