@@ -1,5 +1,5 @@
-"""The HTTP edge every app shares: the API's one error shape, the site's 404 and 500, public reads and
-the public time format.
+"""The HTTP edge every app shares: the API's one error shape, the site's 404 and 500, public reads, the
+one paging rule and the public time format.
 
 Neutral ground: it imports Django and DRF only, never an app, so the log, the registry, monitoring, the
 API and the pages may all import it. The error shape, for every 4xx the API gives (and a 503)::
@@ -19,7 +19,8 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
-from rest_framework import exceptions
+from rest_framework import exceptions, serializers
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
@@ -57,6 +58,72 @@ class PayloadTooLarge(exceptions.APIException):
 class LengthRequired(exceptions.APIException):
     status_code = 411
     default_code = "length_required"
+
+
+class PublicReadView:
+    """Mixin for a public, read-only DRF view: GET and HEAD answer, any other method gets 405 with
+    ``Allow: GET, HEAD`` in the error shape (OPTIONS too: the schema describes the API, not OPTIONS)."""
+
+    http_method_names = ["get", "head"]
+
+
+class Pagination(LimitOffsetPagination):
+    """The one paging rule of the public lists: ``?limit=&offset=``, with a ceiling so one request stays
+    cheap.
+
+    A limit or offset that is not a whole number in range, or is given twice, is the client's mistake
+    and answered with 400 naming it, never silently replaced by the default. A list with other bounds
+    subclasses this and sets ``default_limit`` and ``max_limit``.
+    """
+
+    default_limit = 50
+    max_limit = 200
+    # Past any list's end, and within every database's integer range.
+    max_offset = 10**18 - 1
+
+    def get_schema_operation_parameters(self, view):
+        limit, offset = super().get_schema_operation_parameters(view)
+        limit["schema"] = {"type": "integer", "minimum": 1, "maximum": self.max_limit}
+        offset["schema"] = {"type": "integer", "minimum": 0, "maximum": self.max_offset}
+        return [limit, offset]
+
+    def get_limit(self, request):
+        return self._count(request, self.limit_query_param, self.default_limit, 1, self.max_limit)
+
+    def get_offset(self, request):
+        return self._count(request, self.offset_query_param, 0, 0, self.max_offset)
+
+    @staticmethod
+    def _count(request, name, default, minimum, maximum):
+        values = request.query_params.getlist(name)
+        if not values:
+            return default
+        if len(values) > 1:
+            raise exceptions.ValidationError({name: [f"{name} must be given once."]})
+        text = values[0]
+        if not text.isascii() or not text.isdigit() or len(text) > 18:
+            raise exceptions.ValidationError({name: [f"{name} must be a whole number."]})
+        value = int(text)
+        if not minimum <= value <= maximum:
+            raise exceptions.ValidationError(
+                {name: [f"{name} must be at least {minimum} and at most {maximum}."]}
+            )
+        return value
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    status = serializers.IntegerField()
+    code = serializers.CharField(help_text="e.g. invalid, not_authenticated, not_found, conflict.")
+    message = serializers.CharField(help_text="One sentence saying what is wrong.")
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), help_text="Problems by field."
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one error shape, for the schema (drf-spectacular names it "Error")."""
+
+    error = ErrorDetailSerializer()
 
 
 def public_read(view):

@@ -1,18 +1,17 @@
 """The OpenAPI description of the public endpoints that are plain Django views, not DRF views.
 
 drf-spectacular describes DRF views from their serializers. The log, its proofs and tiles, the proof
-bundles, the observations, the badges, the feeds and the portal's own live endpoint are plain Django
+bundles, the badges, the feeds and the portal's own live endpoint are plain Django
 views (each app routes its own), so ``add_plain_endpoints`` (a drf-spectacular post-processing hook,
 wired in ``settings.SPECTACULAR_SETTINGS``) adds their operations here, in one place, so the schema
 describes every public endpoint and the schema tests (schemathesis included) exercise them all.
 """
 
-# The API's one error shape (``serializers.ErrorSerializer``, which drf-spectacular names "Error").
+# The API's one error shape (``portal.http.ErrorSerializer``, which drf-spectacular names "Error").
 ERROR = {"$ref": "#/components/schemas/Error"}
 INDEX = {"type": "integer", "minimum": 0}
 SIZE = {"type": "integer", "minimum": 1}
 B64 = {"type": "string", "format": "byte"}
-DIGEST = {"type": "string", "nullable": True, "pattern": "^sha256:[0-9a-f]{64}$"}
 LIGHT = {"type": "string", "enum": ["verified", "mismatch", "unverifiable", "unchecked"]}
 
 SCHEMAS = {
@@ -56,31 +55,6 @@ SCHEMAS = {
     "ProofBundle": {
         "type": "object",
         "description": "A proof bundle (docs/formats/bundle.md); `python -m verifier verify` checks it.",
-    },
-    "Observation": {
-        "type": "object",
-        "required": ["checked_at", "light", "result", "reason", "message", "live_digest", "expected_digest"],
-        "properties": {
-            "checked_at": {"type": "string", "format": "date-time"},
-            "light": {"type": "string"},
-            "result": {"type": "string"},
-            "reason": {"type": "string", "nullable": True},
-            "message": {"type": "string"},
-            "live_digest": DIGEST,
-            "expected_digest": DIGEST,
-            "ahead_by": {"type": "integer", "nullable": True},
-            "duration_ms": {"type": "integer", "nullable": True},
-        },
-    },
-    "ObservationPage": {
-        "type": "object",
-        "required": ["count", "next", "previous", "results"],
-        "properties": {
-            "count": INDEX,
-            "next": {"type": "string", "nullable": True, "format": "uri"},
-            "previous": {"type": "string", "nullable": True, "format": "uri"},
-            "results": {"type": "array", "items": {"$ref": "#/components/schemas/Observation"}},
-        },
     },
     "BadgeStatus": {
         "type": "object",
@@ -219,21 +193,6 @@ PATHS = {
             "503": UNAVAILABLE,
         },
         [parameter("id", "path", "The deployment's id.", {"type": "integer"})],
-    ),
-    "/api/v1/projects/{slug}/environments/{env}/observations/": operation(
-        "status",
-        "Observations",
-        {
-            "200": json_answer("The environment's checks, newest first.", "ObservationPage"),
-            "400": BAD_PARAMETER,
-            "404": error("No such environment."),
-        },
-        [
-            parameter("slug", "path", "The project's slug.", SLUG),
-            ENVIRONMENT,
-            parameter("limit", "query", "Page size, 1 to 500.", {"type": "integer"}, required=False),
-            parameter("offset", "query", "Items to skip.", {"type": "integer"}, required=False),
-        ],
     ),
     "/log/checkpoint": operation(
         "log",

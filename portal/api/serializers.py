@@ -252,18 +252,3 @@ class ReleaseDetailSerializer(ReleaseSummarySerializer):
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_envelope(self, release):
         return json.loads(release.envelope)
-
-
-class ErrorDetailSerializer(serializers.Serializer):
-    status = serializers.IntegerField()
-    code = serializers.CharField(help_text="e.g. invalid, not_authenticated, not_found, conflict.")
-    message = serializers.CharField(help_text="One sentence saying what is wrong.")
-    fields = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()), help_text="Problems by field."
-    )
-
-
-class ErrorSerializer(serializers.Serializer):
-    """The one error shape of every 4xx (see ``portal.http``)."""
-
-    error = ErrorDetailSerializer()

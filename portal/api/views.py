@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from portal.http import LengthRequired
+from portal.http import ErrorSerializer, LengthRequired, Pagination
 from portal.registry import services
 from portal.registry.models import Deployment, Environment, Project, Release
 from portal.transparency.models import LogEntry
@@ -24,9 +24,8 @@ from portal.transparency.services import entry_for
 
 from . import serializers
 from .auth import BearerTokenAuthentication, HasProjectToken
-from .pagination import Pagination
 
-ERROR = serializers.ErrorSerializer
+ERROR = ErrorSerializer
 READ_SIZE = 64 * 1024
 
 

@@ -10,7 +10,7 @@ urlpatterns = [
     path(".well-known/vitrina/deployment", views.deployment, name="deployment"),
     path(
         "api/v1/projects/<slug:slug>/environments/<slug:env>/observations/",
-        views.observations,
+        views.ObservationList.as_view(),
         name="observations",
     ),
 ]

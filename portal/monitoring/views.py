@@ -1,16 +1,15 @@
 """The portal's own live endpoint and the public observations API."""
 
-from urllib.parse import urlencode
-
 from django.http import JsonResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, serializers
+from rest_framework.exceptions import NotFound
 
-from portal.http import error_response, public_read
+from portal.http import ErrorSerializer, Pagination, PublicReadView, public_read
 from portal.registry.models import Environment
 
+from .models import Light, ResultChoices
 from .selfwatch import running_deployment
-
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 500
 
 
 @public_read
@@ -21,44 +20,46 @@ def deployment(request):
     return response
 
 
-@public_read
-def observations(request, slug, env):
-    """The environment's check history, newest first, paged with limit/offset."""
-    environment = Environment.objects.filter(project__slug=slug, name=env).first()
-    if environment is None:
-        return error_response(404, f"There is no environment '{env}' in project '{slug}'.", code="not_found")
-    fields = {}
-    limit = parse_count(request.GET.get("limit"), DEFAULT_LIMIT, 1, MAX_LIMIT, "limit", fields)
-    offset = parse_count(request.GET.get("offset"), 0, 0, None, "offset", fields)
-    if fields:
-        return error_response(400, "The paging parameters are not valid.", fields=fields)
-    history = environment.observations.order_by("-checked_at", "-id")
-    count = history.count()
-    base = request.build_absolute_uri(request.path)
-    return JsonResponse(
-        {
-            "count": count,
-            "next": f"{base}?{urlencode({'limit': limit, 'offset': offset + limit})}"
-            if offset + limit < count
-            else None,
-            "previous": f"{base}?{urlencode({'limit': limit, 'offset': max(offset - limit, 0)})}"
-            if offset > 0
-            else None,
-            "results": [observation.as_api() for observation in history[offset : offset + limit]],
-        }
-    )
+class ObservationSerializer(serializers.Serializer):
+    """One check, as ``Observation.as_api`` writes it (a stable contract, see docs/monitoring.md); the
+    fields are declared for the schema."""
+
+    checked_at = serializers.DateTimeField()
+    light = serializers.ChoiceField(choices=[Light.GREEN, Light.RED, Light.NONE])
+    result = serializers.ChoiceField(choices=ResultChoices.values)
+    reason = serializers.CharField(allow_null=True)
+    message = serializers.CharField()
+    live_digest = serializers.CharField(allow_null=True)
+    expected_digest = serializers.CharField(allow_null=True)
+    ahead_by = serializers.IntegerField(allow_null=True)
+    duration_ms = serializers.IntegerField()
+
+    def to_representation(self, instance):
+        return instance.as_api()
 
 
-def parse_count(text, default, minimum, maximum, name, errors):
-    if text in (None, ""):
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        errors[name] = [f"{name} must be a whole number."]
-        return default
-    if value < minimum or (maximum is not None and value > maximum):
-        upper = f" and at most {maximum}" if maximum is not None else ""
-        errors[name] = [f"{name} must be at least {minimum}{upper}."]
-        return default
-    return value
+class ObservationPagination(Pagination):
+    max_limit = 500
+
+
+@extend_schema(
+    summary="Observations",
+    tags=["status"],
+    responses={
+        200: ObservationSerializer(many=True),
+        400: OpenApiResponse(ErrorSerializer, description="limit or offset is not a whole number in range."),
+        404: OpenApiResponse(ErrorSerializer, description="No such environment."),
+    },
+)
+class ObservationList(PublicReadView, generics.ListAPIView):
+    """The environment's checks, newest first, paged with limit/offset."""
+
+    serializer_class = ObservationSerializer
+    pagination_class = ObservationPagination
+
+    def get_queryset(self):
+        slug, env = self.kwargs["slug"], self.kwargs["env"]
+        environment = Environment.objects.filter(project__slug=slug, name=env).first()
+        if environment is None:
+            raise NotFound(f"There is no environment '{env}' in project '{slug}'.")
+        return environment.observations.order_by("-checked_at", "-id")

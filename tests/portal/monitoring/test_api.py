@@ -80,6 +80,15 @@ def test_bad_paging_is_a_400_naming_the_field(client, history, query):
     assert list(response.json()["error"]["fields"]) == [query.split("=")[0]]
 
 
+@pytest.mark.parametrize("query", ["limit=2&limit=3", "offset=%2B1", "limit=%202", "limit=501"])
+def test_observations_page_by_the_api_s_one_paging_rule(client, history, query):
+    """Given twice, signed or padded, or past the list's ceiling: the client's mistake, as on every list."""
+    response = client.get(f"/api/v1/projects/demo/environments/production/observations/?{query}")
+
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == [query.split("=")[0]]
+
+
 def test_own_endpoint_serves_the_build_manifest(client, settings, tmp_path):
     manifest = tmp_path / "build.json"
     body = {"artifact_digest": "sha256:" + "cd" * 32, "source_commit": "ef" * 20, "version": "2.0.0"}
