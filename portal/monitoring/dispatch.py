@@ -14,8 +14,12 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from portal.celery import app
 from portal.registry.models import Environment
 
+# The tasks this module queues, by name: ``tasks.py`` imports this module, never the reverse.
+CHECK_ENVIRONMENT = "portal.monitoring.tasks.check_environment"
+CHECK_ENVIRONMENTS = "portal.monitoring.tasks.check_environments"
 BATCH_SIZE = 500
 # Claims are queued in groups of this many, one task each: a task costs the worker a few milliseconds
 # of its own (message, acknowledgement, logging), as much as a check, and a group's reads are shared.
@@ -56,10 +60,7 @@ def dispatch_due(now=None):
     its group): by then the lease has run out and a fresh claim supersedes it, so a backlog left by an
     outage never runs as a burst of stale checks.
     """
-    from portal.celery import app
-
-    from .tasks import check_environment, check_environments
-
+    check_environment, check_environments = app.tasks[CHECK_ENVIRONMENT], app.tasks[CHECK_ENVIRONMENTS]
     now = now or timezone.now()
     total = 0
     while True:

@@ -28,7 +28,9 @@ from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
+from portal.celery import app
 from portal.transparency.services import entry_for
 from verifier.live import address_problem
 
@@ -36,6 +38,8 @@ from .models import Delivery, NotificationChannel, Observation, public_state
 
 logger = logging.getLogger(__name__)
 
+# The task that sends one delivery, queued by name: ``tasks.py`` imports this module, never the reverse.
+DELIVER_NOTIFICATION = "portal.monitoring.tasks.deliver_notification"
 WEBHOOK_TIMEOUT = 10.0
 MAX_RESPONSE_BYTES = 4096
 # Retries after 30 s, 1 min, 2 min, ... capped at one hour: about 10 hours in all before giving up.
@@ -77,13 +81,9 @@ def announce(observation):
 
 def enqueue(delivery_ids):
     """Queue the deliveries to be sent now. If the broker cannot take them, the sweep sends them."""
-    from kombu.exceptions import OperationalError
-
-    from .tasks import deliver_notification
-
     for delivery_id in delivery_ids:
         try:
-            deliver_notification.delay(delivery_id)
+            app.tasks[DELIVER_NOTIFICATION].delay(delivery_id)
         except OperationalError as exc:
             logger.warning(
                 "Could not queue delivery %s (%s); the periodic sweep will send it.", delivery_id, exc

@@ -6,7 +6,7 @@ from celery import shared_task
 
 from portal.registry.models import Environment
 
-from . import checks, dispatch, notifications
+from . import dispatch, notifications, runner
 
 
 @shared_task
@@ -22,7 +22,7 @@ def check_environment(environment_id, due_at=None):
     if environment is None:
         return None
     due = datetime.datetime.fromisoformat(due_at) if due_at else None
-    observation = checks.check_environment(environment, due_at=due)
+    observation = runner.check_environment(environment, due_at=due)
     return observation and observation.pk
 
 
@@ -31,9 +31,9 @@ def check_environments(claims):
     """Check a few environments claimed together, ``[[environment id, due_at], ...]``.
 
     Each claim is checked as ``check_environment`` would, with the same idempotency; grouping them
-    spares the per-task overhead and lets the reads be shared (see ``checks.check_claims``).
+    spares the per-task overhead and lets the reads be shared (see ``runner.check_claims``).
     """
-    return checks.check_claims(
+    return runner.check_claims(
         [(pk, datetime.datetime.fromisoformat(due_at) if due_at else None) for pk, due_at in claims]
     )
 

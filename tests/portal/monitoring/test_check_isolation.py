@@ -8,8 +8,8 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
-from portal.monitoring.checks import check_claims, check_environment
 from portal.monitoring.models import Observation, Status
+from portal.monitoring.runner import check_claims, check_environment
 from portal.registry.models import Environment
 from portal.transparency.models import LogEntry
 from tests.helpers.liveserver import LiveServer, LoopbackServer
@@ -79,7 +79,7 @@ def test_an_examination_that_breaks_stops_no_other_check_and_is_never_green(watc
     forge_log_entry(watched.deployment)
     due = timezone.now()
 
-    with caplog.at_level(logging.ERROR, logger="portal.monitoring.checks"):
+    with caplog.at_level(logging.ERROR, logger="portal.monitoring.runner"):
         observations = check_claims(
             [(e.pk, due) for e in (neighbours[0], watched.environment, *neighbours[1:])]
         )

@@ -10,8 +10,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from portal.monitoring.checks import check_environment
 from portal.monitoring.models import Observation, Status, status_changes, status_of
+from portal.monitoring.runner import check_environment
 from portal.registry.models import Release
 from portal.transparency.models import LogEntry
 from portal.transparency.services import parse_entry
@@ -328,7 +328,8 @@ def test_same_claim_delivered_twice_writes_one_observation(watched):
 
 
 def test_check_finishing_after_a_newer_one_does_not_overwrite_the_status(watched):
-    from portal.monitoring.checks import Finding, record
+    from portal.monitoring.recording import record
+    from portal.monitoring.rules import Finding
 
     newer = check_environment(watched.environment)
     stale = record(
@@ -403,7 +404,7 @@ def make_group(watched, count):
 
 
 def test_group_of_claims_checks_each_once_and_a_redelivery_checks_none(watched):
-    from portal.monitoring.checks import check_claims
+    from portal.monitoring.runner import check_claims
 
     due = timezone.now()
     environments = make_group(watched, 4)
@@ -421,7 +422,7 @@ def test_group_of_claims_checks_each_once_and_a_redelivery_checks_none(watched):
 
 
 def test_group_reads_are_shared(watched, django_assert_max_num_queries):
-    from portal.monitoring.checks import check_claims
+    from portal.monitoring.runner import check_claims
 
     environments = make_group(watched, 5)  # the test server's listen backlog is 5
     check_claims([(environment.pk, None) for environment in environments])  # first checks: changes, logged
@@ -434,7 +435,7 @@ def test_group_reads_are_shared(watched, django_assert_max_num_queries):
 
 
 def test_group_finds_each_broken_link_on_its_own(watched):
-    from portal.monitoring.checks import check_claims
+    from portal.monitoring.runner import check_claims
 
     healthy, tampered, other = make_group(watched, 3)
     fixed = factories.make_release(watched.project, watched.private_key, "1.0.1", commit=watched.shas[-1])
@@ -455,7 +456,7 @@ def test_group_finds_each_broken_link_on_its_own(watched):
 
 
 def test_hostile_server_in_a_group_holds_up_no_other_environment(watched):
-    from portal.monitoring.checks import check_claims
+    from portal.monitoring.runner import check_claims
 
     environments = make_group(watched, 3)
     with SilentServer() as silent:

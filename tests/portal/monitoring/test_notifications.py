@@ -17,8 +17,8 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from portal.monitoring import notifications, tasks
-from portal.monitoring.checks import check_environment
 from portal.monitoring.models import Delivery, NotificationChannel, Status
+from portal.monitoring.runner import check_environment
 from tests.portal import factories
 from verifier.digest import sha256_bytes
 
@@ -224,7 +224,7 @@ def test_check_that_fails_before_commit_leaves_no_delivery(watched, monkeypatch)
     def broken_status_update(status, observation):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("portal.monitoring.checks.update_status", broken_status_update)
+    monkeypatch.setattr("portal.monitoring.recording.update_status", broken_status_update)
     # Nothing could be written, not even the could-not-check observation: the claim's lease brings the
     # environment back one interval later (test_check_isolation.py); here nothing half-written remains.
     assert check_environment(watched.environment) is None

@@ -3,7 +3,8 @@ publishes plain sentences, never git's own messages."""
 
 import pytest
 
-from portal.monitoring.checks import BrokenLink, check_repository
+from portal.monitoring.rules import BrokenLink
+from portal.monitoring.runner import check_repository
 from tests.helpers.gitserver import GitHttpServer
 from verifier.reasons import Reason
 

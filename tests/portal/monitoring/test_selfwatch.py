@@ -7,7 +7,7 @@ import pytest
 from django.core.management import call_command
 
 from portal.monitoring import selfwatch
-from portal.monitoring.checks import check_environment
+from portal.monitoring.runner import check_environment
 from portal.registry.models import Deployment, Project, Release, SigningKey
 from tests.helpers.gitserver import add_commit, make_repo
 

@@ -14,8 +14,9 @@ from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.utils import timezone
 
-from portal.monitoring.checks import Finding, record
 from portal.monitoring.models import Observation, Status
+from portal.monitoring.recording import record
+from portal.monitoring.rules import Finding
 from portal.registry import services as registry
 from portal.registry.models import Release, SigningKey
 from portal.transparency import services
@@ -152,7 +153,7 @@ def test_a_status_change_keeps_its_observation_but_not_the_light_while_closed(ta
     Status.objects.create(environment=environment, result="verified", message="ok", checked_at=timezone.now())
     entries = LogEntry.objects.count()
 
-    with caplog.at_level(logging.WARNING, logger="portal.monitoring.checks"):
+    with caplog.at_level(logging.WARNING, logger="portal.monitoring.recording"):
         observation = record(
             environment,
             Finding(result="unverifiable", reason="timeout", message="no answer"),

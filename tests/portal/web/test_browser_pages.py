@@ -6,7 +6,8 @@ import datetime
 import pytest
 from playwright.sync_api import expect
 
-from portal.monitoring.checks import Finding, record
+from portal.monitoring.recording import record
+from portal.monitoring.rules import Finding
 from tests.portal import factories
 
 pytestmark = pytest.mark.browser

@@ -6,7 +6,8 @@ import html as html_lib
 import pytest
 from django.utils import translation
 
-from portal.monitoring.checks import Finding, record
+from portal.monitoring.recording import record
+from portal.monitoring.rules import Finding
 from portal.transparency.models import LogEntry
 from tests.portal import factories
 
