@@ -33,8 +33,8 @@ def main():
 
     from django.db import connection
 
+    from portal.registry.audit import check_records
     from portal.transparency import services
-    from portal.transparency.records import check_records
     from tests.portal import factories
 
     started = time.perf_counter()

@@ -14,9 +14,11 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from verifier import jsontext
 from verifier.digest import sha256_directory, sha256_file
+from verifier.entries import ABSENT, ENTRY_SCHEMA_VERSION, Difference, entry_differences, parse_entry
 from verifier.errors import CouldNotCheck, FormatError, VerificationFailed, VerifierError
 from verifier.keys import load_public_key
 from verifier.merkle import leaf_hash, verify_inclusion
@@ -27,7 +29,6 @@ from verifier.repo import check_commit_in_repo
 BUNDLE_VERSION = 1
 MAX_BUNDLE_BYTES = 16 * 1024 * 1024
 MAX_PROOF_HASHES = 64
-ENTRY_SCHEMA_VERSION = 1
 
 PASS, FAIL, SKIP, ERROR = "pass", "fail", "skip", "error"
 
@@ -356,35 +357,39 @@ def _check_artifact(bundle, facts, artifact_path):
 
 
 def _check_entry(bundle: Bundle) -> str:
+    """The record says what its log entry says (``verifier.entries``, the comparison the portal's own
+    self-audit runs), and a release's envelope is the one whose SHA-256 was logged."""
+    index = bundle.log.index
     try:
-        entry = jsontext.loads(bundle.log.entry, what=f"log entry {bundle.log.index}")
+        entry = parse_entry(bundle.log.entry, what=f"log entry {index}")
     except FormatError as exc:
         raise VerificationFailed(str(exc)) from None
-    if not isinstance(entry, dict):
-        raise VerificationFailed(f"log entry {bundle.log.index} is not a JSON object")
-    if entry.get("v") != ENTRY_SCHEMA_VERSION or entry.get("type") != bundle.kind:
-        raise VerificationFailed(
-            f"log entry {bundle.log.index} is a {entry.get('type')!r} entry of schema {entry.get('v')!r}, "
-            f"not a {bundle.kind} entry of schema {ENTRY_SCHEMA_VERSION}"
-        )
-    for field, value in bundle.record.items():
-        if field not in entry:
-            raise VerificationFailed(
-                f"the {bundle.kind} record's field {field!r} is not in log entry {bundle.log.index}"
-            )
-        if _canonical(entry[field]) != _canonical(value):
-            raise VerificationFailed(
-                f"the {bundle.kind} record says {field} = {_short(value)}, log entry {bundle.log.index} says "
-                f"{_short(entry[field])}: the record was changed after it was logged"
-            )
+    differences = entry_differences(bundle.kind, bundle.record, entry)
+    if differences:
+        raise VerificationFailed(_entry_difference(bundle.kind, index, entry, differences[0]))
     if bundle.kind == "release":
-        envelope_sha256 = hashlib.sha256(bundle.envelope.encode("utf-8")).hexdigest()
-        if entry["envelope_sha256"] != envelope_sha256:
+        envelope = {"envelope_sha256": hashlib.sha256(bundle.envelope.encode("utf-8")).hexdigest()}
+        differences = entry_differences("release", envelope, entry)
+        if differences:
             raise VerificationFailed(
-                f"the envelope's sha256 is {envelope_sha256}, log entry {bundle.log.index} says "
-                f"{entry['envelope_sha256']}"
+                f"the envelope's sha256 is {differences[0].recorded}, log entry {index} says "
+                f"{differences[0].logged}"
             )
-    return f"every field of the {bundle.kind} record matches log entry {bundle.log.index}"
+    return f"every field of the {bundle.kind} record matches log entry {index}"
+
+
+def _entry_difference(kind: str, index: int, entry: dict[str, Any], difference: Difference) -> str:
+    if difference.field in ("v", "type"):
+        return (
+            f"log entry {index} is a {entry.get('type')!r} entry of schema {entry.get('v')!r}, "
+            f"not a {kind} entry of schema {ENTRY_SCHEMA_VERSION}"
+        )
+    if difference.logged is ABSENT:
+        return f"the {kind} record's field {difference.field!r} is not in log entry {index}"
+    return (
+        f"the {kind} record says {difference.field} = {_short(difference.recorded)}, log entry {index} says "
+        f"{_short(difference.logged)}: the record was changed after it was logged"
+    )
 
 
 def _check_project(bundle):

@@ -1,17 +1,19 @@
-"""The API's own routes under /api/v1/. The log, the proof bundles and the observations are routed by
-their apps (``portal.transparency.urls``, ``portal.monitoring.urls``) under the same prefix."""
+"""The API's own routes under /api/v1/, the proof bundles among them. The log and the observations are
+routed by their apps (``portal.transparency.urls``, ``portal.monitoring.urls``) under the same prefix."""
 
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from . import views
+from . import bundles, views
 
 app_name = "api"
 
 urlpatterns = [
     path("releases/", views.ReleaseCreateView.as_view(), name="release-create"),
     path("releases/<int:pk>/", views.ReleaseDetailView.as_view(), name="release-detail"),
+    path("releases/<int:pk>/bundle", bundles.release_bundle, name="release-bundle"),
     path("deployments/", views.DeploymentCreateView.as_view(), name="deployment-create"),
+    path("deployments/<int:pk>/bundle", bundles.deployment_bundle, name="deployment-bundle"),
     path("projects/", views.ProjectListView.as_view(), name="project-list"),
     path("projects/<slug:slug>/", views.ProjectDetailView.as_view(), name="project-detail"),
     path("projects/<slug:slug>/releases/", views.ProjectReleaseListView.as_view(), name="project-releases"),

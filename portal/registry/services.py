@@ -13,8 +13,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from portal.http import Refusal
-from portal.transparency.services import LogClosed, append_entry, format_time
-from verifier import dsse, jsontext
+from portal.transparency.services import LogClosed, append_entry
+from verifier import dsse, entries, jsontext
 from verifier.bundle import same_repository
 from verifier.errors import ClaimMismatch, FormatError, StatementError, UntrustedSigner
 from verifier.keys import load_public_key
@@ -76,21 +76,26 @@ def add_signing_key(project, pem, *, label="", valid_from=None, valid_until=None
         valid_from=valid_from or timezone.now(),
         valid_until=valid_until,
     )
-    append_or_refuse("key_added", key_added_entry_body(signing_key, user=user), object_id=signing_key.pk)
+    append_or_refuse(
+        "key_added", key_added_entry_body(signing_key, by=actor(user=user)), object_id=signing_key.pk
+    )
     return signing_key, True
 
 
-def key_added_entry_body(signing_key, *, user=None):
-    """What the log records when a key is trusted; the self-audit rebuilds it to compare with the row."""
-    return {
-        "project": signing_key.project.slug,
-        "key_id": signing_key.key_id,
-        "algorithm": signing_key.algorithm,
-        "public_key_pem": signing_key.public_key_pem,
-        "valid_from": format_time(signing_key.valid_from),
-        "valid_until": format_time(signing_key.valid_until) if signing_key.valid_until else None,
-        "by": actor(user=user),
-    }
+# The rows' entry bodies: the values ``verifier.entries`` puts in each entry, read from the row. ``by`` None
+# leaves it out: the record as the self-audit (``audit``) and the proof bundles (``bundles``) compare it.
+
+
+def key_added_entry_body(signing_key, *, by=None):
+    return entries.key_added_entry(
+        project=signing_key.project.slug,
+        key_id=signing_key.key_id,
+        algorithm=signing_key.algorithm,
+        public_key_pem=signing_key.public_key_pem,
+        valid_from=signing_key.valid_from,
+        valid_until=signing_key.valid_until,
+        by=by,
+    )
 
 
 @transaction.atomic
@@ -101,19 +106,16 @@ def revoke_signing_key(signing_key, *, at=None, user=None):
         return signing_key
     signing_key.revoked_at = at or timezone.now()
     signing_key.save(update_fields=["revoked_at"])
-    append_or_refuse("key_revoked", key_revoked_entry_body(signing_key, user=user), object_id=signing_key.pk)
+    append_or_refuse(
+        "key_revoked", key_revoked_entry_body(signing_key, by=actor(user=user)), object_id=signing_key.pk
+    )
     return signing_key
 
 
-def key_revoked_entry_body(signing_key, *, user=None):
-    """What the log records when a key is revoked (``revoked_at`` null for a key that is not)."""
-    revoked_at = signing_key.revoked_at
-    return {
-        "project": signing_key.project.slug,
-        "key_id": signing_key.key_id,
-        "revoked_at": format_time(revoked_at) if revoked_at else None,
-        "by": actor(user=user),
-    }
+def key_revoked_entry_body(signing_key, *, by=None):
+    return entries.key_revoked_entry(
+        project=signing_key.project.slug, key_id=signing_key.key_id, revoked_at=signing_key.revoked_at, by=by
+    )
 
 
 # --- releases -------------------------------------------------------------------------------------
@@ -215,7 +217,7 @@ def register_release(project, envelope_text, *, version, ci_build_url="", token=
                 registered_at=moment,
             )
             append_or_refuse(
-                "release", release_entry_body(release, token=token, user=user), object_id=release.pk
+                "release", release_entry_body(release, by=actor(token, user)), object_id=release.pk
             )
     except IntegrityError:
         # A concurrent request registered the same version first.
@@ -247,21 +249,21 @@ def canonical(envelope_text):
     return dsse.envelope_to_json(jsontext.loads(envelope_text, what="the envelope"))
 
 
-def release_entry_body(release, *, token=None, user=None):
-    return {
-        "project": release.project.slug,
-        "release_id": release.pk,
-        "version": release.version,
-        "artifact_name": release.artifact_name,
-        "artifact_digest": release.artifact_digest,
-        "source_commit": release.source_commit,
-        "repo_url": release.repo_url,
-        "ci_build_url": release.ci_build_url,
-        "envelope_sha256": release.envelope_sha256,
-        "signer_key_id": release.signer_key.key_id,
-        "registered_at": format_time(release.registered_at),
-        "by": actor(token=token, user=user),
-    }
+def release_entry_body(release, *, by=None):
+    return entries.release_entry(
+        project=release.project.slug,
+        release_id=release.pk,
+        version=release.version,
+        artifact_name=release.artifact_name,
+        artifact_digest=release.artifact_digest,
+        source_commit=release.source_commit,
+        repo_url=release.repo_url,
+        ci_build_url=release.ci_build_url,
+        envelope_sha256=release.envelope_sha256,
+        signer_key_id=release.signer_key.key_id,
+        registered_at=release.registered_at,
+        by=by,
+    )
 
 
 # --- deployments ----------------------------------------------------------------------------------
@@ -312,26 +314,26 @@ def record_deployment(environment, release, *, pipeline_run_url="", deployed_at=
             registered_at=now,
         )
         append_or_refuse(
-            "deployment", deployment_entry_body(deployment, token=token, user=user), object_id=deployment.pk
+            "deployment", deployment_entry_body(deployment, by=actor(token, user)), object_id=deployment.pk
         )
         # The new deployment is what the next check must compare against: check it soon.
         Environment.objects.filter(pk=environment.pk).update(next_check_at=now)
     return deployment
 
 
-def deployment_entry_body(deployment, *, token=None, user=None):
+def deployment_entry_body(deployment, *, by=None):
     release, environment = deployment.release, deployment.environment
-    return {
-        "project": environment.project.slug,
-        "environment": environment.name,
-        "deployment_id": deployment.pk,
-        "release_id": release.pk,
-        "version": release.version,
-        "artifact_digest": release.artifact_digest,
-        "deployed_at": format_time(deployment.deployed_at),
-        "pipeline_run_url": deployment.pipeline_run_url,
-        "by": actor(token=token, user=user),
-    }
+    return entries.deployment_entry(
+        project=environment.project.slug,
+        environment=environment.name,
+        deployment_id=deployment.pk,
+        release_id=release.pk,
+        version=release.version,
+        artifact_digest=release.artifact_digest,
+        deployed_at=deployment.deployed_at,
+        pipeline_run_url=deployment.pipeline_run_url,
+        by=by,
+    )
 
 
 # --- lookups used by the API and the commands ------------------------------------------------------

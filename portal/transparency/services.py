@@ -9,25 +9,26 @@ batches: each batch writes the new stored hashes (``TreeHash``) and a signed ``C
 transaction, so the tree and its checkpoint never disagree. Roots and proofs read O(log n) stored
 hashes; nothing ever loads the whole tree.
 
-``audit`` re-derives everything from the entries' bytes and records the outcome in ``AuditRun``. A failed
-audit closes the log: ``append_entry`` raises ``LogClosed`` until an operator repairs what was changed and
-``resolve_audit`` (``manage.py resolveaudit``) records a passing audit with the operator's note. Appending
-after a failure could give new entries indexes that a published checkpoint already covers, a fork that
-volunteers would see and that an append-only log could never take back.
+``audit`` re-derives everything from the entries' bytes, then runs the record audits the apps above
+register (``register_record_audit``: the registry checks that its rows still say what they logged), and
+records the outcome in ``AuditRun``. The log knows nothing of what its entries describe: the entry format
+is ``verifier.entries``, the records are the registry's. A failed audit closes the log: ``append_entry``
+raises ``LogClosed`` until an operator repairs what was changed and ``resolve_audit`` (``manage.py
+resolveaudit``) records a passing audit with the operator's note. Appending after a failure could give
+new entries indexes that a published checkpoint already covers, a fork that volunteers would see and
+that an append-only log could never take back.
 """
 
 import base64
-import datetime
-import json
 import logging
 
-import rfc8785
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from verifier.entries import canonical_entry, format_time, parse_entry
 from verifier.errors import VerifierError
 from verifier.merkle import (
     EMPTY_ROOT,
@@ -53,7 +54,6 @@ logger = logging.getLogger(__name__)
 APPEND_LOCK_ID = 0x56_49_54_52_49_4E_41_01
 INTEGRATE_LOCK_ID = 0x56_49_54_52_49_4E_41_02
 
-ENTRY_SCHEMA_VERSION = 1
 INTEGRATE_BATCH = 1000
 AUDIT_CHUNK = 1000
 
@@ -96,18 +96,12 @@ def _advisory_xact_lock(lock_id):
 # --- Appending ----------------------------------------------------------------------------------------
 
 
-def canonical_entry(kind, body, logged_at):
-    document = {"v": ENTRY_SCHEMA_VERSION, "type": kind, "logged_at": format_time(logged_at), **body}
-    return rfc8785.dumps(document)
-
-
-def format_time(moment):
-    """Log times are UTC ISO 8601 with microseconds and a Z, the same everywhere they appear."""
-    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def append_entry(kind, body, *, object_id=None):
-    """Append one entry and return it; its index is final once the caller's transaction commits."""
+    """Append one entry and return it; its index is final once the caller's transaction commits.
+
+    ``body`` is built by ``verifier.entries`` (``release_entry``, ``status_entry``...); this adds its schema
+    version, type and time and encodes it (``canonical_entry``).
+    """
     if not connection.in_atomic_block:
         raise RuntimeError("append_entry must run inside the transaction that writes its record")
     lock_log()
@@ -132,10 +126,6 @@ def append_entry(kind, body, *, object_id=None):
         leaf_hash=leaf_hash(entry),
         logged_at=logged_at,
     )
-
-
-def parse_entry(entry_bytes):
-    return json.loads(bytes(entry_bytes))
 
 
 def entry_for(kind, object_id):
@@ -189,7 +179,7 @@ def get_entry(index):
         "index": index,
         "entry_b64": b64(data),
         "leaf_hash_b64": b64(bytes(entry.leaf_hash)),
-        "entry": parse_entry(data),
+        "entry": parse_entry(data, what=f"log entry {index}"),
     }
 
 
@@ -307,9 +297,27 @@ def ensure_integrated(entry):
 # --- Self-audit ---------------------------------------------------------------------------------------
 
 
+# The record audits of the apps above the log, in the order they registered (see ``register_record_audit``).
+_RECORD_AUDITS = []
+
+
+def register_record_audit(record_audit):
+    """Have every ``audit`` also run ``record_audit(chunk_size=...)``, an app's check that its records still
+    say what their entries say: it returns one sentence on success and raises ``LogCorrupted`` (or a
+    ``VerifierError``) on a difference, which fails the audit and closes the log.
+
+    The registry registers its own when Django starts (``RegistryConfig.ready``): the audit of records needs
+    both the records and the log, so it lives above the log, which must not import it. Registering twice is
+    one registration.
+    """
+    if record_audit not in _RECORD_AUDITS:
+        _RECORD_AUDITS.append(record_audit)
+
+
 def audit(*, chunk_size=AUDIT_CHUNK):
     """Re-derive the tree from the entries' bytes and check every stored hash and checkpoint against it,
-    then check that every release, deployment and signing key still says what its entry says.
+    then run the registered record audits (every release, deployment and signing key still says what its
+    entry says).
 
     Records an ``AuditRun``; a failure is logged as CRITICAL and turns the site's integrity banner red.
     """
@@ -317,7 +325,8 @@ def audit(*, chunk_size=AUDIT_CHUNK):
     size = latest.size if latest else 0
     try:
         message = _audit(size, chunk_size)
-        message += " " + _audit_records(chunk_size)
+        for record_audit in _RECORD_AUDITS:
+            message += " " + record_audit(chunk_size=chunk_size)
     except (LogCorrupted, VerifierError) as exc:
         logger.critical("TRANSPARENCY LOG INTEGRITY CHECK FAILED: %s", exc)
         return AuditRun.objects.create(ok=False, message=str(exc), tree_size=size)
@@ -381,20 +390,6 @@ def _audit(size, chunk_size):
         f"{size} entries re-hashed; tree hashes and checkpoints match; {checked_proofs} consistency "
         f"proofs verified; {signature}."
     )
-
-
-def _audit_records(chunk_size):
-    # Imported here: the registry writes through this module, and the comparison uses its entry builders.
-    from .records import check_records
-
-    counts, findings = check_records(chunk_size=chunk_size)
-    if findings.count:
-        raise LogCorrupted(
-            f"{findings.count} difference(s) between the records and the log, written behind the "
-            f"application's back: {findings.summary()}"
-        )
-    checked = ", ".join(f"{noun}s: {count}" for noun, count in counts.items())
-    return f"Every record matches its log entries ({checked})."
 
 
 def _advance_edge(edge, index, hashes):
@@ -515,5 +510,6 @@ __all__ = [
     "integrate",
     "log_closure",
     "parse_entry",
+    "register_record_audit",
     "resolve_audit",
 ]

@@ -7,13 +7,10 @@ from . import views
 app_name = "transparency"
 
 urlpatterns = [
-    path("log/", views.log_page, name="log"),
     path("log/checkpoint", views.checkpoint, name="checkpoint"),
     path("log/tile/<path:path>", views.tile, name="tile"),
     path("api/v1/log/", views.log_info, name="log-info"),
     path("api/v1/log/entries/<str:index>", views.entry, name="entry"),
     path("api/v1/log/proof/inclusion", views.inclusion_proof, name="inclusion-proof"),
     path("api/v1/log/proof/consistency", views.consistency_proof, name="consistency-proof"),
-    path("api/v1/releases/<int:pk>/bundle", views.release_bundle, name="release-bundle"),
-    path("api/v1/deployments/<int:pk>/bundle", views.deployment_bundle, name="deployment-bundle"),
 ]

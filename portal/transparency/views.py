@@ -1,32 +1,27 @@
 """The log's public endpoints: a stable contract that volunteers' tools and mirrors depend on.
 
 Views only parse parameters and shape responses; the log's rules are in ``services``. Every bad
-parameter is a 400 in the API's error shape, never a 500.
+parameter is a 400 in the API's error shape, never a 500. The log's HTML page is with the other pages
+(``portal.web.log``) and the proof bundles with the records they prove (``portal.api.bundles``): both
+read records the log knows nothing of.
 """
 
 import functools
-import json
 import re
 
-from django.conf import settings
-from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, JsonResponse
-from django.shortcuts import render
 
 from portal.http import error_response, public_read
-from portal.registry.models import Deployment, Release
 from verifier.errors import FormatError
 from verifier.tiles import TILE_WIDTH, parse_tile_path
 
-from . import bundles, pages, services
-from .models import LogEntry
+from . import services
 from .signing import LogKeyError
 
 CHECKPOINT_CACHE = "public, max-age=5, must-revalidate"
 PARTIAL_TILE_CACHE = "public, max-age=60"
 FULL_TILE_CACHE = "public, max-age=31536000, immutable"
 MAX_INDEX_DIGITS = 18
-LOG_PAGE_SIZE = 50
 # The deepest real tile path is a few dozen characters; longer ones would only cost big-number parsing.
 MAX_TILE_PATH = 120
 _DECIMAL = re.compile(r"[0-9]+")
@@ -126,64 +121,3 @@ def tile(request, path):
     response = HttpResponse(data, content_type="application/octet-stream")
     response["Cache-Control"] = FULL_TILE_CACHE if parsed.width == TILE_WIDTH else PARTIAL_TILE_CACHE
     return response
-
-
-@public_read
-@api_errors
-def release_bundle(request, pk):
-    release = Release.objects.select_related("project", "signer_key").filter(pk=pk).first()
-    if release is None:
-        return error_response(404, f"There is no release {pk}.", "not_found")
-    return bundle_response(bundles.release_bundle, release)
-
-
-@public_read
-@api_errors
-def deployment_bundle(request, pk):
-    deployment = (
-        Deployment.objects.select_related("environment__project", "release__project", "release__signer_key")
-        .filter(pk=pk)
-        .first()
-    )
-    if deployment is None:
-        return error_response(404, f"There is no deployment {pk}.", "not_found")
-    return bundle_response(bundles.deployment_bundle, deployment)
-
-
-def bundle_response(build, record):
-    try:
-        bundle = build(record)
-    except bundles.NotLogged as exc:
-        return error_response(404, f"{str(exc).capitalize()}.", "not_found")
-    body = json.dumps(bundle, indent=2, ensure_ascii=True) + "\n"
-    response = HttpResponse(body, content_type="application/json")
-    response["Content-Disposition"] = f'attachment; filename="{bundles.bundle_filename(bundle)}"'
-    return response
-
-
-def page_of_entry(value):
-    """``?entry=N`` opens the page that shows entry N, so ``/log/?entry=N#entry-N`` links work."""
-    if not value or not _DECIMAL.fullmatch(value) or len(value) > MAX_INDEX_DIGITS:
-        return None
-    newest = LogEntry.objects.order_by("-index").values_list("index", flat=True).first()
-    if newest is None or int(value) > newest:
-        return None
-    return (newest - int(value)) // LOG_PAGE_SIZE + 1
-
-
-@public_read
-def log_page(request):
-    paginator = Paginator(LogEntry.objects.order_by("-index"), LOG_PAGE_SIZE)
-    entries = paginator.get_page(page_of_entry(request.GET.get("entry")) or request.GET.get("page"))
-    try:
-        vkey = services.verifier_key()
-    except LogKeyError:
-        vkey = None
-    context = {
-        "checkpoint": services.latest_checkpoint(),
-        "origin": settings.VITRINA_LOG_ORIGIN,
-        "verifier_key": vkey,
-        "page": entries,
-        "rows": pages.entry_rows(entries.object_list, services.tree_size()),
-    }
-    return render(request, "transparency/log.html", context)

@@ -1,12 +1,13 @@
 from django.urls import include, path
 
-from . import views
+from . import log, views
 
 app_name = "web"
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("verify/", views.verify, name="verify"),
+    path("log/", log.log_page, name="log"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("deployments/<int:pk>/", views.deployment, name="deployment"),
     path("p/<slug:slug>/", views.project, name="project"),

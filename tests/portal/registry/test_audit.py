@@ -1,4 +1,5 @@
-"""The self-audit compares every release, deployment and signing key with its log entry.
+"""The self-audit compares every release, deployment and signing key with its log entry (the registry's
+record audit, which the log's audit runs).
 
 The registry's tables have no triggers: a database administrator can UPDATE, INSERT and DELETE their
 rows directly. The tests do exactly that with raw SQL, then expect the audit to name the record and

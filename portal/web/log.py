@@ -1,11 +1,26 @@
-"""What the public log page shows for each entry: a one-line summary and a link to its record."""
+"""The transparency log's public page: the latest checkpoint and every entry, newest first, each with a
+one-line summary and a link to its record.
 
-import json
+The page reads the records the entries describe (releases, deployments, keys, observations), so it
+lives here with the other pages; the log's machine-readable endpoints stay with the log
+(``portal.transparency.views``).
+"""
 
+from django.conf import settings
+from django.core.paginator import Paginator
+from django.shortcuts import render
+
+from portal.http import public_read
 from portal.monitoring.models import Observation
 from portal.registry.models import Deployment, Release, SigningKey
+from portal.transparency import services
+from portal.transparency.models import LogEntry
+from portal.transparency.signing import LogKeyError
+from portal.transparency.views import BadParameter, parse_index
+from verifier.entries import parse_entry
+from verifier.errors import FormatError
 
-from .models import LogEntry
+LOG_PAGE_SIZE = 50
 
 LINKED = {
     LogEntry.Kind.RELEASE: Release.objects.select_related("project"),
@@ -14,6 +29,36 @@ LINKED = {
     LogEntry.Kind.KEY_REVOKED: SigningKey.objects.select_related("project"),
     LogEntry.Kind.STATUS: Observation.objects.select_related("environment__project"),
 }
+
+
+@public_read
+def log_page(request):
+    paginator = Paginator(LogEntry.objects.order_by("-index"), LOG_PAGE_SIZE)
+    entries = paginator.get_page(page_of_entry(request.GET.get("entry")) or request.GET.get("page"))
+    try:
+        vkey = services.verifier_key()
+    except LogKeyError:
+        vkey = None
+    context = {
+        "checkpoint": services.latest_checkpoint(),
+        "origin": settings.VITRINA_LOG_ORIGIN,
+        "verifier_key": vkey,
+        "page": entries,
+        "rows": entry_rows(entries.object_list, services.tree_size()),
+    }
+    return render(request, "web/log.html", context)
+
+
+def page_of_entry(value):
+    """``?entry=N`` opens the page that shows entry N, so ``/log/?entry=N#entry-N`` links work."""
+    try:
+        index = parse_index(value, "entry")
+    except BadParameter:
+        return None
+    newest = LogEntry.objects.order_by("-index").values_list("index", flat=True).first()
+    if newest is None or index > newest:
+        return None
+    return (newest - index) // LOG_PAGE_SIZE + 1
 
 
 def entry_rows(entries, integrated_size):
@@ -66,7 +111,6 @@ def record_url(kind, record):
 
 def _parse(entry_bytes):
     try:
-        body = json.loads(bytes(entry_bytes))
-    except ValueError:
+        return parse_entry(bytes(entry_bytes))
+    except FormatError:
         return {}
-    return body if isinstance(body, dict) else {}

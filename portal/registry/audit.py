@@ -1,11 +1,13 @@
 """The self-audit's second half: every release, deployment and signing key must still say what it logged.
 
-The tree audit proves the log's entries were not changed; this proves the records they describe were
-not either, by someone editing the database directly. Each Release, Deployment and SigningKey row is
-turned into the entry body the registry would write for it today (the registry's own builders, so the
-two can never drift apart) and compared member by member with the entry logged when it was written.
-``by`` is left out: it names a token or a user, and those may be renamed. A release's envelope is
-compared through its SHA-256, recomputed from the stored text.
+The log's tree audit proves its entries were not changed; this proves the records they describe were
+not either, by someone editing the database directly. It needs both the records and the log, so it
+lives here, above the log, and registers itself with the log's ``audit`` (``RegistryConfig.ready``).
+Each Release, Deployment and SigningKey row is turned into the entry body the registry would write for
+it today (the same builders, so the two can never drift apart) and compared member by member with the
+entry logged when it was written, by ``verifier.entries.entry_differences``, the comparison volunteers
+run on proof bundles. ``by`` is left out: it names a token or a user, and those may be renamed. A
+release's envelope is compared through its SHA-256, recomputed from the stored text.
 
 A row without its entry was inserted behind the application's back; an entry without its row means the
 row was deleted. Rows are read in chunks of primary keys, each chunk together with its entries, so time
@@ -19,38 +21,34 @@ from dataclasses import dataclass
 
 from django.db.models import Q
 
-from portal.registry.models import Deployment, Release, SigningKey
-from portal.registry.services import (
-    deployment_entry_body,
-    key_added_entry_body,
-    key_revoked_entry_body,
-    release_entry_body,
-)
+from portal.transparency.models import LogEntry
+from portal.transparency.services import LogCorrupted
+from verifier.entries import ABSENT, entry_differences, parse_entry
 
-from .models import LogEntry
-from .services import ENTRY_SCHEMA_VERSION, parse_entry
+from .models import Deployment, Release, SigningKey
+from .services import deployment_entry_body, key_added_entry_body, key_revoked_entry_body, release_entry_body
 
-# Members the record cannot be compared with: who caused the entry, and when it was appended.
-NOT_COMPARED = {"v", "type", "logged_at", "by"}
 # How many discrepancies a failed audit spells out; the rest are counted.
 MESSAGES_SHOWN = 5
 
 
 @dataclass(frozen=True)
 class Expected:
-    """One entry a row must have: its kind and body. ``required`` False: none is fine, one must agree."""
+    """One entry a row must have: its kind and the members it must say. ``required`` False: none is fine,
+    one must agree. ``label`` names the members in a finding when the row holds them in another form."""
 
     kind: str
     body: dict
     required: bool = True
+    label: str = ""
 
 
 def release_entries(release):
     body = release_entry_body(release)
     # The envelope itself is not in the entry; its hash is. Recompute it so an edited text is caught even
     # when the stored ``envelope_sha256`` column was left alone.
-    envelope = {"envelope": hashlib.sha256(release.envelope.encode()).hexdigest()}
-    return [Expected("release", body), Expected("release", envelope)]
+    envelope = {"envelope_sha256": hashlib.sha256(release.envelope.encode()).hexdigest()}
+    return [Expected("release", body), Expected("release", envelope, label="envelope (its sha256)")]
 
 
 def deployment_entries(deployment):
@@ -121,6 +119,18 @@ class Findings:
         return f"{text}; and {more} more" if more else text
 
 
+def audit_records(*, chunk_size):
+    """The record audit the log's ``audit`` runs: one sentence, or ``LogCorrupted`` naming the differences."""
+    counts, findings = check_records(chunk_size=chunk_size)
+    if findings.count:
+        raise LogCorrupted(
+            f"{findings.count} difference(s) between the records and the log, written behind the "
+            f"application's back: {findings.summary()}"
+        )
+    checked = ", ".join(f"{noun}s: {count}" for noun, count in counts.items())
+    return f"Every record matches its log entries ({checked})."
+
+
 def check_records(*, chunk_size):
     """Compare every record with its log entries. Returns (checked counts by noun, Findings)."""
     findings = Findings()
@@ -161,7 +171,8 @@ def _entries_by_object(record_type, span):
     found = {}
     query = LogEntry.objects.filter(span, kind__in=record_type.kinds).order_by("index")
     for index, kind, object_id, entry in query.values_list("index", "kind", "object_id", "entry"):
-        found.setdefault(object_id, {}).setdefault(kind, []).append((index, parse_entry(entry)))
+        parsed = parse_entry(bytes(entry), what=f"log entry {index}")
+        found.setdefault(object_id, {}).setdefault(kind, []).append((index, parsed))
     return found
 
 
@@ -211,30 +222,19 @@ def _problems(record_type, row, entries):
 
 
 def _differences(name, expected, index, entry):
-    if entry.get("v") != ENTRY_SCHEMA_VERSION or entry.get("type") != expected.kind:
-        return [
-            f"{name}: log entry {index} is filed as {expected.kind} but is a {entry.get('type')!r} entry of "
-            f"schema {entry.get('v')!r}"
-        ]
-    problems = []
-    for field, value in expected.body.items():
-        if field in NOT_COMPARED:
-            continue
-        logged_field = "envelope_sha256" if field == "envelope" else field
-        logged = entry.get(logged_field, MISSING)
-        if logged != value:
-            label = "envelope (its sha256)" if field == "envelope" else field
-            problems.append(
-                f"{name}: {label} is {_show(value)} in the database but {_show(logged)} in log entry {index}"
-            )
-    return problems
+    return [
+        f"{name}: {_label(expected, difference.field)} is {_show(difference.recorded)} in the database "
+        f"but {_show(difference.logged)} in log entry {index}"
+        for difference in entry_differences(expected.kind, expected.body, entry)
+    ]
 
 
-MISSING = object()
+def _label(expected, field):
+    return expected.label if expected.label and field in expected.body else field
 
 
 def _show(value):
-    if value is MISSING:
+    if value is ABSENT:
         return "absent"
     if value is None:
         return "empty"

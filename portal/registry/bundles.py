@@ -3,16 +3,18 @@
 The format (``bundle_version`` 1) is documented in ``docs/formats/bundle.md`` and checked by
 ``verifier.bundle.verify_bundle``. The record in a bundle is read from the database row *now*, not
 copied from the log entry: the verifier compares the two, so a row edited since it was logged shows.
+The records are the rows' entry bodies without ``by`` (``verifier.entries``), the same the self-audit
+compares. Bundles live with the records they prove, above the log they take their proofs from.
 """
 
 import re
 
 from django.conf import settings
 
-from portal.registry.services import release_entry_body
+from portal.transparency.services import b64, ensure_integrated, entry_for, get_inclusion_proof
+from portal.transparency.signing import verifier_key
 
-from .services import b64, ensure_integrated, entry_for, format_time, get_inclusion_proof
-from .signing import verifier_key
+from .services import deployment_entry_body, release_entry_body
 
 BUNDLE_VERSION = 1
 
@@ -27,7 +29,7 @@ def release_bundle(release, checkpoint=None):
     return {
         "bundle_version": BUNDLE_VERSION,
         "kind": "release",
-        "release": release_record(release),
+        "release": release_entry_body(release),
         "envelope": release.envelope,
         "signing_keys": [signing_key_info(release.signer_key)],
         "log": log_proof(entry, checkpoint),
@@ -43,30 +45,10 @@ def deployment_bundle(deployment):
     return {
         "bundle_version": BUNDLE_VERSION,
         "kind": "deployment",
-        "deployment": deployment_record(deployment),
+        "deployment": deployment_entry_body(deployment),
         "log": log_proof(entry, checkpoint),
         "project": project_info(deployment.environment.project),
         "release_bundle": release_bundle(deployment.release, checkpoint),
-    }
-
-
-def release_record(release):
-    """The release row as its log entry describes it, minus who registered it (token names change)."""
-    body = release_entry_body(release)
-    body.pop("by")
-    return body
-
-
-def deployment_record(deployment):
-    return {
-        "project": deployment.environment.project.slug,
-        "environment": deployment.environment.name,
-        "deployment_id": deployment.pk,
-        "release_id": deployment.release_id,
-        "version": deployment.release.version,
-        "artifact_digest": deployment.release.artifact_digest,
-        "deployed_at": format_time(deployment.deployed_at),
-        "pipeline_run_url": deployment.pipeline_run_url,
     }
 
 

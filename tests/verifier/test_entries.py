@@ -1,0 +1,162 @@
+"""Log entries: the builders write the documented format byte for byte, and the one comparison of a record
+with its entry names every member that differs."""
+
+import datetime
+
+import pytest
+
+from verifier.entries import (
+    ABSENT,
+    ENTRY_SCHEMA_VERSION,
+    Difference,
+    canonical_entry,
+    deployment_entry,
+    entry_differences,
+    format_time,
+    key_added_entry,
+    key_revoked_entry,
+    parse_entry,
+    release_entry,
+    status_entry,
+)
+from verifier.errors import FormatError
+
+T0 = datetime.datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=datetime.UTC)
+T1 = T0 + datetime.timedelta(microseconds=1)
+DIGEST = "sha256:" + "5f" * 32
+TOKEN = {"kind": "token", "name": "ci", "hint": "vtr_AbCd"}
+
+
+def release(**changes):
+    values = {
+        "project": "demo",
+        "release_id": 7,
+        "version": "1.0.0",
+        "artifact_name": "app.tar.gz",
+        "artifact_digest": DIGEST,
+        "source_commit": "4b825dc642cb6eb9a060e54bf8d69288fbee4904",
+        "repo_url": "https://git.example.org/demo.git",
+        "ci_build_url": "https://ci.example.org/runs/1",
+        "envelope_sha256": "0c" * 32,
+        "signer_key_id": "9e" * 32,
+        "registered_at": T0,
+    }
+    return release_entry(**{**values, **changes})
+
+
+def logged(kind, body):
+    return parse_entry(canonical_entry(kind, body, T1))
+
+
+def test_a_release_entry_is_the_documented_canonical_json():
+    envelope, signer = "0c" * 32, "9e" * 32
+    expected = (
+        f'{{"artifact_digest":"{DIGEST}","artifact_name":"app.tar.gz","by":{{"hint":"vtr_AbCd",'
+        f'"kind":"token","name":"ci"}},"ci_build_url":"https://ci.example.org/runs/1","envelope_sha256":'
+        f'"{envelope}","logged_at":"2026-01-02T03:04:05.000007Z","project":"demo",'
+        f'"registered_at":"2026-01-02T03:04:05.000006Z","release_id":7,'
+        f'"repo_url":"https://git.example.org/demo.git","signer_key_id":"{signer}",'
+        f'"source_commit":"4b825dc642cb6eb9a060e54bf8d69288fbee4904","type":"release","v":1,'
+        f'"version":"1.0.0"}}'
+    )
+    assert canonical_entry("release", release(by=TOKEN), T1) == expected.encode()
+
+
+def test_every_entry_type_carries_its_schema_version_type_and_time():
+    bodies = {
+        "release": release(by=TOKEN),
+        "deployment": deployment_entry(
+            project="demo",
+            environment="production",
+            deployment_id=3,
+            release_id=7,
+            version="1.0.0",
+            artifact_digest=DIGEST,
+            deployed_at=T0,
+            pipeline_run_url="",
+            by=TOKEN,
+        ),
+        "key_added": key_added_entry(
+            project="demo",
+            key_id="9e" * 32,
+            algorithm="ed25519",
+            public_key_pem="-----BEGIN PUBLIC KEY-----\n...",
+            valid_from=T0,
+            valid_until=None,
+            by={"kind": "operator", "name": "ada"},
+        ),
+        "key_revoked": key_revoked_entry(project="demo", key_id="9e" * 32, revoked_at=T0, by=TOKEN),
+        "status": status_entry(
+            project="demo",
+            environment="production",
+            result="verified",
+            reason="",
+            live_digest=DIGEST,
+            expected_digest=DIGEST,
+            observed_at=T0,
+        ),
+    }
+    for kind, body in bodies.items():
+        entry = logged(kind, body)
+        assert (entry["v"], entry["type"], entry["logged_at"]) == (1, kind, "2026-01-02T03:04:05.000007Z")
+        assert entry_differences(kind, {k: v for k, v in body.items() if k != "by"}, entry) == []
+    assert logged("key_added", bodies["key_added"])["valid_until"] is None
+    assert logged("status", bodies["status"])["reason"] is None
+
+
+def test_times_are_utc_with_microseconds_whatever_the_zone_they_come_in():
+    paris = datetime.timezone(datetime.timedelta(hours=1))
+    assert format_time(T0.astimezone(paris)) == "2026-01-02T03:04:05.000006Z"
+
+
+def test_an_unknown_entry_type_is_never_written():
+    with pytest.raises(ValueError, match="'releases' is not an entry type"):
+        canonical_entry("releases", release(), T1)
+
+
+def test_without_by_the_body_is_the_record_as_compared():
+    assert "by" not in release()
+    assert release(by=TOKEN)["by"] == TOKEN
+
+
+def test_a_changed_member_is_a_difference_with_both_values():
+    entry = logged("release", release(by=TOKEN))
+    forged = "sha256:" + "ab" * 32
+    assert entry_differences("release", release(artifact_digest=forged), entry) == [
+        Difference("artifact_digest", forged, DIGEST)
+    ]
+
+
+def test_every_differing_member_is_named_in_record_order():
+    entry = logged("release", release())
+    record = release(version="6.6.6", release_id=8)
+    assert [d.field for d in entry_differences("release", record, entry)] == ["release_id", "version"]
+
+
+def test_a_member_the_entry_lacks_is_a_difference():
+    entry = logged("release", release())
+    assert entry_differences("release", {"envelope": "x"}, entry) == [Difference("envelope", "x", ABSENT)]
+
+
+def test_json_values_are_compared_not_python_values():
+    entry = {"v": 1, "type": "deployment", "release_id": True}
+    assert entry_differences("deployment", {"release_id": 1}, entry) == [Difference("release_id", 1, True)]
+
+
+def test_an_entry_of_another_type_differs_as_a_whole():
+    entry = logged("status", {"project": "demo"})
+    assert entry_differences("release", {"project": "demo"}, entry) == [
+        Difference("type", "release", "status")
+    ]
+
+
+@pytest.mark.parametrize("version", [2, True, "1", None])
+def test_an_entry_of_another_schema_version_differs_as_a_whole(version):
+    entry = {**logged("release", release()), "v": version}
+    assert entry_differences("release", release(), entry) == [Difference("v", ENTRY_SCHEMA_VERSION, version)]
+
+
+@pytest.mark.parametrize("data", [b"[1]", b'{"v": 1, "v": 1}', b"\xff", b"{"])
+def test_an_entry_that_is_not_one_strict_json_object_is_a_format_error(data):
+    with pytest.raises(FormatError, match="log entry 4"):
+        parse_entry(data, what="log entry 4")
