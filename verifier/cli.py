@@ -15,7 +15,6 @@ import os
 import sys
 from collections.abc import Sequence
 
-from verifier import __version__
 from verifier.attest import add_attest_parser
 from verifier.bundle import (
     ERROR,
@@ -38,6 +37,7 @@ from verifier.state import (
     default_state_dir,
     fetch_consistency_proof,
 )
+from verifier.version import __version__
 
 EXIT_OK = 0
 EXIT_FAILED = 1

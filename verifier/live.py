@@ -36,10 +36,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
-from verifier import __version__, jsontext
+from verifier import jsontext
 from verifier.digest import format_digest, is_commit_id, parse_digest
 from verifier.errors import CouldNotCheck, FormatError
 from verifier.reasons import Reason
+from verifier.version import __version__
 
 DEFAULT_USER_AGENT = f"Vitrina-verifier/{__version__}"
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})

@@ -24,12 +24,13 @@ from email.message import Message
 from pathlib import Path
 from typing import IO
 
-from verifier import __version__, jsontext
+from verifier import jsontext
 from verifier.bundle import Skip
 from verifier.errors import CheckpointError, CouldNotCheck, FormatError, ProofError, VerifierError
 from verifier.merkle import verify_consistency
 from verifier.note import Checkpoint, verify_checkpoint
 from verifier.reasons import Reason
+from verifier.version import __version__
 
 MAX_STATE_BYTES = 512 * 1024
 MAX_PROOF_RESPONSE_BYTES = 64 * 1024
