@@ -13,8 +13,9 @@ import binascii
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from verifier import jsontext
 from verifier.digest import sha256_directory, sha256_file
@@ -22,7 +23,8 @@ from verifier.entries import ABSENT, ENTRY_SCHEMA_VERSION, Difference, entry_dif
 from verifier.errors import CouldNotCheck, FormatError, VerificationFailed, VerifierError
 from verifier.keys import load_public_key
 from verifier.merkle import leaf_hash, verify_inclusion
-from verifier.note import make_verifier_key, parse_verifier_key, verify_checkpoint
+from verifier.note import Checkpoint, make_verifier_key, parse_verifier_key, verify_checkpoint
+from verifier.reasons import Reason
 from verifier.release import Claims, TrustedKey, check_claims, verify_signature
 from verifier.repo import check_commit_in_repo
 
@@ -97,7 +99,7 @@ class ProjectInfo:
 @dataclass(frozen=True)
 class Bundle:
     kind: str  # "release" or "deployment"
-    record: dict
+    record: dict[str, Any]
     log: LogProof
     project: ProjectInfo
     envelope: str | None = None  # release bundles only
@@ -107,6 +109,12 @@ class Bundle:
 
 class Skip(Exception):
     """A check that cannot apply, saying what would make it run."""
+
+
+class HistoryLike(Protocol):
+    """What the history check needs: ``verifier.state.History``, which imports this module."""
+
+    def check(self, checkpoint: Checkpoint, note: str, verifier_key: str) -> str: ...
 
 
 # --- Parsing ------------------------------------------------------------------------------------------
@@ -119,7 +127,7 @@ def parse_bundle(data: bytes) -> Bundle:
     return _bundle(jsontext.loads(data, what="bundle"), "bundle")
 
 
-def _bundle(document, where):
+def _bundle(document: Any, where: str) -> Bundle:
     _object(document, where)
     version = document.get("bundle_version")
     if version != BUNDLE_VERSION or isinstance(version, bool):
@@ -159,17 +167,18 @@ def _bundle(document, where):
     raise FormatError(f"{where}: kind must be 'release' or 'deployment', got {str(kind)[:40]!r}")
 
 
-def _record(value, kind, where):
+def _record(value: Any, kind: str, where: str) -> dict[str, Any]:
     _object(value, where)
     for name, expected in REQUIRED_RECORD_FIELDS[kind].items():
         if name not in value:
             raise FormatError(f"{where} has no {name!r} field")
         if not isinstance(value[name], expected) or isinstance(value[name], bool):
             raise FormatError(f"{where}.{name} must be a {expected.__name__}")
-    return value
+    record: dict[str, Any] = value
+    return record
 
 
-def _log(value, where):
+def _log(value: Any, where: str) -> LogProof:
     _fields(
         value,
         where,
@@ -193,21 +202,21 @@ def _log(value, where):
     )
 
 
-def _project(value, where):
+def _project(value: Any, where: str) -> ProjectInfo:
     _fields(value, where, ["slug", "repo_url", "protected_branch"])
     return ProjectInfo(
         *(_string(value[name], f"{where}.{name}") for name in ("slug", "repo_url", "protected_branch"))
     )
 
 
-def _signing_key(value, where):
+def _signing_key(value: Any, where: str) -> SigningKeyInfo:
     _fields(value, where, ["key_id", "algorithm", "public_key_pem"])
     return SigningKeyInfo(
         *(_string(value[name], f"{where}.{name}") for name in ("key_id", "algorithm", "public_key_pem"))
     )
 
 
-def _fields(value, where, names):
+def _fields(value: Any, where: str, names: list[str]) -> None:
     _object(value, where)
     missing = [name for name in names if name not in value]
     if missing:
@@ -217,30 +226,30 @@ def _fields(value, where, names):
         raise FormatError(f"{where} has an unknown field {unknown[0][:40]!r}")
 
 
-def _object(value, where):
+def _object(value: Any, where: str) -> None:
     if not isinstance(value, dict):
         raise FormatError(f"{where} must be a JSON object")
 
 
-def _list(value, where):
+def _list(value: Any, where: str) -> list[Any]:
     if not isinstance(value, list):
         raise FormatError(f"{where} must be a JSON array")
     return value
 
 
-def _string(value, where):
+def _string(value: Any, where: str) -> str:
     if not isinstance(value, str):
         raise FormatError(f"{where} must be a string")
     return value
 
 
-def _count(value, where):
+def _count(value: Any, where: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 1 << 63:
         raise FormatError(f"{where} must be a non-negative integer")
     return value
 
 
-def _base64(value, where):
+def _base64(value: Any, where: str) -> bytes:
     """Standard base64 with padding, in its one canonical spelling."""
     text = _string(value, where)
     try:
@@ -255,7 +264,14 @@ def _base64(value, where):
 # --- Verifying ----------------------------------------------------------------------------------------
 
 
-def verify_bundle(bundle, *, artifact_path=None, log_key=None, repo=None, history=None):
+def verify_bundle(
+    bundle: Bundle,
+    *,
+    artifact_path: str | None = None,
+    log_key: str | None = None,
+    repo: str | None = None,
+    history: HistoryLike | None = None,
+) -> list[CheckResult]:
     """Run every check on ``bundle``; return the results in the order a reader should see them.
 
     ``log_key`` pins the log's verifier key (else the bundle's own is used, with a warning).
@@ -266,12 +282,19 @@ def verify_bundle(bundle, *, artifact_path=None, log_key=None, repo=None, histor
         return _verify_release(bundle, artifact_path, log_key, repo, history, prefix="")
     results = _verify_log(bundle, log_key, history, prefix="deployment ")
     results.append(_run("deployment release", lambda: _check_deployed_release(bundle)))
-    results += _verify_release(bundle.release, artifact_path, log_key, repo, history, prefix="release ")
+    results += _verify_release(_release_of(bundle), artifact_path, log_key, repo, history, prefix="release ")
     return results
 
 
-def _verify_release(bundle, artifact_path, log_key, repo, history, prefix):
-    facts = {}
+def _verify_release(
+    bundle: Bundle,
+    artifact_path: str | None,
+    log_key: str | None,
+    repo: str | None,
+    history: HistoryLike | None,
+    prefix: str,
+) -> list[CheckResult]:
+    facts: dict[str, Any] = {}
     results = [
         _run(prefix + "signature", lambda: _check_signature(bundle, facts)),
         _run(prefix + "statement", lambda: _check_statement(bundle, facts)),
@@ -282,8 +305,10 @@ def _verify_release(bundle, artifact_path, log_key, repo, history, prefix):
     return results
 
 
-def _verify_log(bundle, log_key, history, prefix):
-    facts = {}
+def _verify_log(
+    bundle: Bundle, log_key: str | None, history: HistoryLike | None, prefix: str
+) -> list[CheckResult]:
+    facts: dict[str, Any] = {}
     return [
         _run(prefix + "log entry", lambda: _check_entry(bundle)),
         _run(prefix + "project", lambda: _check_project(bundle)),
@@ -293,7 +318,7 @@ def _verify_log(bundle, log_key, history, prefix):
     ]
 
 
-def _run(name, check):
+def _run(name: str, check: Callable[[], str]) -> CheckResult:
     try:
         return CheckResult(name, PASS, check())
     except Skip as exc:
@@ -304,8 +329,8 @@ def _run(name, check):
         return CheckResult(name, FAIL, str(exc))
 
 
-def _check_signature(bundle, facts):
-    keys = []
+def _check_signature(bundle: Bundle, facts: dict[str, Any]) -> str:
+    keys: list[TrustedKey] = []
     for info in bundle.signing_keys:
         key = load_public_key(info.public_key_pem)
         if (key.key_id, key.algorithm, key.pem) != (info.key_id, info.algorithm, info.public_key_pem):
@@ -314,13 +339,13 @@ def _check_signature(bundle, facts):
                 f"({key.algorithm}), or not in the canonical form the portal publishes"
             )
         keys.append(TrustedKey(key_id=info.key_id, public_key_pem=info.public_key_pem))
-    signed = verify_signature(bundle.envelope, keys, signer_key_id=bundle.record["signer_key_id"])
+    signed = verify_signature(_envelope_of(bundle), keys, signer_key_id=bundle.record["signer_key_id"])
     facts["envelope"] = signed.envelope
     algorithm = next(info.algorithm for info in bundle.signing_keys if info.key_id == signed.signer.key_id)
     return f"DSSE signature verifies under the project's key {signed.signer.key_id[:16]}… ({algorithm})"
 
 
-def _check_statement(bundle, facts):
+def _check_statement(bundle: Bundle, facts: dict[str, Any]) -> str:
     if "envelope" not in facts:
         raise Skip("no verified envelope to read the statement from")
     record = bundle.record
@@ -339,7 +364,7 @@ def _check_statement(bundle, facts):
     )
 
 
-def _check_artifact(bundle, facts, artifact_path):
+def _check_artifact(bundle: Bundle, facts: dict[str, Any], artifact_path: str | None) -> str:
     if artifact_path is None:
         raise Skip("no --artifact given: the downloaded file itself was not checked")
     expected = (
@@ -350,7 +375,7 @@ def _check_artifact(bundle, facts, artifact_path):
             sha256_directory(artifact_path) if os.path.isdir(artifact_path) else sha256_file(artifact_path)
         )
     except OSError as exc:
-        raise CouldNotCheck("bad_response", f"cannot read {artifact_path}: {exc.strerror}") from None
+        raise CouldNotCheck(Reason.BAD_RESPONSE, f"cannot read {artifact_path}: {exc.strerror}") from None
     if actual != expected:
         raise VerificationFailed(f"{artifact_path} has digest {actual}, the signed release says {expected}")
     return f"{artifact_path} has the signed digest {actual}"
@@ -368,7 +393,7 @@ def _check_entry(bundle: Bundle) -> str:
     if differences:
         raise VerificationFailed(_entry_difference(bundle.kind, index, entry, differences[0]))
     if bundle.kind == "release":
-        envelope = {"envelope_sha256": hashlib.sha256(bundle.envelope.encode("utf-8")).hexdigest()}
+        envelope = {"envelope_sha256": hashlib.sha256(_envelope_of(bundle).encode("utf-8")).hexdigest()}
         differences = entry_differences("release", envelope, entry)
         if differences:
             raise VerificationFailed(
@@ -392,14 +417,14 @@ def _entry_difference(kind: str, index: int, entry: dict[str, Any], difference: 
     )
 
 
-def _check_project(bundle):
+def _check_project(bundle: Bundle) -> str:
     record, project = bundle.record, bundle.project
     if record["project"] != project.slug:
         raise VerificationFailed(
             f"the {bundle.kind} is of project {record['project']!r}, the bundle names {project.slug!r}"
         )
     if bundle.kind == "deployment":
-        if bundle.release.project != project:
+        if _release_of(bundle).project != project:
             raise VerificationFailed("the deployment's and the release's bundles describe different projects")
         return f"deployment of project {project.slug!r}"
     if not same_repository(record["repo_url"], project.repo_url):
@@ -410,18 +435,17 @@ def _check_project(bundle):
     return f"built from the project's repository {project.repo_url}"
 
 
-def _check_checkpoint(bundle, facts, log_key):
+def _check_checkpoint(bundle: Bundle, facts: dict[str, Any], log_key: str | None) -> str:
     log = bundle.log
-    pinned = log_key is not None
     # One spelling per key (the key hash is hex, which a parser may read in either case).
     verifier = parse_verifier_key(log.verifier_key)
     if make_verifier_key(verifier.name, verifier.public_key) != log.verifier_key:
         raise VerificationFailed(f"the bundle's log key {log.verifier_key[:80]} is not in its canonical form")
-    if pinned and log.verifier_key != _canonical_verifier_key(log_key):
+    if log_key is not None and log.verifier_key != _canonical_verifier_key(log_key):
         raise VerificationFailed(
             f"the bundle names the log key {log.verifier_key[:80]}, not the pinned {log_key[:80]}"
         )
-    vkey = log_key if pinned else log.verifier_key
+    vkey = log_key if log_key is not None else log.verifier_key
     checkpoint = verify_checkpoint(log.checkpoint, vkey, origin=log.origin)
     if checkpoint.size != log.tree_size:
         raise VerificationFailed(
@@ -430,7 +454,7 @@ def _check_checkpoint(bundle, facts, log_key):
     facts["checkpoint"] = checkpoint
     signer = f"{verifier.name}+{verifier.key_hash.hex()}"
     message = f"checkpoint of {log.origin} at size {checkpoint.size} is signed by {signer}"
-    if not pinned:
+    if log_key is None:
         message += (
             "; WARNING: the log key was taken from the bundle itself (unpinned): pin it with --log-key, "
             "as published by the portal, or this only shows the bundle is self-consistent"
@@ -438,7 +462,7 @@ def _check_checkpoint(bundle, facts, log_key):
     return message
 
 
-def _check_inclusion(bundle, facts):
+def _check_inclusion(bundle: Bundle, facts: dict[str, Any]) -> str:
     if "checkpoint" not in facts:
         raise Skip("no verified checkpoint to check the entry against")
     log, checkpoint = bundle.log, facts["checkpoint"]
@@ -448,7 +472,7 @@ def _check_inclusion(bundle, facts):
     return f"entry {log.index} is in the log's tree of size {checkpoint.size}"
 
 
-def _check_history(bundle, facts, history):
+def _check_history(bundle: Bundle, facts: dict[str, Any], history: HistoryLike | None) -> str:
     if history is None:
         raise Skip("checkpoint history not kept (--no-state)")
     if "checkpoint" not in facts:
@@ -456,8 +480,8 @@ def _check_history(bundle, facts, history):
     return history.check(facts["checkpoint"], bundle.log.checkpoint, bundle.log.verifier_key)
 
 
-def _check_deployed_release(bundle):
-    deployment, release = bundle.record, bundle.release.record
+def _check_deployed_release(bundle: Bundle) -> str:
+    deployment, release = bundle.record, _release_of(bundle).record
     for field in DEPLOYED_RELEASE_FIELDS:
         if deployment[field] != release[field]:
             raise VerificationFailed(
@@ -467,7 +491,7 @@ def _check_deployed_release(bundle):
     return f"the deployment is of release {release['version']} ({release['artifact_digest']})"
 
 
-def _check_repository(bundle, repo):
+def _check_repository(bundle: Bundle, repo: str | None) -> str:
     project = bundle.project
     if repo is None:
         raise Skip(f"no --repo given: the commit was not checked against {project.repo_url}")
@@ -484,21 +508,35 @@ def _check_repository(bundle, repo):
     return f"commit {commit} is on {branch!r} of {repo}, {found.ahead_by} commits below its head"
 
 
-def _canonical_verifier_key(vkey):
+def _release_of(bundle: Bundle) -> Bundle:
+    """A deployment bundle's release bundle, which ``parse_bundle`` never leaves out."""
+    if bundle.release is None:
+        raise FormatError(f"the {bundle.kind} bundle holds no release bundle")
+    return bundle.release
+
+
+def _envelope_of(bundle: Bundle) -> str:
+    """A release bundle's envelope, which ``parse_bundle`` never leaves out."""
+    if bundle.envelope is None:
+        raise FormatError(f"the {bundle.kind} bundle holds no envelope")
+    return bundle.envelope
+
+
+def _canonical_verifier_key(vkey: str) -> str:
     verifier = parse_verifier_key(vkey)
     return make_verifier_key(verifier.name, verifier.public_key)
 
 
-def _canonical(value):
+def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
-def _short(value):
+def _short(value: Any) -> str:
     text = _canonical(value)
     return text if len(text) <= 80 else text[:80] + "…"
 
 
-def same_repository(first, second):
+def same_repository(first: str, second: str) -> bool:
     """True when two repository URLs name the same repository.
 
     They are compared without the spellings that change nothing: a leading ``git+``, trailing ``/``
@@ -508,5 +546,5 @@ def same_repository(first, second):
     return _normal_repo(first) == _normal_repo(second)
 
 
-def _normal_repo(url):
+def _normal_repo(url: str) -> str:
     return url.removeprefix("git+").rstrip("/").removesuffix(".git")

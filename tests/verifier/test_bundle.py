@@ -5,6 +5,7 @@ Bundles here are built in pure Python, the way the portal builds them, over an i
 
 import base64
 import copy
+import dataclasses
 import hashlib
 import json
 import random
@@ -435,3 +436,17 @@ def test_the_bundle_carries_a_copy_not_a_reference(log, signer, commit):
     parsed = parse_bundle(encode(document))
     assert parsed.record == copy.deepcopy(document["release"])
     assert parsed.log.entry == log.entries[parsed.log.index]
+
+
+def test_an_artifact_that_cannot_be_read_is_could_not_check_with_a_reason_code(log, signer, commit, tmp_path):
+    bundle = parse_bundle(encode(release_document(log, signer, commit)))
+    with pytest.raises(CouldNotCheck) as raised:
+        bundle_module._check_artifact(bundle, {}, str(tmp_path / "absent.tar.gz"))
+    assert raised.value.reason is Reason.BAD_RESPONSE
+    assert raised.value.reason.result == "unverifiable"
+
+
+def test_a_deployment_bundle_built_without_its_release_is_a_format_error(log, signer, commit):
+    deployment = parse_bundle(encode(deployment_document(log, signer, commit)))
+    with pytest.raises(FormatError, match="holds no release bundle"):
+        verify_bundle(dataclasses.replace(deployment, release=None))
