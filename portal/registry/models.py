@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from portal.transparency.models import AppendOnly, AppendOnlyModel
 from verifier.errors import FormatError
 from verifier.release import TrustedKey
 from verifier.repo import check_repo_url
@@ -48,31 +49,16 @@ def validate_live_url(url):
         )
 
 
-class ImmutableRecord(Exception):
+class ImmutableRecord(AppendOnly):
     """Raised on any attempt to change or delete a release or deployment."""
 
 
-class ImmutableQuerySet(models.QuerySet):
-    def update(self, **kwargs):
-        raise ImmutableRecord(f"{self.model.__name__} records are immutable; they cannot be updated.")
-
-    def delete(self):
-        raise ImmutableRecord(f"{self.model.__name__} records are immutable; they cannot be deleted.")
-
-
-class ImmutableModel(models.Model):
-    objects = ImmutableQuerySet.as_manager()
+class ImmutableModel(AppendOnlyModel):
+    refused = ImmutableRecord
+    rows_are = "records are immutable"
 
     class Meta:
         abstract = True
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise ImmutableRecord(f"{type(self).__name__} {self.pk} is immutable; it cannot be changed.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise ImmutableRecord(f"{type(self).__name__} {self.pk} is immutable; it cannot be deleted.")
 
 
 class Project(models.Model):

@@ -17,18 +17,26 @@ from django.utils import timezone
 
 
 class AppendOnly(Exception):
-    """Raised on any attempt to change or delete a log row."""
+    """Raised on any attempt to change or delete a row that is written once: a log row or a record."""
 
 
 class AppendOnlyQuerySet(models.QuerySet):
     def update(self, **kwargs):
-        raise AppendOnly(f"{self.model.__name__} rows are append-only; they cannot be updated.")
+        raise self.model.refusal("updated")
 
     def delete(self):
-        raise AppendOnly(f"{self.model.__name__} rows are append-only; they cannot be deleted.")
+        raise self.model.refusal("deleted")
 
 
 class AppendOnlyModel(models.Model):
+    """A row written once and never changed or deleted through the ORM, one by one or in bulk.
+
+    A subclass may name its own exception (a subclass of ``AppendOnly``) and what its rows are.
+    """
+
+    refused = AppendOnly
+    rows_are = "rows are append-only"
+
     objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
@@ -36,11 +44,16 @@ class AppendOnlyModel(models.Model):
 
     def save(self, *args, **kwargs):
         if not self._state.adding:
-            raise AppendOnly(f"{type(self).__name__} rows are append-only; they cannot be changed.")
+            raise self.refusal("changed", self.pk)
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
-        raise AppendOnly(f"{type(self).__name__} rows are append-only; they cannot be deleted.")
+        raise self.refusal("deleted", self.pk)
+
+    @classmethod
+    def refusal(cls, done, pk=None):
+        name = cls.__name__ if pk is None else f"{cls.__name__} {pk}"
+        return cls.refused(f"{name}: {cls.rows_are}; they cannot be {done}.")
 
 
 class LogEntry(AppendOnlyModel):
