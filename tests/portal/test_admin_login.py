@@ -247,6 +247,14 @@ def test_addtotp_for_an_unknown_user_is_a_one_line_error():
         call_command("addtotp", "ghost", stdout=StringIO())
 
 
+def test_addtotp_with_a_blank_name_is_a_one_line_error_and_adds_no_device(operator):
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    with pytest.raises(CommandError, match=r"^--name must be 1 to \d+ characters\.$"):
+        call_command("addtotp", "operator", "--name", " ", stdout=StringIO())
+    assert not TOTPDevice.objects.exists()
+
+
 def test_2fa_is_required_by_default_when_debug_is_off():
     def required(**env):
         code = "from django.conf import settings; print(settings.VITRINA_ADMIN_REQUIRE_2FA)"

@@ -217,6 +217,12 @@ class TestCreatetoken:
         with pytest.raises(CommandError, match=r"^There is no project 'atlantis'\.$"):
             run("createtoken", "atlantis")
 
+    @pytest.mark.parametrize("name", ["  ", "x" * 101])
+    def test_a_blank_or_overlong_name_is_a_one_line_error_and_issues_nothing(self, project, name):
+        with pytest.raises(CommandError, match=r"^--name must be 1 to 100 characters\.$"):
+            run("createtoken", "city-portal", "--name", name)
+        assert not ApiToken.objects.exists()
+
 
 def test_errors_reach_the_operator_as_one_line_without_a_traceback(capsys):
     command = load_command_class("portal.registry", "createtoken")

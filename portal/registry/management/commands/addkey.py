@@ -1,30 +1,29 @@
 """``manage.py addkey SLUG PEM_FILE``: trust a public key for a project's releases; prints its key id."""
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from portal.registry import services
 
-from ._common import project_or_error
+from ._common import ProjectCommand
 
 # A PEM public key is well under 1 KiB; anything far larger is the wrong file.
 MAX_PEM_BYTES = 64 * 1024
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = (
         "Trust an Ed25519 or ECDSA P-256 public key (PEM) for a project's releases, and print its key id. "
         "Adding the same key again changes nothing and prints the same id."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("slug", help="the project's slug")
+        super().add_arguments(parser)
         parser.add_argument("pem_file", help="the public key, as a PEM file (e.g. cosign.pub)")
         parser.add_argument(
             "--label", default="", help="a note to tell keys apart, e.g. 'GitHub Actions 2026'"
         )
 
-    def handle(self, *args, slug, pem_file, label, **options):
-        project = project_or_error(slug)
+    def handle_project(self, project, *, pem_file, label, **options):
         pem = read_pem(pem_file)
         try:
             key, created = services.add_signing_key(project, pem, label=label)

@@ -4,6 +4,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from ._common import name_or_error, print_once
+
 
 class Command(BaseCommand):
     help = (
@@ -23,13 +25,10 @@ class Command(BaseCommand):
             user = user_model.objects.get(**{user_model.USERNAME_FIELD: username})
         except user_model.DoesNotExist:
             raise CommandError(f"There is no user '{username}'; create one with createsuperuser.") from None
-        name = name.strip()
-        max_length = TOTPDevice._meta.get_field("name").max_length
-        if not name or len(name) > max_length:
-            raise CommandError(f"--name must be 1 to {max_length} characters.")
-        device = TOTPDevice.objects.create(user=user, name=name, confirmed=True)
-        self.stderr.write(
+        device = TOTPDevice.objects.create(user=user, name=name_or_error(TOTPDevice, name), confirmed=True)
+        print_once(
+            self,
+            device.config_url,
             f"TOTP device '{device.name}' added for '{username}': import this URI in an authenticator app "
-            "now, it is not shown again."
+            "now, it is not shown again.",
         )
-        self.stdout.write(device.config_url)

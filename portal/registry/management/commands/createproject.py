@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand
 
 from portal.registry.models import Project
 
-from ._common import clean_or_error
+from ._common import create_or_update
 
 
 class Command(BaseCommand):
@@ -20,20 +20,14 @@ class Command(BaseCommand):
         parser.add_argument("--description", help="one paragraph for the project's page")
 
     def handle(self, *args, slug, name, repo, branch, description, **options):
-        project = Project.objects.filter(slug=slug).first()
-        created = project is None
-        if created:
-            project = Project(slug=slug)
-        project.name = name
-        project.repo_url = repo
-        # Options left out keep their current value, so re-running a setup script changes nothing.
-        if branch is not None:
-            project.protected_branch = branch
-        if description is not None:
-            project.description = description
-        clean_or_error(project)
-        project.save()
-        verb = "Created" if created else "Updated"
+        project, verb = create_or_update(
+            Project,
+            {"slug": slug},
+            name=name,
+            repo_url=repo,
+            protected_branch=branch,
+            description=description,
+        )
         self.stdout.write(
             f"{verb} project '{project.slug}' ({project.repo_url}, branch {project.protected_branch})."
         )

@@ -3,29 +3,28 @@
 import datetime
 import re
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from portal.registry import services
 
-from ._common import project_or_error
+from ._common import ProjectCommand
 
 MIN_PREFIX = 4
 
 
-class Command(BaseCommand):
+class Command(ProjectCommand):
     help = (
         "Revoke a project's signing key, named by the start of its key id. Releases it signed before stay "
         "valid; later ones are refused. Revoking a revoked key changes nothing."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("slug", help="the project's slug")
+        super().add_arguments(parser)
         parser.add_argument(
             "key_id_prefix", help=f"the first hex characters of the key id (at least {MIN_PREFIX})"
         )
 
-    def handle(self, *args, slug, key_id_prefix, **options):
-        project = project_or_error(slug)
+    def handle_project(self, project, *, key_id_prefix, **options):
         prefix = key_id_prefix.strip().lower()
         if not re.fullmatch(rf"[0-9a-f]{{{MIN_PREFIX},64}}", prefix):
             raise CommandError(f"Key id prefix {key_id_prefix!r} must be {MIN_PREFIX} to 64 hex characters.")
