@@ -54,6 +54,14 @@ def loads(data: bytes | str, *, what: str = "the document", max_depth: int = MAX
     return document
 
 
+def loads_object(data: bytes | str, *, what: str = "the document") -> dict[str, Any]:
+    """``loads``, for a document that must be a JSON object; ``FormatError`` if it is another value."""
+    document = loads(data, what=what)
+    if not isinstance(document, dict):
+        raise FormatError(f"{what} is JSON but not an object")
+    return document
+
+
 def depth_exceeds(document: Any, max_depth: int = MAX_DEPTH) -> bool:
     """True when ``document`` (parsed JSON) has containers nested more than ``max_depth`` levels."""
     stack: list[tuple[Any, int]] = [(document, 1)]

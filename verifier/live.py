@@ -480,11 +480,9 @@ def _is_json(body: bytes, content_type: str | None) -> bool:
 
 def _parse_json_body(body: bytes) -> tuple[str, str | None, str | None]:
     try:
-        document = jsontext.loads(body, what="the answer")
+        document = jsontext.loads_object(body, what="the answer")
     except FormatError as exc:
         raise _bad(str(exc)) from None
-    if not isinstance(document, dict):
-        raise _bad("the answer is JSON but not an object")
     if "artifact_digest" not in document:
         raise _bad("the answer has no 'artifact_digest' field")
     return (

@@ -21,10 +21,10 @@ import os
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from email.message import Message
 from http.client import HTTPException
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 from urllib.parse import urlsplit
 
 from verifier import dsse, jsontext
@@ -61,19 +61,32 @@ class _Readable(Protocol):
     def read(self, amt: int, /) -> bytes: ...
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: Any,
-        code: int,
-        msg: str,
-        headers: Message,
-        newurl: str,
-    ) -> urllib.request.Request | None:
-        raise PublishError(
-            f"the portal answered with a redirect ({code}) to {newurl}; give that address as --portal"
-        )
+def opener_refusing_redirects(refuse: Callable[[int, str], Exception]) -> urllib.request.OpenerDirector:
+    """A urllib opener that never follows a redirect: ``refuse(code, new_url)`` is raised instead.
+
+    The portal's address is the one the user gave; following a redirect would talk to another server
+    with the token (``publish``) or trust another server's proofs (``verify --portal``).
+    """
+
+    class NoRedirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(
+            self,
+            req: urllib.request.Request,
+            fp: IO[bytes],
+            code: int,
+            msg: str,
+            headers: Message,
+            newurl: str,
+        ) -> urllib.request.Request | None:
+            raise refuse(code, newurl)
+
+    return urllib.request.build_opener(NoRedirects)
+
+
+def _redirect_refused(code: int, new_url: str) -> PublishError:
+    return PublishError(
+        f"the portal answered with a redirect ({code}) to {new_url}; give that address as --portal"
+    )
 
 
 def check_portal_url(url: str) -> str:
@@ -116,7 +129,7 @@ def post_json(url: str, body: Any, token: str, timeout: float = TIMEOUT_SECONDS)
             "User-Agent": USER_AGENT,
         },
     )
-    opener = urllib.request.build_opener(_NoRedirects)
+    opener = opener_refusing_redirects(_redirect_refused)
     try:
         with opener.open(request, timeout=timeout) as response:
             return response.status, read_json(response)

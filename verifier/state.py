@@ -20,7 +20,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from email.message import Message
 from pathlib import Path
 from typing import IO
 
@@ -29,6 +28,7 @@ from verifier.bundle import Skip
 from verifier.errors import CheckpointError, CouldNotCheck, FormatError, ProofError, VerifierError
 from verifier.merkle import verify_consistency
 from verifier.note import Checkpoint, verify_checkpoint
+from verifier.publish import opener_refusing_redirects
 from verifier.reasons import Reason
 from verifier.version import __version__
 
@@ -172,19 +172,10 @@ def check_portal_url(url: str) -> str:
     return url.rstrip("/")
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: IO[bytes],
-        code: int,
-        msg: str,
-        headers: Message,
-        newurl: str,
-    ) -> urllib.request.Request | None:
-        raise CouldNotCheck(
-            Reason.BAD_RESPONSE, f"the portal redirected to {newurl[:100]}; use that URL with --portal"
-        )
+def _redirect_refused(code: int, new_url: str) -> CouldNotCheck:
+    return CouldNotCheck(
+        Reason.BAD_RESPONSE, f"the portal redirected to {new_url[:100]}; use that URL with --portal"
+    )
 
 
 def fetch_consistency_proof(
@@ -195,7 +186,7 @@ def fetch_consistency_proof(
     request = urllib.request.Request(  # noqa: S310 - check_portal_url allows http(s) only
         url, headers={"Accept": "application/json", "User-Agent": f"Vitrina-verifier/{__version__}"}
     )
-    opener = urllib.request.build_opener(_NoRedirects)
+    opener = opener_refusing_redirects(_redirect_refused)
     deadline = time.monotonic() + timeout
     try:
         with opener.open(request, timeout=timeout) as response:

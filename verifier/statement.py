@@ -126,12 +126,9 @@ def statement_to_payload(statement: dict[str, Any]) -> bytes:
 def _load_json_object(payload: bytes) -> dict[str, Any]:
     """The payload as a JSON object; a payload that is not one is a refused statement, not bad input."""
     try:
-        obj = jsontext.loads(payload, what="the signed payload")
+        return jsontext.loads_object(payload, what="the signed payload")
     except FormatError as e:
-        raise StatementError(str(e)) from None
-    if not isinstance(obj, dict):
-        raise StatementError("the signed payload is JSON but not an object, so not an in-toto Statement")
-    return obj
+        raise StatementError(f"{e}, so not an in-toto Statement") from None
 
 
 def _field_is(raw: dict[str, Any], name: str) -> str:
