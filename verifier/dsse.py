@@ -144,13 +144,9 @@ def _load_envelope_json(data: object) -> Any:
         except (TypeError, ValueError) as e:
             raise FormatError(f"envelope holds values that are not JSON: {e}") from e
         return data
-    if isinstance(data, str):
-        try:
-            data = data.encode("utf-8")
-        except UnicodeEncodeError:
-            raise FormatError("envelope is not UTF-8 text: it holds a lone surrogate") from None
-    if not isinstance(data, bytes):
+    if not isinstance(data, str | bytes):
         raise FormatError(f"envelope must be JSON text or a dict, got {type(data).__name__}")
+    data = jsontext.utf8_bytes(data, what="envelope")
     _check_size(len(data))
     return jsontext.loads(data, what="envelope")
 

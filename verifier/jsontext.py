@@ -54,6 +54,20 @@ def loads(data: bytes | str, *, what: str = "the document", max_depth: int = MAX
     return document
 
 
+def utf8_bytes(data: object, *, what: str) -> bytes:
+    """``data`` (text or bytes from outside) as UTF-8 bytes; ``FormatError`` naming ``what`` otherwise.
+
+    Text holding a lone surrogate (a JSON ``"\\ud800"`` escape, say) has no UTF-8 form to hash or verify.
+    """
+    if isinstance(data, bytes):
+        return data
+    if not isinstance(data, str):
+        raise FormatError(f"{what} must be text or bytes, got {type(data).__name__}")
+    if not _encodes(data):
+        raise FormatError(f"{what} is not UTF-8 text: it holds a lone surrogate")
+    return data.encode("utf-8")
+
+
 def loads_object(data: bytes | str, *, what: str = "the document") -> dict[str, Any]:
     """``loads``, for a document that must be a JSON object; ``FormatError`` if it is another value."""
     document = loads(data, what=what)

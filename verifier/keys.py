@@ -19,7 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from verifier.errors import KeyFormatError
+from verifier import jsontext
+from verifier.errors import FormatError, KeyFormatError
 
 ED25519 = "ed25519"
 ECDSA_P256 = "ecdsa-p256"
@@ -183,14 +184,10 @@ def _describe(key: PublicKeyTypes) -> str:
 
 
 def _pem_bytes(pem: object) -> bytes:
-    if isinstance(pem, str):
-        try:
-            pem = pem.encode("utf-8")
-        except UnicodeEncodeError:
-            raise KeyFormatError("the PEM key is not UTF-8 text: it holds a lone surrogate") from None
-    if not isinstance(pem, bytes):
-        raise KeyFormatError(f"a PEM key must be text or bytes, got {type(pem).__name__}")
-    return pem
+    try:
+        return jsontext.utf8_bytes(pem, what="the PEM key")
+    except FormatError as exc:
+        raise KeyFormatError(str(exc)) from None
 
 
 def _pem_label(data: bytes) -> str:
