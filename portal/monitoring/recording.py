@@ -1,6 +1,7 @@
 """Recording what a check found: the observation, the environment's status, the status's log entry and
 the announcement of a change, in one transaction."""
 
+import dataclasses
 import logging
 
 from django.db import IntegrityError, transaction
@@ -26,17 +27,8 @@ def record(environment, finding, *, checked_at, duration_ms, due_at=None):
         environment=environment,
         checked_at=checked_at,
         due_at=due_at,
-        result=finding.result,
-        reason=finding.reason,
-        message=finding.message,
-        live_digest=finding.live_digest,
-        live_commit=finding.live_commit,
-        live_version=finding.live_version,
+        **{field.name: getattr(finding, field.name) for field in dataclasses.fields(finding)},
         expected_digest=finding.expected_digest,
-        expected_release=finding.expected_release,
-        live_release=finding.live_release,
-        http_status=finding.http_status,
-        ahead_by=finding.ahead_by,
         duration_ms=duration_ms,
     )
     try:

@@ -86,14 +86,15 @@ def add_signing_key(project, pem, *, label="", valid_from=None, valid_until=None
 # leaves it out: the record as the self-audit (``audit``) and the proof bundles (``bundles``) compare it.
 
 
+def row_values(row, *names):
+    """``row``'s values of the fields ``names``, for an entry builder whose arguments are named alike."""
+    return {name: getattr(row, name) for name in names}
+
+
 def key_added_entry_body(signing_key, *, by=None):
     return entries.key_added_entry(
         project=signing_key.project.slug,
-        key_id=signing_key.key_id,
-        algorithm=signing_key.algorithm,
-        public_key_pem=signing_key.public_key_pem,
-        valid_from=signing_key.valid_from,
-        valid_until=signing_key.valid_until,
+        **row_values(signing_key, "key_id", "algorithm", "public_key_pem", "valid_from", "valid_until"),
         by=by,
     )
 
@@ -253,15 +254,9 @@ def release_entry_body(release, *, by=None):
     return entries.release_entry(
         project=release.project.slug,
         release_id=release.pk,
-        version=release.version,
-        artifact_name=release.artifact_name,
-        artifact_digest=release.artifact_digest,
-        source_commit=release.source_commit,
-        repo_url=release.repo_url,
-        ci_build_url=release.ci_build_url,
-        envelope_sha256=release.envelope_sha256,
+        **row_values(release, "version", "artifact_name", "artifact_digest", "source_commit", "repo_url"),
+        **row_values(release, "ci_build_url", "envelope_sha256", "registered_at"),
         signer_key_id=release.signer_key.key_id,
-        registered_at=release.registered_at,
         by=by,
     )
 
@@ -328,10 +323,8 @@ def deployment_entry_body(deployment, *, by=None):
         environment=environment.name,
         deployment_id=deployment.pk,
         release_id=release.pk,
-        version=release.version,
-        artifact_digest=release.artifact_digest,
-        deployed_at=deployment.deployed_at,
-        pipeline_run_url=deployment.pipeline_run_url,
+        **row_values(release, "version", "artifact_digest"),
+        **row_values(deployment, "deployed_at", "pipeline_run_url"),
         by=by,
     )
 
