@@ -68,6 +68,10 @@ class PublicState:
         """What the light means, in a translated sentence for someone who never heard of a digest."""
         return reasons.status_sentence(self.result, self.reason or "")
 
+    def as_api(self):
+        """The light, result and reason as the API writes them."""
+        return {"light": self.light, "result": self.result, "reason": self.reason}
+
 
 def public_state(status):
     """The one rule for what the public sees of ``status``: never green without a check.
@@ -84,6 +88,12 @@ def public_state(status):
     light = LIGHTS[result]
     reason = (status.reason or None) if light == Light.RED else None
     return PublicState(light=light, result=result, reason=reason, checked_at=checked_at)
+
+
+def api_digests(row):
+    """The digests a status or a check shows in the API: the one served and the one expected, None
+    rather than "" when there is none."""
+    return {"live_digest": row.live_digest or None, "expected_digest": row.expected_digest or None}
 
 
 class Status(models.Model):
@@ -118,13 +128,10 @@ class Status(models.Model):
         """The public API's status object: a stable contract, see docs/api.md."""
         state = public_state(self)
         return {
-            "light": state.light,
-            "result": state.result,
-            "reason": state.reason,
+            **state.as_api(),
             "message": self.message if state.result == self.result else NOT_YET_CHECKED,
             "checked_at": public_time(self.checked_at),
-            "live_digest": self.live_digest or None,
-            "expected_digest": self.expected_digest or None,
+            **api_digests(self),
         }
 
 
@@ -178,15 +185,11 @@ class Observation(models.Model):
 
     def as_api(self):
         """One entry of the public observations API: a stable contract, see docs/monitoring.md."""
-        state = public_state(self)
         return {
             "checked_at": public_time(self.checked_at),
-            "light": state.light,
-            "result": state.result,
-            "reason": state.reason,
+            **public_state(self).as_api(),
             "message": self.message,
-            "live_digest": self.live_digest or None,
-            "expected_digest": self.expected_digest or None,
+            **api_digests(self),
             "ahead_by": self.ahead_by,
             "duration_ms": self.duration_ms,
         }
