@@ -53,16 +53,7 @@ class StatusAdmin(ReadOnlyAdmin):
 
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyAdmin):
-    list_display = [
-        "channel",
-        "observation",
-        "state",
-        "attempts",
-        "attempted_at",
-        "next_attempt_at",
-        "status_code",
-        "error",
-    ]
+    list_display = ["channel", "observation", *Delivery.ATTEMPT_FIELDS]
     list_filter = ["state", "channel"]
     list_select_related = ["channel", "observation__environment__project"]
     actions = ["send_again"]

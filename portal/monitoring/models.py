@@ -288,6 +288,17 @@ class Delivery(models.Model):
     error = models.TextField(blank=True)
     duration_ms = models.IntegerField(default=0)
 
+    # What each attempt writes, and so what the admin lists of a delivery.
+    ATTEMPT_FIELDS = (
+        "state",
+        "attempts",
+        "attempted_at",
+        "next_attempt_at",
+        "status_code",
+        "error",
+        "duration_ms",
+    )
+
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "deliveries"

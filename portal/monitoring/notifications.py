@@ -147,17 +147,7 @@ def attempt(delivery, now=None):
         delivery.state = Delivery.State.FAILED
     else:
         delivery.next_attempt_at = now + timedelta(seconds=backoff(delivery.attempts - 1))
-    delivery.save(
-        update_fields=[
-            "state",
-            "attempts",
-            "attempted_at",
-            "next_attempt_at",
-            "status_code",
-            "error",
-            "duration_ms",
-        ]
-    )
+    delivery.save(update_fields=Delivery.ATTEMPT_FIELDS)
     return delivery
 
 
