@@ -44,6 +44,13 @@ class VitrinaFeed(Feed):
     def item_link(self, item):
         return absolute(item.get_absolute_url())
 
+    def newest(self, rows, project, moment):
+        """``rows`` (each of one environment) of ``project``, or of every project when it is None,
+        newest ``moment`` first, at most ``FEED_LENGTH`` of them."""
+        if project:
+            rows = rows.filter(environment__project=project)
+        return rows.order_by(f"-{moment}", "-id")[:FEED_LENGTH]
+
 
 class DeploymentsFeed(VitrinaFeed):
     """Every recorded deployment, newest first: what was put where, and when."""
@@ -63,9 +70,7 @@ class DeploymentsFeed(VitrinaFeed):
 
     def items(self, project):
         deployments = Deployment.objects.select_related("environment__project", "release")
-        if project:
-            deployments = deployments.filter(environment__project=project)
-        return deployments.order_by("-deployed_at", "-id")[:FEED_LENGTH]
+        return self.newest(deployments, project, "deployed_at")
 
     def item_title(self, deployment):
         return _("%(project)s %(version)s deployed to %(environment)s") % {
@@ -108,9 +113,7 @@ class StatusFeed(VitrinaFeed):
 
     def items(self, project):
         changes = Observation.objects.filter(changed_status=True).select_related("environment__project")
-        if project:
-            changes = changes.filter(environment__project=project)
-        return changes.order_by("-checked_at", "-id")[:FEED_LENGTH]
+        return self.newest(changes, project, "checked_at")
 
     def item_title(self, observation):
         return _("%(project)s/%(environment)s: %(result)s") % {
