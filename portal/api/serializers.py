@@ -110,7 +110,17 @@ class DeploymentCreateSerializer(serializers.Serializer):
 # --- output ---------------------------------------------------------------------------------------
 
 
-class ReleaseCreatedSerializer(serializers.Serializer):
+class ReleaseLinks:
+    """Where a release's public page (``url``) and its proof bundle (``bundle_url``) are."""
+
+    def get_url(self, release) -> str:
+        return absolute(self.context["request"], release.get_absolute_url())
+
+    def get_bundle_url(self, release) -> str:
+        return release_bundle_url(release)
+
+
+class ReleaseCreatedSerializer(ReleaseLinks, serializers.Serializer):
     id = serializers.IntegerField()
     project = serializers.CharField(source="project.slug")
     version = serializers.CharField()
@@ -119,12 +129,6 @@ class ReleaseCreatedSerializer(serializers.Serializer):
     url = serializers.SerializerMethodField(help_text="The release's public page.")
     bundle_url = serializers.SerializerMethodField(help_text="The release's proof bundle.")
     log_index = serializers.IntegerField(allow_null=True, help_text="Its index in the transparency log.")
-
-    def get_url(self, release) -> str:
-        return absolute(self.context["request"], release.get_absolute_url())
-
-    def get_bundle_url(self, release) -> str:
-        return release_bundle_url(release)
 
 
 class DeploymentCreatedSerializer(serializers.Serializer):
@@ -222,7 +226,7 @@ class ProjectDetailSerializer(ProjectSerializer):
     environments = EnvironmentDetailSerializer(many=True)
 
 
-class ReleaseSummarySerializer(serializers.Serializer):
+class ReleaseSummarySerializer(ReleaseLinks, serializers.Serializer):
     id = serializers.IntegerField()
     version = serializers.CharField()
     artifact_digest = serializers.CharField()
@@ -230,9 +234,6 @@ class ReleaseSummarySerializer(serializers.Serializer):
     registered_at = serializers.DateTimeField()
     log_index = serializers.IntegerField(allow_null=True)
     url = serializers.SerializerMethodField(help_text="The release's public page.")
-
-    def get_url(self, release) -> str:
-        return absolute(self.context["request"], release.get_absolute_url())
 
 
 class ReleaseDetailSerializer(ReleaseSummarySerializer):
@@ -245,9 +246,6 @@ class ReleaseDetailSerializer(ReleaseSummarySerializer):
     entered_by_hand = serializers.BooleanField(help_text="Registered by an operator in the admin, not by CI.")
     bundle_url = serializers.SerializerMethodField(help_text="The release's proof bundle.")
     envelope = serializers.SerializerMethodField(help_text="The DSSE envelope as received, parsed.")
-
-    def get_bundle_url(self, release) -> str:
-        return release_bundle_url(release)
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_envelope(self, release):

@@ -211,16 +211,18 @@ class ProjectListView(generics.ListAPIView):
     queryset = Project.objects.order_by("name", "slug").prefetch_related(environments_prefetch())
 
 
-class ProjectDetailView(APIView):
-    @extend_schema(
-        summary="A project, its environments and what runs in each",
-        responses={200: serializers.ProjectDetailSerializer, **error_responses((404, "No such project."))},
-        tags=["public"],
-    )
-    def get(self, request, slug):
-        project = services.get_project(slug)
+@extend_schema(
+    summary="A project, its environments and what runs in each",
+    responses={200: serializers.ProjectDetailSerializer, **error_responses((404, "No such project."))},
+    tags=["public"],
+)
+class ProjectDetailView(generics.RetrieveAPIView):
+    serializer_class = serializers.ProjectDetailSerializer
+
+    def get_object(self):
+        project = services.get_project(self.kwargs["slug"])
         prefetch_related_objects([project], environments_prefetch())
-        return Response(serializers.ProjectDetailSerializer(project, context={"request": request}).data)
+        return project
 
 
 @extend_schema(
@@ -241,17 +243,20 @@ class ProjectReleaseListView(generics.ListAPIView):
         return with_log_index(releases.order_by("-registered_at", "-id"))
 
 
-class ReleaseDetailView(APIView):
+@extend_schema(
+    summary="A release, with its signer, log index, proof bundle and envelope",
+    responses={200: serializers.ReleaseDetailSerializer, **error_responses((404, "No such release."))},
+    tags=["public"],
+)
+class ReleaseDetailView(generics.RetrieveAPIView):
     """A release, read-only: releases are history, so PUT, PATCH and DELETE answer 405."""
 
-    @extend_schema(
-        summary="A release, with its signer, log index, proof bundle and envelope",
-        responses={200: serializers.ReleaseDetailSerializer, **error_responses((404, "No such release."))},
-        tags=["public"],
-    )
-    def get(self, request, pk):
+    serializer_class = serializers.ReleaseDetailSerializer
+
+    def get_object(self):
+        pk = self.kwargs["pk"]
         release = Release.objects.select_related("project", "signer_key").filter(pk=pk).first()
         if release is None:
             raise services.Refused("release", f"There is no release {pk}.", status=404)
         release.log_index = log_index("release", release.pk)
-        return Response(serializers.ReleaseDetailSerializer(release, context={"request": request}).data)
+        return release
