@@ -5,7 +5,7 @@ import posixpath
 import shlex
 
 from django import template
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 
 from portal.http import public_time
@@ -72,6 +72,19 @@ def short_digest(digest):
         return ""
     algorithm, _sep, value = digest.partition(":")
     return f"{algorithm}:{value[:12]}…" if value else digest[:19]
+
+
+@register.simple_tag
+def digest_code(digest):
+    """A digest told at a glance (``short_digest``), the whole of it on hover."""
+    return format_html('<code class="digest" title="{}">{}</code>', digest, short_digest(digest))
+
+
+@register.simple_tag
+def column_heads(*headings):
+    """A table's head row: one column heading per argument (``_("...")`` to translate)."""
+    cells = format_html_join("", '<th scope="col">{}</th>', ((heading,) for heading in headings))
+    return format_html("<thead><tr>{}</tr></thead>", cells)
 
 
 @register.filter
