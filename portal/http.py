@@ -60,6 +60,14 @@ class LengthRequired(exceptions.APIException):
     default_code = "length_required"
 
 
+class Unavailable(exceptions.APIException):
+    """503: the answer exists but cannot be given now (the log's key is unreadable, or the log failed an
+    integrity check); the message says which and what to do."""
+
+    status_code = 503
+    default_code = "unavailable"
+
+
 class PublicReadView:
     """Mixin for a public, read-only DRF view: GET and HEAD answer, any other method gets 405 with
     ``Allow: GET, HEAD`` in the error shape (OPTIONS too: the schema describes the API, not OPTIONS)."""
@@ -160,11 +168,10 @@ def error_body(status, message, code="invalid", fields=None):
 
 
 def error_response(status, message, code="invalid", fields=None):
-    """A JSON error response in the API's shape, for plain Django views.
+    """A JSON error response in the API's shape, for plain Django views (the site's 404 and 500); a view
+    under /api/v1/ is a DRF view and raises instead. Example::
 
-    Example, in a view that serves a proof bundle::
-
-        return error_response(404, f"There is no release {pk}.", code="not_found")
+        return error_response(404, f"There is nothing at {request.path}.", code="not_found")
     """
     return JsonResponse(error_body(status, message, code, fields), status=status)
 

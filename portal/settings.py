@@ -232,7 +232,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    # The plain Django views' endpoints (log, proofs, bundles, observations, badges, feeds) are added here.
+    # The endpoints that are not DRF views (checkpoint, tiles, badges, feeds, live endpoint) are added here.
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "portal.api.schema.add_plain_endpoints",

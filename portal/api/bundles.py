@@ -1,49 +1,97 @@
 """The proof bundles' endpoints: one JSON download per release or deployment, for offline checking.
 
-Plain Django views, because the answer is a file (``Content-Disposition``) in a fixed layout
-(``docs/formats/bundle.md``), not a serializer's representation. The bundles are built by
-``portal.registry.bundles``; the log's refusals become the API's error shape through the log's own
-``api_errors``.
+DRF views in the API's one style (``LogView``: the log's failures are a 503), answered as a file: the
+``BundleRenderer`` writes the fixed layout of ``docs/formats/bundle.md`` and the view names the file
+(``Content-Disposition``). The bundles are built by ``portal.registry.bundles``.
 """
 
 import json
 
-from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
 
-from portal.http import error_response, public_read
+from portal.http import ErrorSerializer
 from portal.registry import bundles
 from portal.registry.models import Deployment, Release
-from portal.transparency.views import api_errors
+from portal.transparency.views import UNAVAILABLE, LogView
 
 
-@public_read
-@api_errors
-def release_bundle(request, pk):
-    release = Release.objects.select_related("project", "signer_key").filter(pk=pk).first()
-    if release is None:
-        return error_response(404, f"There is no release {pk}.", "not_found")
-    return bundle_response(bundles.release_bundle, release)
+class BundleRenderer(JSONRenderer):
+    """The bundle's file layout: two-space indent, ASCII only, a final newline (refusals alike)."""
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if data is None:
+            return b""
+        return (json.dumps(data, indent=2, ensure_ascii=True) + "\n").encode("ascii")
 
 
-@public_read
-@api_errors
-def deployment_bundle(request, pk):
-    deployment = (
-        Deployment.objects.select_related("environment__project", "release__project", "release__signer_key")
-        .filter(pk=pk)
-        .first()
+class ProofBundleSerializer(serializers.Serializer):
+    """A proof bundle (docs/formats/bundle.md); `python -m verifier verify` checks it."""
+
+    # Declared for the schema: the views answer what ``portal.registry.bundles`` builds.
+
+    bundle_version = serializers.IntegerField()
+    kind = serializers.CharField(help_text="`release` or `deployment`.")
+    log = serializers.DictField(help_text="The entry, its inclusion proof and the signed checkpoint.")
+    project = serializers.DictField()
+
+
+def bundle_schema(kind):
+    return extend_schema(
+        operation_id=f"{kind}_proof_bundle",
+        summary=f"{kind.capitalize()} proof bundle",
+        tags=["proofs"],
+        parameters=[OpenApiParameter("id", int, OpenApiParameter.PATH, description=f"The {kind}'s id.")],
+        responses={
+            200: OpenApiResponse(ProofBundleSerializer, description=f"The {kind}'s proof bundle."),
+            404: OpenApiResponse(
+                ErrorSerializer, description=f"No such {kind}, or it is not in the log yet."
+            ),
+            503: UNAVAILABLE,
+        },
     )
-    if deployment is None:
-        return error_response(404, f"There is no deployment {pk}.", "not_found")
-    return bundle_response(bundles.deployment_bundle, deployment)
 
 
-def bundle_response(build, record):
-    try:
-        bundle = build(record)
-    except bundles.NotLogged as exc:
-        return error_response(404, f"{str(exc).capitalize()}.", "not_found")
-    body = json.dumps(bundle, indent=2, ensure_ascii=True) + "\n"
-    response = HttpResponse(body, content_type="application/json")
-    response["Content-Disposition"] = f'attachment; filename="{bundles.bundle_filename(bundle)}"'
-    return response
+class BundleView(LogView):
+    """A proof bundle as a file to download, named in ``Content-Disposition``."""
+
+    renderer_classes = [BundleRenderer]
+
+    def answer(self, build, record):
+        try:
+            bundle = build(record)
+        except bundles.NotLogged as exc:
+            raise NotFound(f"{str(exc).capitalize()}.") from None
+        filename = bundles.bundle_filename(bundle)
+        return Response(bundle, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+class ReleaseBundleView(BundleView):
+    """A release's proof bundle: its record, envelope, signing key, log proof and project."""
+
+    @bundle_schema("release")
+    def get(self, request, pk):
+        release = Release.objects.select_related("project", "signer_key").filter(pk=pk).first()
+        if release is None:
+            raise NotFound(f"There is no release {pk}.")
+        return self.answer(bundles.release_bundle, release)
+
+
+class DeploymentBundleView(BundleView):
+    """A deployment's proof bundle: its record and log proof, with its release's bundle inside."""
+
+    @bundle_schema("deployment")
+    def get(self, request, pk):
+        deployment = (
+            Deployment.objects.select_related(
+                "environment__project", "release__project", "release__signer_key"
+            )
+            .filter(pk=pk)
+            .first()
+        )
+        if deployment is None:
+            raise NotFound(f"There is no deployment {pk}.")
+        return self.answer(bundles.deployment_bundle, deployment)

@@ -1,61 +1,14 @@
-"""The OpenAPI description of the public endpoints that are plain Django views, not DRF views.
+"""The OpenAPI description of the public endpoints that are not DRF views, and so not under /api/v1/.
 
-drf-spectacular describes DRF views from their serializers. The log, its proofs and tiles, the proof
-bundles, the badges, the feeds and the portal's own live endpoint are plain Django
-views (each app routes its own), so ``add_plain_endpoints`` (a drf-spectacular post-processing hook,
-wired in ``settings.SPECTACULAR_SETTINGS``) adds their operations here, in one place, so the schema
-describes every public endpoint and the schema tests (schemathesis included) exercise them all.
+drf-spectacular describes DRF views from their ``extend_schema`` and serializers; every endpoint under
+/api/v1/ is one. The log's C2SP checkpoint and tiles (text and binary), the badges, the feeds and the
+portal's own live endpoint are plain Django views (each app routes its own), so ``add_plain_endpoints``
+(a drf-spectacular post-processing hook, wired in ``settings.SPECTACULAR_SETTINGS``) adds their
+operations here, in one place, so the schema describes every public endpoint and the schema tests
+(schemathesis included) exercise them all.
 """
 
-# The API's one error shape (``portal.http.ErrorSerializer``, which drf-spectacular names "Error").
-ERROR = {"$ref": "#/components/schemas/Error"}
-INDEX = {"type": "integer", "minimum": 0}
-SIZE = {"type": "integer", "minimum": 1}
-B64 = {"type": "string", "format": "byte"}
-LIGHT = {"type": "string", "enum": ["verified", "mismatch", "unverifiable", "unchecked"]}
-
 SCHEMAS = {
-    "LogInfo": {
-        "type": "object",
-        "required": ["origin", "verifier_key", "tree_size", "checkpoint"],
-        "properties": {
-            "origin": {"type": "string"},
-            "verifier_key": {"type": "string", "description": "C2SP signed-note verifier key."},
-            "tree_size": INDEX,
-            "checkpoint": {
-                "type": "string",
-                "nullable": True,
-                "description": "C2SP tlog-checkpoint signed note.",
-            },
-        },
-    },
-    "LogEntry": {
-        "type": "object",
-        "required": ["index", "entry_b64", "leaf_hash_b64", "entry"],
-        "properties": {
-            "index": INDEX,
-            "entry_b64": B64,
-            "leaf_hash_b64": B64,
-            "entry": {
-                "type": "object",
-                "description": "The entry's RFC 8785 JSON (docs/formats/entries.md).",
-            },
-        },
-    },
-    "InclusionProof": {
-        "type": "object",
-        "required": ["index", "tree_size", "proof"],
-        "properties": {"index": INDEX, "tree_size": INDEX, "proof": {"type": "array", "items": B64}},
-    },
-    "ConsistencyProof": {
-        "type": "object",
-        "required": ["first", "second", "proof"],
-        "properties": {"first": INDEX, "second": INDEX, "proof": {"type": "array", "items": B64}},
-    },
-    "ProofBundle": {
-        "type": "object",
-        "description": "A proof bundle (docs/formats/bundle.md); `python -m verifier verify` checks it.",
-    },
     "BadgeStatus": {
         "type": "object",
         "description": "An environment's or project's public status; with `format=shields`, a shields.io "
@@ -103,10 +56,6 @@ def json_answer(description, ref):
     }
 
 
-def error(description):
-    return {"description": description, **content("application/json", ERROR)}
-
-
 def operation(tag, summary, responses, parameters=()):
     return {
         "get": {
@@ -120,8 +69,6 @@ def operation(tag, summary, responses, parameters=()):
     }
 
 
-UNAVAILABLE = error("The log failed an integrity check, or its key is unavailable.")
-BAD_PARAMETER = error("A parameter is missing or not a valid number; `fields` names it.")
 TEXT = content("text/plain", {"type": "string"})
 SVG = content("image/svg+xml", {"type": "string"})
 ATOM = content("application/atom+xml", {"type": "string"})
@@ -137,63 +84,6 @@ SVG_NOT_FOUND = {
 }
 
 PATHS = {
-    "/api/v1/log/": operation(
-        "log",
-        "Log info",
-        {"200": json_answer("The log's origin, key and latest checkpoint.", "LogInfo"), "503": UNAVAILABLE},
-    ),
-    "/api/v1/log/entries/{index}": operation(
-        "log",
-        "Log entry",
-        {"200": json_answer("One integrated entry.", "LogEntry"), "400": BAD_PARAMETER, "503": UNAVAILABLE},
-        [parameter("index", "path", "The entry's index in the log.", INDEX)],
-    ),
-    "/api/v1/log/proof/inclusion": operation(
-        "log",
-        "Inclusion proof",
-        {
-            "200": json_answer("RFC 9162 inclusion proof.", "InclusionProof"),
-            "400": BAD_PARAMETER,
-            "503": UNAVAILABLE,
-        },
-        [
-            parameter("index", "query", "The entry's index.", INDEX),
-            parameter("tree_size", "query", "A tree size.", SIZE),
-        ],
-    ),
-    "/api/v1/log/proof/consistency": operation(
-        "log",
-        "Consistency proof",
-        {
-            "200": json_answer("RFC 9162 consistency proof.", "ConsistencyProof"),
-            "400": BAD_PARAMETER,
-            "503": UNAVAILABLE,
-        },
-        [
-            parameter("first", "query", "The older size.", INDEX),
-            parameter("second", "query", "The newer size.", INDEX),
-        ],
-    ),
-    "/api/v1/releases/{id}/bundle": operation(
-        "proofs",
-        "Release proof bundle",
-        {
-            "200": json_answer("The release's proof bundle.", "ProofBundle"),
-            "404": error("No such release, or it is not in the log yet."),
-            "503": UNAVAILABLE,
-        },
-        [parameter("id", "path", "The release's id.", {"type": "integer"})],
-    ),
-    "/api/v1/deployments/{id}/bundle": operation(
-        "proofs",
-        "Deployment proof bundle",
-        {
-            "200": json_answer("The deployment's proof bundle.", "ProofBundle"),
-            "404": error("No such deployment, or it is not in the log yet."),
-            "503": UNAVAILABLE,
-        },
-        [parameter("id", "path", "The deployment's id.", {"type": "integer"})],
-    ),
     "/log/checkpoint": operation(
         "log",
         "Checkpoint",

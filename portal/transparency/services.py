@@ -28,6 +28,7 @@ from django.db.models import Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from portal.http import Refusal
 from verifier.entries import canonical_entry, format_time, parse_entry
 from verifier.errors import VerifierError
 from verifier.merkle import (
@@ -58,13 +59,9 @@ INTEGRATE_BATCH = 1000
 AUDIT_CHUNK = 1000
 
 
-class LogRequestError(Exception):
-    """A proof or entry asked for with parameters the log cannot answer; ``field`` names the culprit."""
-
-    def __init__(self, field, message):
-        super().__init__(message)
-        self.field = field
-        self.message = message
+class LogRequestError(Refusal):
+    """A proof or entry asked for with parameters the log cannot answer (a 400); ``field`` names the
+    culprit."""
 
 
 class LogCorrupted(Exception):

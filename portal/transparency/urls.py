@@ -9,8 +9,8 @@ app_name = "transparency"
 urlpatterns = [
     path("log/checkpoint", views.checkpoint, name="checkpoint"),
     path("log/tile/<path:path>", views.tile, name="tile"),
-    path("api/v1/log/", views.log_info, name="log-info"),
-    path("api/v1/log/entries/<str:index>", views.entry, name="entry"),
-    path("api/v1/log/proof/inclusion", views.inclusion_proof, name="inclusion-proof"),
-    path("api/v1/log/proof/consistency", views.consistency_proof, name="consistency-proof"),
+    path("api/v1/log/", views.LogInfoView.as_view(), name="log-info"),
+    path("api/v1/log/entries/<str:index>", views.EntryView.as_view(), name="entry"),
+    path("api/v1/log/proof/inclusion", views.InclusionProofView.as_view(), name="inclusion-proof"),
+    path("api/v1/log/proof/consistency", views.ConsistencyProofView.as_view(), name="consistency-proof"),
 ]

@@ -1,17 +1,23 @@
 """The log's public endpoints: a stable contract that volunteers' tools and mirrors depend on.
 
-Views only parse parameters and shape responses; the log's rules are in ``services``. Every bad
-parameter is a 400 in the API's error shape, never a 500. The log's HTML page is with the other pages
-(``portal.web.log``) and the proof bundles with the records they prove (``portal.api.bundles``): both
-read records the log knows nothing of.
+Views only parse parameters and shape responses; the log's rules are in ``services``. The JSON API under
+``/api/v1/log/`` is DRF views in the API's one style (``LogView``): every bad parameter is a 400 in the
+API's error shape, never a 500, and each view's ``extend_schema`` describes it. The checkpoint and the
+tiles are C2SP text and binary, not the API, so they stay plain Django views. The log's HTML page is with
+the other pages (``portal.web.log``) and the proof bundles with the records they prove
+(``portal.api.bundles``): both read records the log knows nothing of.
 """
 
-import functools
 import re
 
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from portal.http import error_response, public_read
+from portal.http import ErrorSerializer, PublicReadView, Unavailable, public_read
 from verifier.errors import FormatError
 from verifier.tiles import TILE_WIDTH, parse_tile_path
 
@@ -27,40 +33,160 @@ MAX_TILE_PATH = 120
 _DECIMAL = re.compile(r"[0-9]+")
 
 
-class BadParameter(Exception):
-    def __init__(self, field, message):
-        super().__init__(message)
-        self.field = field
-        self.message = message
+class LogView(PublicReadView, APIView):
+    """A public read of the log's JSON API. A bad parameter (``services.LogRequestError``) is a 400 by
+    itself; the log's own failures, which are no fault of the client, become a 503 saying so."""
 
-
-def api_errors(view):
-    """Turn the log's refusals into the API's error shape."""
-
-    def wrapped(request, *args, **kwargs):
-        try:
-            return view(request, *args, **kwargs)
-        except (BadParameter, services.LogRequestError) as exc:
-            return error_response(400, exc.message, fields={exc.field: [exc.message]})
-        except services.LogCorrupted:
-            return error_response(
-                503, "The log failed an integrity check and cannot give proofs now; see /log/.", "unavailable"
-            )
-        except LogKeyError:
-            return error_response(503, "The log signing key is unavailable; try again later.", "unavailable")
-
-    return functools.wraps(view)(wrapped)
+    def handle_exception(self, exc):
+        if isinstance(exc, services.LogCorrupted):
+            exc = Unavailable("The log failed an integrity check and cannot give proofs now; see /log/.")
+        elif isinstance(exc, LogKeyError):
+            exc = Unavailable("The log signing key is unavailable; try again later.")
+        return super().handle_exception(exc)
 
 
 def parse_index(value, name):
-    """A non-negative decimal integer, as text; anything else is the client's mistake."""
+    """A non-negative decimal integer, as text; anything else is the client's mistake
+    (``services.LogRequestError`` naming ``name``)."""
     if value is None or value == "":
-        raise BadParameter(name, f"{name} is required.")
+        raise services.LogRequestError(name, f"{name} is required.")
     if value.startswith("-") and _DECIMAL.fullmatch(value[1:]):
-        raise BadParameter(name, f"{name} must not be negative; got {value}.")
+        raise services.LogRequestError(name, f"{name} must not be negative; got {value}.")
     if not _DECIMAL.fullmatch(value) or len(value) > MAX_INDEX_DIGITS:
-        raise BadParameter(name, f"{name} must be a non-negative integer; got {value[:40]!r}.")
+        raise services.LogRequestError(name, f"{name} must be a non-negative integer; got {value[:40]!r}.")
     return int(value)
+
+
+# --- The JSON API's bodies, as the schema describes them ---------------------------------------------
+# The views answer the services' dicts as they are; these serializers only describe them.
+
+
+@extend_schema_field(OpenApiTypes.BYTE)
+class Base64Field(serializers.CharField):
+    """Bytes in standard base64."""
+
+
+class LogInfoSerializer(serializers.Serializer):
+    origin = serializers.CharField()
+    verifier_key = serializers.CharField(help_text="C2SP signed-note verifier key.")
+    tree_size = serializers.IntegerField(min_value=0)
+    checkpoint = serializers.CharField(allow_null=True, help_text="C2SP tlog-checkpoint signed note.")
+
+
+class LogEntrySerializer(serializers.Serializer):
+    index = serializers.IntegerField(min_value=0)
+    entry_b64 = Base64Field()
+    leaf_hash_b64 = Base64Field()
+    entry = serializers.DictField(help_text="The entry's RFC 8785 JSON (docs/formats/entries.md).")
+
+
+class InclusionProofSerializer(serializers.Serializer):
+    index = serializers.IntegerField(min_value=0)
+    tree_size = serializers.IntegerField(min_value=0)
+    proof = serializers.ListField(child=Base64Field())
+
+
+class ConsistencyProofSerializer(serializers.Serializer):
+    first = serializers.IntegerField(min_value=0)
+    second = serializers.IntegerField(min_value=0)
+    proof = serializers.ListField(child=Base64Field())
+
+
+INDEX = {"type": "integer", "minimum": 0}
+SIZE = {"type": "integer", "minimum": 1}
+UNAVAILABLE = OpenApiResponse(
+    ErrorSerializer, description="The log failed an integrity check, or its key is unavailable."
+)
+BAD_PARAMETER = OpenApiResponse(
+    ErrorSerializer, description="A parameter is missing or not a valid number; `fields` names it."
+)
+
+
+def number(name, where, description, schema=INDEX):
+    return OpenApiParameter(name, schema, where, required=True, description=description)
+
+
+def log_operation(operation_id, summary, answer, parameters=()):
+    """The schema of one GET of the log's API (``tags=["log"]``)."""
+    responses = {200: answer, 503: UNAVAILABLE}
+    if parameters:
+        responses[400] = BAD_PARAMETER
+    return extend_schema(
+        operation_id=operation_id,
+        summary=summary,
+        tags=["log"],
+        parameters=list(parameters),
+        responses=responses,
+    )
+
+
+# --- The JSON API ---------------------------------------------------------------------------------------
+
+
+class LogInfoView(LogView):
+    """What the log publishes about itself: its origin, its verifier key and its latest checkpoint."""
+
+    @log_operation(
+        "log_info",
+        "Log info",
+        OpenApiResponse(LogInfoSerializer, description="The log's origin, key and latest checkpoint."),
+    )
+    def get(self, request):
+        return Response(services.log_info())
+
+
+class EntryView(LogView):
+    """One integrated entry, by index: its bytes, its leaf hash and its JSON."""
+
+    @log_operation(
+        "log_entry",
+        "Log entry",
+        OpenApiResponse(LogEntrySerializer, description="One integrated entry."),
+        [number("index", OpenApiParameter.PATH, "The entry's index in the log.")],
+    )
+    def get(self, request, index):
+        return Response(services.get_entry(parse_index(index, "index")))
+
+
+class InclusionProofView(LogView):
+    """The proof that entry ``index`` is in the tree of size ``tree_size`` (RFC 9162, 2.1.3)."""
+
+    @log_operation(
+        "inclusion_proof",
+        "Inclusion proof",
+        OpenApiResponse(InclusionProofSerializer, description="RFC 9162 inclusion proof."),
+        [
+            number("index", OpenApiParameter.QUERY, "The entry's index."),
+            number("tree_size", OpenApiParameter.QUERY, "A tree size.", SIZE),
+        ],
+    )
+    def get(self, request):
+        index = parse_index(request.query_params.get("index"), "index")
+        size = parse_index(request.query_params.get("tree_size"), "tree_size")
+        proof = services.get_inclusion_proof(index, size)
+        return Response({"index": index, "tree_size": size, "proof": [services.b64(h) for h in proof]})
+
+
+class ConsistencyProofView(LogView):
+    """The proof that the tree of size ``second`` extends that of size ``first`` (RFC 9162, 2.1.4)."""
+
+    @log_operation(
+        "consistency_proof",
+        "Consistency proof",
+        OpenApiResponse(ConsistencyProofSerializer, description="RFC 9162 consistency proof."),
+        [
+            number("first", OpenApiParameter.QUERY, "The older size."),
+            number("second", OpenApiParameter.QUERY, "The newer size."),
+        ],
+    )
+    def get(self, request):
+        first = parse_index(request.query_params.get("first"), "first")
+        second = parse_index(request.query_params.get("second"), "second")
+        proof = services.get_consistency_proof(first, second)
+        return Response({"first": first, "second": second, "proof": [services.b64(h) for h in proof]})
+
+
+# --- The C2SP endpoints ---------------------------------------------------------------------------------
 
 
 @public_read
@@ -71,36 +197,6 @@ def checkpoint(request):
     response = HttpResponse(latest.note, content_type="text/plain; charset=utf-8")
     response["Cache-Control"] = CHECKPOINT_CACHE
     return response
-
-
-@public_read
-@api_errors
-def log_info(request):
-    return JsonResponse(services.log_info())
-
-
-@public_read
-@api_errors
-def entry(request, index):
-    return JsonResponse(services.get_entry(parse_index(index, "index")))
-
-
-@public_read
-@api_errors
-def inclusion_proof(request):
-    index = parse_index(request.GET.get("index"), "index")
-    size = parse_index(request.GET.get("tree_size"), "tree_size")
-    proof = services.get_inclusion_proof(index, size)
-    return JsonResponse({"index": index, "tree_size": size, "proof": [services.b64(h) for h in proof]})
-
-
-@public_read
-@api_errors
-def consistency_proof(request):
-    first = parse_index(request.GET.get("first"), "first")
-    second = parse_index(request.GET.get("second"), "second")
-    proof = services.get_consistency_proof(first, second)
-    return JsonResponse({"first": first, "second": second, "proof": [services.b64(h) for h in proof]})
 
 
 @public_read

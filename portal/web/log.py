@@ -16,7 +16,7 @@ from portal.registry.models import Deployment, Release, SigningKey
 from portal.transparency import services
 from portal.transparency.models import LogEntry
 from portal.transparency.signing import LogKeyError
-from portal.transparency.views import BadParameter, parse_index
+from portal.transparency.views import parse_index
 from verifier.entries import parse_entry
 from verifier.errors import FormatError
 
@@ -53,7 +53,7 @@ def page_of_entry(value):
     """``?entry=N`` opens the page that shows entry N, so ``/log/?entry=N#entry-N`` links work."""
     try:
         index = parse_index(value, "entry")
-    except BadParameter:
+    except services.LogRequestError:
         return None
     newest = LogEntry.objects.order_by("-index").values_list("index", flat=True).first()
     if newest is None or index > newest:

@@ -173,3 +173,29 @@ def download_live(live_server, path):
 
 def pinned_key_live(live_server):
     return json.loads(download_live(live_server, "/api/v1/log/"))["verifier_key"]
+
+
+def test_a_bundle_is_a_file_in_the_documented_layout_and_head_gives_its_headers(client, demo):
+    url = f"/api/v1/releases/{demo['release'].pk}/bundle"
+    body = download(client, url).content
+
+    assert body == (json.dumps(json.loads(body), indent=2, ensure_ascii=True) + "\n").encode("ascii")
+    head = client.head(url)
+    assert head.status_code == 200
+    assert head["Content-Type"] == "application/json"
+    assert head["Content-Disposition"] == 'attachment; filename="demo-1.0.0.bundle.json"'
+    assert head.content == b""
+
+
+def test_a_bundle_while_the_log_key_is_unreadable_is_a_503(client, demo, settings, tmp_path):
+    settings.VITRINA_LOG_KEY_FILE = str(tmp_path / "absent.key")
+
+    response = client.get(f"/api/v1/deployments/{demo['deployment'].pk}/bundle")
+
+    assert response.status_code == 503
+    assert response.json()["error"] == {
+        "status": 503,
+        "code": "unavailable",
+        "message": "The log signing key is unavailable; try again later.",
+        "fields": {},
+    }

@@ -185,3 +185,25 @@ def test_a_missing_key_file_is_a_503_not_a_500(client, settings, tmp_path):
     response = client.get("/api/v1/log/")
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "unavailable"
+
+
+def test_head_answers_with_the_headers_of_get_and_no_body(client, records):
+    services.integrate()
+    for url in ("/api/v1/log/", "/api/v1/log/entries/0", "/api/v1/log/proof/inclusion?index=0&tree_size=4"):
+        response = client.head(url)
+        assert response.status_code == 200, url
+        assert response["Content-Type"] == "application/json"
+        assert response.content == b""
+
+
+def test_a_bad_parameter_names_the_field_and_the_problem(client, records):
+    services.integrate()
+
+    response = client.get("/api/v1/log/proof/consistency?first=1&second=-5")
+
+    assert response.json()["error"] == {
+        "status": 400,
+        "code": "invalid",
+        "message": "second must not be negative; got -5.",
+        "fields": {"second": ["second must not be negative; got -5."]},
+    }
