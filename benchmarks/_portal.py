@@ -4,6 +4,7 @@ SQLite in a temporary directory by default; with ``database_url`` (PostgreSQL), 
 flushed first, so never point it at one that matters.
 """
 
+import argparse
 import atexit
 import os
 import shutil
@@ -44,3 +45,22 @@ def setup_portal(prefix, database_url="", *, redis_url="", settings_module="port
     call_command("migrate", verbosity=0)
     generate_key_file()
     return work
+
+
+def benchmark_arguments(doc, *, redis_db=None):
+    """The command line an in-process benchmark starts from: the first paragraph of ``doc`` as its
+    description, ``--database-url`` (empty: SQLite in a temporary folder) and, given ``redis_db``,
+    ``--redis-url`` on that Redis database of its own. Add the benchmark's sizes, then parse."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--database-url", default="")
+    if redis_db is not None:
+        parser.add_argument("--redis-url", default=f"redis://127.0.0.1:6379/{redis_db}")
+    return parser
+
+
+def report(lines, name):
+    """Print the figures and make them benchmarks/results/<name>.txt."""
+    text = "\n".join(lines) + "\n"
+    print(text, end="")
+    (ROOT / "benchmarks" / "results").mkdir(exist_ok=True)
+    (ROOT / "benchmarks" / "results" / f"{name}.txt").write_text(text)

@@ -11,22 +11,20 @@ Prints the figures (medians) and writes them to benchmarks/results/audit_records
 database engine; a run replaces its engine's section).
 """
 
-import argparse
 import os
 import platform
 import statistics
 import time
 import tracemalloc
 
-from _portal import ROOT, setup_portal
+from _portal import ROOT, benchmark_arguments, setup_portal
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = benchmark_arguments(__doc__)
     parser.add_argument("--releases", type=int, default=10_000)
     parser.add_argument("--deployments", type=int, default=1_000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--database-url", default="")
     args = parser.parse_args()
 
     setup_portal("vitrina-bench-audit-", args.database_url)

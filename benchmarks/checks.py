@@ -13,14 +13,13 @@ for the mirror's minimum fetch interval), observation and status written.
 Prints the figures (median of the rounds) and writes them to benchmarks/results/checks.txt.
 """
 
-import argparse
 import os
 import statistics
 import time
 from collections import Counter
 from pathlib import Path
 
-from _portal import ROOT, setup_portal
+from _portal import benchmark_arguments, report, setup_portal
 
 
 def session_cpu_seconds(session_id):
@@ -39,14 +38,12 @@ def session_cpu_seconds(session_id):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = benchmark_arguments(__doc__, redis_db=8)
     parser.add_argument("--environments", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=24)
     parser.add_argument("--pool", default="threads")
     parser.add_argument("--live-servers", type=int, default=4)
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/8")
-    parser.add_argument("--database-url", default="")
     args = parser.parse_args()
 
     work = setup_portal(
@@ -139,13 +136,6 @@ def main():
         f"rounds: {', '.join(f'{ms:.2f} ms' for ms in cpu_per_check)}",
     ]
     report(lines, "checks")
-
-
-def report(lines, name):
-    text = "\n".join(lines) + "\n"
-    print(text, end="")
-    (ROOT / "benchmarks" / "results").mkdir(exist_ok=True)
-    (ROOT / "benchmarks" / "results" / f"{name}.txt").write_text(text)
 
 
 if __name__ == "__main__":

@@ -11,21 +11,18 @@ consumes the checks: only the dispatcher is measured.
 Prints the figures (median of the rounds) and writes them to benchmarks/results/dispatcher.txt.
 """
 
-import argparse
 import os
 import statistics
 import time
 
-from _portal import ROOT, setup_portal
+from _portal import benchmark_arguments, report, setup_portal
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = benchmark_arguments(__doc__, redis_db=9)
     parser.add_argument("--environments", type=int, default=10_000)
     parser.add_argument("--interval", type=int, default=60)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
-    parser.add_argument("--database-url", default="")
     args = parser.parse_args()
 
     setup_portal("vitrina-bench-dispatch-", args.database_url, redis_url=args.redis_url)
@@ -84,10 +81,7 @@ def main():
         f"share of the interval spent dispatching: {median / args.interval:.1%}",
         f"rounds: {', '.join(f'{d:.2f} s' for d in durations)}",
     ]
-    text = "\n".join(lines) + "\n"
-    print(text, end="")
-    (ROOT / "benchmarks" / "results").mkdir(exist_ok=True)
-    (ROOT / "benchmarks" / "results" / "dispatcher.txt").write_text(text)
+    report(lines, "dispatcher")
 
 
 if __name__ == "__main__":

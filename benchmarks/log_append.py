@@ -11,21 +11,19 @@ Prints the figures (medians) and writes them to benchmarks/results/log_append.tx
 database engine (a run replaces its engine's section).
 """
 
-import argparse
 import platform
 import random
 import statistics
 import time
 
-from _portal import ROOT, setup_portal
+from _portal import ROOT, benchmark_arguments, setup_portal
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = benchmark_arguments(__doc__)
     parser.add_argument("--entries", type=int, default=10_000, help="entries appended per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--proofs", type=int, default=200, help="proofs timed per kind")
-    parser.add_argument("--database-url", default="")
     args = parser.parse_args()
 
     setup_portal("vitrina-bench-log-", args.database_url)
