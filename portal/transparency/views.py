@@ -12,7 +12,13 @@ import re
 
 from django.http import Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -148,42 +154,51 @@ class EntryView(LogView):
         return Response(services.get_entry(parse_index(index, "index")))
 
 
-class InclusionProofView(LogView):
+class ProofView(LogView):
+    """An RFC 9162 proof between two numbers of the log, each a required query parameter: the answer
+    repeats them beside the proof's hashes. A subclass names them (``parameters``, in the order ``prove``
+    takes them) and the log's function that proves (``prove``); ``proof_schema`` describes it."""
+
+    parameters = ()
+    prove = None
+
+    def get(self, request):
+        asked = {p.name: parse_index(request.query_params.get(p.name), p.name) for p in self.parameters}
+        proof = self.prove(*asked.values())
+        return Response({**asked, "proof": [services.b64(h) for h in proof]})
+
+
+def proof_schema(kind, answer):
+    """The schema of a ``ProofView`` of the given ``kind``: its answer and its query parameters."""
+
+    def describe(view):
+        described = OpenApiResponse(answer, description=f"RFC 9162 {kind} proof.")
+        operation = log_operation(f"{kind}_proof", f"{kind.capitalize()} proof", described, view.parameters)
+        return extend_schema_view(get=operation)(view)
+
+    return describe
+
+
+@proof_schema("inclusion", InclusionProofSerializer)
+class InclusionProofView(ProofView):
     """The proof that entry ``index`` is in the tree of size ``tree_size`` (RFC 9162, 2.1.3)."""
 
-    @log_operation(
-        "inclusion_proof",
-        "Inclusion proof",
-        OpenApiResponse(InclusionProofSerializer, description="RFC 9162 inclusion proof."),
-        [
-            number("index", OpenApiParameter.QUERY, "The entry's index."),
-            number("tree_size", OpenApiParameter.QUERY, "A tree size.", SIZE),
-        ],
+    parameters = (
+        number("index", OpenApiParameter.QUERY, "The entry's index."),
+        number("tree_size", OpenApiParameter.QUERY, "A tree size.", SIZE),
     )
-    def get(self, request):
-        index = parse_index(request.query_params.get("index"), "index")
-        size = parse_index(request.query_params.get("tree_size"), "tree_size")
-        proof = services.get_inclusion_proof(index, size)
-        return Response({"index": index, "tree_size": size, "proof": [services.b64(h) for h in proof]})
+    prove = staticmethod(services.get_inclusion_proof)
 
 
-class ConsistencyProofView(LogView):
+@proof_schema("consistency", ConsistencyProofSerializer)
+class ConsistencyProofView(ProofView):
     """The proof that the tree of size ``second`` extends that of size ``first`` (RFC 9162, 2.1.4)."""
 
-    @log_operation(
-        "consistency_proof",
-        "Consistency proof",
-        OpenApiResponse(ConsistencyProofSerializer, description="RFC 9162 consistency proof."),
-        [
-            number("first", OpenApiParameter.QUERY, "The older size."),
-            number("second", OpenApiParameter.QUERY, "The newer size."),
-        ],
+    parameters = (
+        number("first", OpenApiParameter.QUERY, "The older size."),
+        number("second", OpenApiParameter.QUERY, "The newer size."),
     )
-    def get(self, request):
-        first = parse_index(request.query_params.get("first"), "first")
-        second = parse_index(request.query_params.get("second"), "second")
-        proof = services.get_consistency_proof(first, second)
-        return Response({"first": first, "second": second, "proof": [services.b64(h) for h in proof]})
+    prove = staticmethod(services.get_consistency_proof)
 
 
 # --- The C2SP endpoints ---------------------------------------------------------------------------------

@@ -84,6 +84,23 @@ def test_consistency_proofs_link_every_checkpoint_to_the_latest(client, records,
         )
 
 
+@pytest.mark.parametrize(
+    ("path", "numbers"), [("/api/v1/log/proof/inclusion", (1, 4)), ("/api/v1/log/proof/consistency", (2, 4))]
+)
+def test_a_proof_answers_the_numbers_its_schema_declares_and_the_proof(client, records, path, numbers):
+    services.integrate()
+    operation = json.loads(client.get("/api/v1/schema/?format=json").content)["paths"][path]["get"]
+    names = [parameter["name"] for parameter in operation["parameters"]]
+    assert len(names) == len(numbers)
+    query = "&".join(f"{name}={number}" for name, number in zip(names, numbers, strict=True))
+
+    body = client.get(f"{path}?{query}").json()
+
+    assert set(body) == {*names, "proof"}
+    assert [body[name] for name in names] == list(numbers)
+    assert all(len(b64decode(h)) == 32 for h in body["proof"])
+
+
 def test_tiles_hold_the_leaf_hashes_and_entries_of_the_checkpoint(client, records):
     services.integrate()
     size = log_info(client)["tree_size"]
