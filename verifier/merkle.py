@@ -6,8 +6,12 @@ The log is an RFC 9162 (section 2.1) Merkle tree over SHA-256:
     node hash  = SHA-256(0x01 || left || right)
     MTH({})    = SHA-256("")
 
-Verification (``verify_inclusion``, ``verify_consistency``) follows the algorithms of RFC 9162
-sections 2.1.3.2 and 2.1.4.2 step by step. Proofs are lists of 32-byte hashes, leaf first.
+Verification (``verify_inclusion``, ``verify_consistency``) accepts exactly what the algorithms of
+RFC 9162 sections 2.1.3.2 and 2.1.4.2 accept, in the shape of the Go reference verifier
+(transparency-dev/merkle): an inclusion path splits into the siblings below the point where it meets
+the tree's right border and those along it (``_path_split``), and both checks hash up through the same
+three chains; a consistency proof is the upper part of the path to the first tree's last leaf. Proofs
+are lists of 32-byte hashes, leaf first; a proof's length follows from the sizes alone.
 
 The portal keeps the tree in a table of *stored hashes*, one row per complete subtree, written once
 and never changed. When record ``n`` is appended we store its leaf hash and then, for every subtree
@@ -19,7 +23,7 @@ callable that returns the hashes stored at those indexes, in order, so this modu
 """
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from verifier.errors import FormatError, ProofError
 
@@ -171,10 +175,8 @@ def _whole_subtrees(lo: int, hi: int) -> list[tuple[int, int]]:
 
 
 def _fold_right(hashes: list[bytes]) -> bytes:
-    result = hashes[-1]
-    for left in reversed(hashes[:-1]):
-        result = node_hash(left, result)
-    return result
+    """MTH of adjacent whole subtrees given largest first: each one left of the fold of those after it."""
+    return _chain_border_right(hashes[-1], reversed(hashes[:-1]))
 
 
 def _read(read_hashes: ReadHashes, indexes: list[int]) -> list[bytes]:
@@ -212,20 +214,9 @@ def verify_inclusion(leaf_hash: bytes, index: int, tree_size: int, proof: list[b
     _check_hash(leaf_hash, "leaf hash")
     if index >= tree_size:
         raise ProofError(f"entry {index} cannot be in a tree of size {tree_size}")
-    fn, sn = index, tree_size - 1
-    r = leaf_hash
-    for p in proof:
-        if sn == 0:
-            raise ProofError(f"inclusion proof for entry {index} in tree size {tree_size} is too long")
-        if fn & 1 or fn == sn:
-            r = node_hash(p, r)
-            while not fn & 1 and fn != 0:
-                fn, sn = fn >> 1, sn >> 1
-        else:
-            r = node_hash(r, p)
-        fn, sn = fn >> 1, sn >> 1
-    if sn != 0:
-        raise ProofError(f"inclusion proof for entry {index} in tree size {tree_size} is too short")
+    inner, border = _path_split(index, tree_size)
+    _check_length(proof, inner + border, f"inclusion proof for entry {index} in tree size {tree_size}")
+    r = _chain_border_right(_chain_inner(leaf_hash, proof[:inner], index), proof[inner:])
     if r != root:
         raise ProofError(
             f"inclusion proof for entry {index} does not lead to the checkpoint root of tree size {tree_size}"
@@ -255,30 +246,60 @@ def verify_consistency(
     if not proof:
         raise ProofError(f"consistency proof from tree size {first} to {second} is empty")
 
-    path = list(proof)
-    if first & (first - 1) == 0:
-        path.insert(0, first_root)
-    fn, sn = first - 1, second - 1
-    while fn & 1:
-        fn, sn = fn >> 1, sn >> 1
-    fr = sr = path[0]
-    for c in path[1:]:
-        if sn == 0:
-            raise ProofError(f"consistency proof from tree size {first} to {second} is too long")
-        if fn & 1 or fn == sn:
-            fr = node_hash(c, fr)
-            sr = node_hash(c, sr)
-            while not fn & 1 and fn != 0:
-                fn, sn = fn >> 1, sn >> 1
-        else:
-            sr = node_hash(sr, c)
-        fn, sn = fn >> 1, sn >> 1
-    if sn != 0:
-        raise ProofError(f"consistency proof from tree size {first} to {second} is too short")
+    # PROOF(first, D[second]) is the tail of PATH(first - 1, D[second]) above the largest whole subtree
+    # ending at leaf first - 1: the proof's first hash is that subtree's root, left out when the subtree
+    # is the whole first tree.
+    shift = _trailing_ones(first - 1)
+    inner, border = _path_split(first - 1, second)
+    inner -= shift
+    seed, path = (first_root, proof) if first == 1 << shift else (proof[0], proof[1:])
+    _check_length(path, inner + border, f"consistency proof from tree size {first} to {second}")
+    index = (first - 1) >> shift
+    fr = _chain_border_right(_chain_inner_right(seed, path[:inner], index), path[inner:])
+    sr = _chain_border_right(_chain_inner(seed, path[:inner], index), path[inner:])
     if fr != first_root:
         raise ProofError(f"consistency proof does not lead to the root of the earlier tree size {first}")
     if sr != second_root:
         raise ProofError(f"consistency proof does not lead to the root of the later tree size {second}")
+
+
+def _path_split(index: int, size: int) -> tuple[int, int]:
+    """How PATH(index, D[size]) splits, leaf first: ``inner`` siblings up to where the paths to ``index``
+    and to the last leaf ``size - 1`` meet, then ``border`` left siblings along the tree's right border."""
+    inner = (index ^ (size - 1)).bit_length()
+    return inner, (index >> inner).bit_count()
+
+
+def _check_length(proof: list[bytes], length: int, what: str) -> None:
+    """The length of a proof follows from the sizes alone; ``what`` names the proof in the error."""
+    if len(proof) > length:
+        raise ProofError(f"{what} is too long")
+    if len(proof) < length:
+        raise ProofError(f"{what} is too short")
+
+
+def _chain_inner(seed: bytes, siblings: list[bytes], index: int) -> bytes:
+    """The root of the subtree above ``seed``, the node at ``index`` of its level, from its ``siblings``,
+    lowest first; bit ``i`` of ``index`` says on which side sibling ``i`` stands."""
+    for level, sibling in enumerate(siblings):
+        seed = node_hash(sibling, seed) if index >> level & 1 else node_hash(seed, sibling)
+    return seed
+
+
+def _chain_inner_right(seed: bytes, siblings: list[bytes], index: int) -> bytes:
+    """Like ``_chain_inner`` with the left siblings only: the same subtree's root when ``seed`` was its
+    last node, that is, in the earlier tree of a consistency proof."""
+    for level, sibling in enumerate(siblings):
+        if index >> level & 1:
+            seed = node_hash(sibling, seed)
+    return seed
+
+
+def _chain_border_right(seed: bytes, siblings: Iterable[bytes]) -> bytes:
+    """The root above ``seed`` on the right border: its ``siblings``, lowest first, all stand left."""
+    for sibling in siblings:
+        seed = node_hash(sibling, seed)
+    return seed
 
 
 # --- Streaming root ---------------------------------------------------------------------------------

@@ -173,6 +173,28 @@ def test_inclusion_proof_with_hash_missing_or_extra_fails(log):
         merkle.verify_inclusion(log.leaves[index], index, size, proof + [proof[0]], log.root(size))
 
 
+def test_proof_of_wrong_length_is_named_too_short_or_too_long_for_every_size(log):
+    """The length a proof must have depends only on the sizes and the index, never on its hashes."""
+    for size in range(1, MAX_SIZE + 1):
+        root = log.root(size)
+        for index in range(size):
+            proof = merkle.inclusion_proof(index, size, log.read_hashes)
+            what = f"inclusion proof for entry {index} in tree size {size}"
+            if proof:
+                with pytest.raises(ProofError, match=f"^{what} is too short$"):
+                    merkle.verify_inclusion(log.leaves[index], index, size, proof[1:], root)
+            with pytest.raises(ProofError, match=f"^{what} is too long$"):
+                merkle.verify_inclusion(log.leaves[index], index, size, proof + [root], root)
+        for first in range(1, size):
+            proof = merkle.consistency_proof(first, size, log.read_hashes)
+            what = f"consistency proof from tree size {first} to {size}"
+            if len(proof) > 1:
+                with pytest.raises(ProofError, match=f"^{what} is too short$"):
+                    merkle.verify_consistency(first, size, proof[:-1], log.root(first), root)
+            with pytest.raises(ProofError, match=f"^{what} is too long$"):
+                merkle.verify_consistency(first, size, proof + [root], log.root(first), root)
+
+
 def test_inclusion_failure_names_entry_and_tree_size(log):
     proof = merkle.inclusion_proof(5, 12, log.read_hashes)
     with pytest.raises(ProofError) as raised:
