@@ -1,7 +1,7 @@
 """The API's views: registration from CI (token-authenticated) and the public, read-only views.
 
 Views stay thin: a serializer checks the request's shape, a ``portal.registry.services`` function
-applies the rules and writes, and any refusal becomes the API's one error shape (``errors.py``).
+applies the rules and writes, and any refusal becomes the API's one error shape (``portal.http``).
 """
 
 import io
@@ -200,21 +200,25 @@ def with_log_index(releases):
 PAGING_ERROR = (400, "limit or offset is not a whole number in range; `fields` names it.")
 
 
-@extend_schema(
-    summary="List projects",
-    responses={200: serializers.ProjectListSerializer(many=True), **error_responses(PAGING_ERROR)},
-    tags=["public"],
-)
+def public_read_schema(summary, answer, *errors):
+    """The schema of a public read (``tags=["public"]``): its answer, and its refusals as ``(status,
+    description)`` pairs."""
+    return extend_schema(
+        summary=summary, responses={200: answer, **error_responses(*errors)}, tags=["public"]
+    )
+
+
+@public_read_schema("List projects", serializers.ProjectListSerializer(many=True), PAGING_ERROR)
 class ProjectListView(generics.ListAPIView):
     serializer_class = serializers.ProjectListSerializer
     pagination_class = Pagination
     queryset = Project.objects.order_by("name", "slug").prefetch_related(environments_prefetch())
 
 
-@extend_schema(
-    summary="A project, its environments and what runs in each",
-    responses={200: serializers.ProjectDetailSerializer, **error_responses((404, "No such project."))},
-    tags=["public"],
+@public_read_schema(
+    "A project, its environments and what runs in each",
+    serializers.ProjectDetailSerializer,
+    (404, "No such project."),
 )
 class ProjectDetailView(generics.RetrieveAPIView):
     serializer_class = serializers.ProjectDetailSerializer
@@ -225,13 +229,11 @@ class ProjectDetailView(generics.RetrieveAPIView):
         return project
 
 
-@extend_schema(
-    summary="A project's releases, newest first",
-    responses={
-        200: serializers.ReleaseSummarySerializer(many=True),
-        **error_responses(PAGING_ERROR, (404, "No such project.")),
-    },
-    tags=["public"],
+@public_read_schema(
+    "A project's releases, newest first",
+    serializers.ReleaseSummarySerializer(many=True),
+    PAGING_ERROR,
+    (404, "No such project."),
 )
 class ProjectReleaseListView(generics.ListAPIView):
     serializer_class = serializers.ReleaseSummarySerializer
@@ -243,10 +245,10 @@ class ProjectReleaseListView(generics.ListAPIView):
         return with_log_index(releases.order_by("-registered_at", "-id"))
 
 
-@extend_schema(
-    summary="A release, with its signer, log index, proof bundle and envelope",
-    responses={200: serializers.ReleaseDetailSerializer, **error_responses((404, "No such release."))},
-    tags=["public"],
+@public_read_schema(
+    "A release, with its signer, log index, proof bundle and envelope",
+    serializers.ReleaseDetailSerializer,
+    (404, "No such release."),
 )
 class ReleaseDetailView(generics.RetrieveAPIView):
     """A release, read-only: releases are history, so PUT, PATCH and DELETE answer 405."""

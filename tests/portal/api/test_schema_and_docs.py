@@ -42,6 +42,29 @@ def test_schema_is_openapi_3_and_describes_registration_and_reads(client):
     assert schema["paths"]["/api/v1/projects/"]["get"]["security"] == [{}], "public reads need no credentials"
 
 
+@pytest.mark.parametrize(
+    ("path", "refusals"),
+    [
+        ("/api/v1/projects/", {"400"}),
+        ("/api/v1/projects/{slug}/", {"404"}),
+        ("/api/v1/projects/{slug}/releases/", {"400", "404"}),
+        ("/api/v1/releases/{id}/", {"404"}),
+    ],
+)
+def test_each_public_read_is_tagged_public_with_its_refusals_in_the_error_shape(client, path, refusals):
+    schema = json.loads(client.get("/api/v1/schema/?format=json").content)
+    operation = schema["paths"][path]["get"]
+
+    answers = {
+        status: response["content"]["application/json"]["schema"]["$ref"]
+        for status, response in operation["responses"].items()
+    }
+    assert operation["tags"] == ["public"]
+    assert set(answers) == {"200", *refusals}
+    assert answers["200"] != "#/components/schemas/Error"
+    assert {answers[status] for status in refusals} == {"#/components/schemas/Error"}
+
+
 def test_schema_generates_without_warnings(tmp_path):
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
 
