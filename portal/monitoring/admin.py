@@ -37,6 +37,22 @@ class NotificationChannelAdmin(admin.ModelAdmin):
 
 @admin.register(Observation)
 class ObservationAdmin(ReadOnlyAdmin):
+    fields = [
+        "environment",
+        "checked_at",
+        "result",
+        "reason",
+        "message",
+        "live_digest",
+        "live_commit",
+        "live_version",
+        "expected_digest",
+        "expected_release",
+        "live_release",
+        "http_status",
+        "ahead_by",
+        "duration_ms",
+    ]
     list_display = ["environment", "checked_at", "result", "reason", "changed_status", "duration_ms"]
     list_filter = ["result", "reason", "changed_status"]
     search_fields = ["environment__project__slug", "environment__name", "live_digest"]
@@ -46,6 +62,20 @@ class ObservationAdmin(ReadOnlyAdmin):
 
 @admin.register(Status)
 class StatusAdmin(ReadOnlyAdmin):
+    fields = [
+        "environment",
+        "result",
+        "reason",
+        "message",
+        "checked_at",
+        "changed_at",
+        "live_digest",
+        "live_commit",
+        "live_version",
+        "expected_digest",
+        "live_release",
+        "ahead_by",
+    ]
     list_display = ["environment", "result", "reason", "checked_at", "changed_at"]
     list_filter = ["result", "reason"]
     list_select_related = ["environment__project"]

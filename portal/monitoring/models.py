@@ -90,21 +90,15 @@ def public_state(status):
     return PublicState(light=light, result=result, reason=reason, checked_at=checked_at)
 
 
-def api_digests(row):
-    """The digests a status or a check shows in the API: the one served and the one expected, None
-    rather than "" when there is none."""
-    return {"live_digest": row.live_digest or None, "expected_digest": row.expected_digest or None}
+class CheckResult(models.Model):
+    """The columns of what a check found, shared by the check's ``Observation`` and by the ``Status``
+    that takes them over (``shared_fields``) when the check changes it: the result, its reason and
+    message, when it was checked, what the live endpoint served and what was expected."""
 
-
-class Status(models.Model):
-    environment = models.OneToOneField(
-        Environment, on_delete=models.CASCADE, primary_key=True, related_name="status"
-    )
-    result = models.CharField(max_length=20, choices=ResultChoices.choices, default=ResultChoices.UNCHECKED)
+    result = models.CharField(max_length=20, choices=ResultChoices.choices)
     reason = models.CharField(max_length=40, choices=REASON_CHOICES, blank=True)
     message = models.TextField(blank=True)
-    checked_at = models.DateTimeField(null=True, blank=True)
-    changed_at = models.DateTimeField(null=True, blank=True)
+    checked_at = models.DateTimeField(db_index=True)
     live_digest = models.CharField(max_length=71, blank=True)
     live_commit = models.CharField(max_length=64, blank=True)
     live_version = models.CharField(max_length=100, blank=True)
@@ -115,14 +109,37 @@ class Status(models.Model):
     ahead_by = models.IntegerField(null=True, blank=True)
 
     class Meta:
-        verbose_name_plural = "statuses"
+        abstract = True
 
-    def __str__(self):
-        return f"{self.environment}: {self.result} {self.reason}".strip()
+    @staticmethod
+    def shared_fields():
+        """The names of these columns, which a status takes over from the check that changes it."""
+        return tuple(field.name for field in CheckResult._meta.fields)
 
     @property
     def light(self):
         return public_state(self).light
+
+    def api_digests(self):
+        """The digests the API shows: the one served and the one expected, None rather than "" when
+        there is none."""
+        return {"live_digest": self.live_digest or None, "expected_digest": self.expected_digest or None}
+
+
+class Status(CheckResult):
+    environment = models.OneToOneField(
+        Environment, on_delete=models.CASCADE, primary_key=True, related_name="status"
+    )
+    # Never green by default: an environment's status starts unchecked, with no check time.
+    result = models.CharField(max_length=20, choices=ResultChoices.choices, default=ResultChoices.UNCHECKED)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "statuses"
+
+    def __str__(self):
+        return f"{self.environment}: {self.result} {self.reason}".strip()
 
     def as_api(self):
         """The public API's status object: a stable contract, see docs/api.md."""
@@ -131,7 +148,7 @@ class Status(models.Model):
             **state.as_api(),
             "message": self.message if state.result == self.result else NOT_YET_CHECKED,
             "checked_at": public_time(self.checked_at),
-            **api_digests(self),
+            **self.api_digests(),
         }
 
 
@@ -143,24 +160,12 @@ def status_of(environment):
         return Status(environment=environment, result=ResultChoices.UNCHECKED, message=NOT_YET_CHECKED)
 
 
-class Observation(models.Model):
+class Observation(CheckResult):
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="observations")
-    checked_at = models.DateTimeField(db_index=True)
-    result = models.CharField(max_length=20, choices=ResultChoices.choices)
-    reason = models.CharField(max_length=40, choices=REASON_CHOICES, blank=True)
-    message = models.TextField(blank=True)
-    live_digest = models.CharField(max_length=71, blank=True)
-    live_commit = models.CharField(max_length=64, blank=True)
-    live_version = models.CharField(max_length=100, blank=True)
-    expected_digest = models.CharField(max_length=71, blank=True)
     expected_release = models.ForeignKey(
         Release, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    live_release = models.ForeignKey(
-        Release, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
     http_status = models.IntegerField(null=True, blank=True)
-    ahead_by = models.IntegerField(null=True, blank=True)
     duration_ms = models.IntegerField(default=0)
     # The scheduled time this check answers (the environment's next_check_at when the dispatcher claimed
     # it). Unique per environment, so a check task delivered twice writes one observation, not two.
@@ -179,17 +184,13 @@ class Observation(models.Model):
     def __str__(self):
         return f"{self.environment} {self.checked_at:%Y-%m-%d %H:%M:%S} {self.result}"
 
-    @property
-    def light(self):
-        return public_state(self).light
-
     def as_api(self):
         """One entry of the public observations API: a stable contract, see docs/monitoring.md."""
         return {
             "checked_at": public_time(self.checked_at),
             **public_state(self).as_api(),
             "message": self.message,
-            **api_digests(self),
+            **self.api_digests(),
             "ahead_by": self.ahead_by,
             "duration_ms": self.duration_ms,
         }

@@ -10,7 +10,7 @@ from portal.transparency.services import LogClosed, append_entry
 from verifier.entries import status_entry
 
 from . import notifications
-from .models import Observation, Status
+from .models import CheckResult, Observation, Status
 
 logger = logging.getLogger(__name__)
 
@@ -89,23 +89,9 @@ def keep_status(observation, closed):
     return observation
 
 
-STATUS_FIELDS = (
-    "result",
-    "reason",
-    "message",
-    "checked_at",
-    "live_digest",
-    "live_commit",
-    "live_version",
-    "expected_digest",
-    "live_release",
-    "ahead_by",
-)
-
-
 def status_fields(observation):
     """What the status takes over from ``observation``, as keyword arguments of an UPDATE."""
-    return {name: getattr(observation, name) for name in STATUS_FIELDS}
+    return {name: getattr(observation, name) for name in CheckResult.shared_fields()}
 
 
 def update_status(status, observation):
