@@ -206,7 +206,7 @@ class ReleaseAdmin(AddOnlyAdmin):
     ]
     list_display = ["version", "project", "artifact_digest", "registered_at", "entered"]
     list_filter = ["project"]
-    list_select_related = ["project", "registered_by_token", "registered_by_user"]
+    list_select_related = ["project", *Release.AUTHOR_FIELDS]
     search_fields = ["version", "artifact_digest", "source_commit"]
 
     @admin.display(description=_("entered"))
@@ -221,12 +221,7 @@ class DeploymentAdmin(AddOnlyAdmin):
     fields = ["environment", "release", "deployed_at", "pipeline_run_url", "entered", "registered_at"]
     list_display = ["__str__", "deployed_at", "entered"]
     list_filter = ["environment__project"]
-    list_select_related = [
-        "environment__project",
-        "release__project",
-        "reported_by_token",
-        "reported_by_user",
-    ]
+    list_select_related = ["environment__project", "release__project", *Deployment.AUTHOR_FIELDS]
 
     @admin.display(description=_("entered"))
     def entered(self, deployment):

@@ -226,7 +226,52 @@ class ApiToken(models.Model):
         return token
 
 
-class Release(ImmutableModel):
+def author_token_field():
+    """The column naming the CI token that entered a record through the API (None if it did not)."""
+    return models.ForeignKey(ApiToken, null=True, blank=True, on_delete=models.PROTECT)
+
+
+def author_user_field():
+    """The column naming the operator who entered a record by hand in the admin (None if none did)."""
+    return models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+
+class EnteredRecord(ImmutableModel):
+    """A release or a deployment: history entered at ``registered_at`` by a CI pipeline's token, by an
+    operator in the admin, or by neither (by Vitrina itself).
+
+    Each model names its two author columns, token then user, in ``AUTHOR_FIELDS`` (declared with
+    ``author_token_field`` and ``author_user_field``); everything else reads and writes the author here.
+    """
+
+    AUTHOR_FIELDS: tuple[str, str]
+
+    registered_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def authored_by(cls, token=None, user=None):
+        """The author columns' values, as keyword arguments of ``create``."""
+        return dict(zip(cls.AUTHOR_FIELDS, (token, user), strict=True))
+
+    @property
+    def author_token(self):
+        return getattr(self, self.AUTHOR_FIELDS[0])
+
+    @property
+    def author_user(self):
+        return getattr(self, self.AUTHOR_FIELDS[1])
+
+    @property
+    def entered_by_hand(self):
+        return getattr(self, f"{self.AUTHOR_FIELDS[1]}_id") is not None
+
+
+class Release(EnteredRecord):
     project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="releases")
     version = models.CharField(max_length=100)
     source_commit = models.CharField(max_length=64, validators=[COMMIT_VALIDATOR])
@@ -237,11 +282,9 @@ class Release(ImmutableModel):
     envelope = models.TextField(_("DSSE envelope, as received"))
     envelope_sha256 = models.CharField(max_length=64, editable=False)
     signer_key = models.ForeignKey(SigningKey, on_delete=models.PROTECT, related_name="releases")
-    registered_by_token = models.ForeignKey(ApiToken, null=True, blank=True, on_delete=models.PROTECT)
-    registered_by_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    registered_at = models.DateTimeField(default=timezone.now)
+    registered_by_token = author_token_field()
+    registered_by_user = author_user_field()
+    AUTHOR_FIELDS = ("registered_by_token", "registered_by_user")
 
     class Meta:
         ordering = ["-registered_at", "-id"]
@@ -254,21 +297,15 @@ class Release(ImmutableModel):
     def get_absolute_url(self):
         return reverse("web:release", args=[self.project.slug, self.version])
 
-    @property
-    def entered_by_hand(self):
-        return self.registered_by_user_id is not None
 
-
-class Deployment(ImmutableModel):
+class Deployment(EnteredRecord):
     environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="deployments")
     release = models.ForeignKey(Release, on_delete=models.PROTECT, related_name="deployments")
     deployed_at = models.DateTimeField(default=timezone.now)
     pipeline_run_url = models.CharField(max_length=500, blank=True)
-    reported_by_token = models.ForeignKey(ApiToken, null=True, blank=True, on_delete=models.PROTECT)
-    reported_by_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    registered_at = models.DateTimeField(default=timezone.now)
+    reported_by_token = author_token_field()
+    reported_by_user = author_user_field()
+    AUTHOR_FIELDS = ("reported_by_token", "reported_by_user")
 
     class Meta:
         ordering = ["-deployed_at", "-id"]
@@ -279,7 +316,3 @@ class Deployment(ImmutableModel):
 
     def get_absolute_url(self):
         return reverse("web:deployment", args=[self.pk])
-
-    @property
-    def entered_by_hand(self):
-        return self.reported_by_user_id is not None

@@ -213,8 +213,7 @@ def register_release(project, envelope_text, *, version, ci_build_url="", token=
                 envelope=envelope_text,
                 envelope_sha256=envelope_sha256,
                 signer_key=signer,
-                registered_by_token=token,
-                registered_by_user=user,
+                **Release.authored_by(token, user),
                 registered_at=moment,
             )
             append_or_refuse(
@@ -304,8 +303,7 @@ def record_deployment(environment, release, *, pipeline_run_url="", deployed_at=
             release=release,
             deployed_at=deployed_at,
             pipeline_run_url=pipeline_run_url or "",
-            reported_by_token=token,
-            reported_by_user=user,
+            **Deployment.authored_by(token, user),
             registered_at=now,
         )
         append_or_refuse(

@@ -4,9 +4,9 @@ from django.utils.translation import gettext
 
 
 def entered_by(record):
-    """Who put a release or deployment on record: a CI pipeline's token, or an operator by hand."""
-    user = getattr(record, "registered_by_user", None) or getattr(record, "reported_by_user", None)
-    token = getattr(record, "registered_by_token", None) or getattr(record, "reported_by_token", None)
+    """Who put a release or deployment (an ``EnteredRecord``) on record: a CI pipeline's token, or an
+    operator by hand."""
+    user, token = record.author_user, record.author_token
     if user is not None:
         return gettext("entered by hand by an operator (%(username)s)") % {"username": user.get_username()}
     if token is not None:
