@@ -15,11 +15,16 @@ def project_or_error(slug):
 
 
 class ProjectCommand(BaseCommand):
-    """A command about one project, named by its slug as the first argument: ``handle_project`` gets
-    the project (an unknown slug is one line on stderr) and the other options."""
+    """A command about one project, named by its slug as the first argument. A subclass declares the
+    arguments that follow in ``add_project_arguments``; ``handle_project`` gets the project (an unknown
+    slug is one line on stderr) and the other options."""
 
     def add_arguments(self, parser):
         parser.add_argument("slug", help="the project's slug")
+        self.add_project_arguments(parser)
+
+    def add_project_arguments(self, parser):
+        """The arguments after the slug: none unless a subclass adds them."""
 
     def handle(self, *args, slug, **options):
         return self.handle_project(project_or_error(slug), **options)

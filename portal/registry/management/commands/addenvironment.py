@@ -8,8 +8,7 @@ from ._common import ProjectCommand, create_or_update
 class Command(ProjectCommand):
     help = "Add an environment (e.g. production) and the URL of its live digest endpoint. Safe to run again."
 
-    def add_arguments(self, parser):
-        super().add_arguments(parser)
+    def add_project_arguments(self, parser):
         parser.add_argument("environment", help="the environment's name, e.g. production")
         parser.add_argument(
             "--url", required=True, help="the live endpoint where the server reports its digest"

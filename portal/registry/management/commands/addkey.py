@@ -16,8 +16,7 @@ class Command(ProjectCommand):
         "Adding the same key again changes nothing and prints the same id."
     )
 
-    def add_arguments(self, parser):
-        super().add_arguments(parser)
+    def add_project_arguments(self, parser):
         parser.add_argument("pem_file", help="the public key, as a PEM file (e.g. cosign.pub)")
         parser.add_argument(
             "--label", default="", help="a note to tell keys apart, e.g. 'GitHub Actions 2026'"

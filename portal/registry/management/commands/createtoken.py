@@ -12,8 +12,7 @@ class Command(ProjectCommand):
         "an old one cannot be shown again. Revoke old tokens in the admin."
     )
 
-    def add_arguments(self, parser):
-        super().add_arguments(parser)
+    def add_project_arguments(self, parser):
         parser.add_argument("--name", default="ci", help="what will use the token, e.g. 'GitHub Actions'")
 
     def handle_project(self, project, *, name, **options):

@@ -18,8 +18,7 @@ class Command(ProjectCommand):
         "valid; later ones are refused. Revoking a revoked key changes nothing."
     )
 
-    def add_arguments(self, parser):
-        super().add_arguments(parser)
+    def add_project_arguments(self, parser):
         parser.add_argument(
             "key_id_prefix", help=f"the first hex characters of the key id (at least {MIN_PREFIX})"
         )
