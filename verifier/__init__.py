@@ -54,7 +54,9 @@ The package, by audience (read it in this order; each module's first lines say w
 - **CI client**, what a build job runs: ``attest`` (hash and sign what was built), ``publish``
   (register it with the portal);
 - **service side**, what a watched service runs: ``endpoint`` (a WSGI middleware that says which
-  artifact is deployed).
+  artifact is deployed);
+- **command line**: ``cli`` (``python -m verifier``: ``verify``, ``attest``, ``publish``) and
+  ``command`` (what every subcommand shares: the exit codes, and a failure as one line).
 
 The names below (``__all__``) are the public face; everything else may change between versions.
 """

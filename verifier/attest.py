@@ -16,16 +16,13 @@ import os
 import sys
 from typing import Any
 
-from verifier import dsse, statement
+from verifier import command, dsse, statement
 from verifier.digest import sha256_directory, sha256_file
 from verifier.errors import FormatError
 from verifier.keys import PrivateKey, load_private_key
 
 PASSWORD_ENV = "VITRINA_KEY_PASSWORD"  # noqa: S105 (the variable's name, not a password)
 MAX_KEY_BYTES = 64 * 1024
-
-EXIT_OK = 0
-EXIT_BAD_INPUT = 3
 
 
 def artifact_digest(path: str) -> str:
@@ -56,11 +53,11 @@ def read_private_key(path: str) -> PrivateKey:
     return load_private_key(pem, password=os.environ.get(PASSWORD_ENV) or None)
 
 
-def add_attest_parser(
-    subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]",
-) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
+def add_attest_parser(subparsers: command.Subparsers) -> argparse.ArgumentParser:
+    parser = command.add_subcommand(
+        subparsers,
         "attest",
+        run_attest,
         help="sign a build: hash the artifact, state its source, sign it (DSSE, in-toto, SLSA provenance)",
         description=(
             "Hash ARTIFACT and sign an in-toto Statement v1 with SLSA provenance v1 naming its source "
@@ -74,38 +71,29 @@ def add_attest_parser(
     parser.add_argument("--key", required=True, help="the project's private signing key (PEM)")
     parser.add_argument("--name", help="the artifact's name in the statement (default: its file name)")
     parser.add_argument("--out", help="write the envelope to this file (default: standard output)")
-    parser.set_defaults(func=run_attest)
     return parser
 
 
 def run_attest(args: argparse.Namespace) -> int:
-    """Run ``attest``; returns the exit code: 0 signed, 3 bad input (file, key, commit...)."""
-    try:
-        private_key = read_private_key(args.key)
-        digest = artifact_digest(args.artifact)
-        envelope = attest(
-            digest,
-            name=args.name or os.path.basename(os.path.normpath(args.artifact)),
-            commit=args.commit,
-            repo_url=args.repo,
-            ci_build_url=args.ci_url,
-            private_key=private_key,
-        )
-    except OSError as exc:
-        print(f"attest: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except FormatError as exc:
-        print(f"attest: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    """Run ``attest``; 0 signed, 3 bad input (file, key, commit...), reported by ``add_subcommand``."""
+    private_key = read_private_key(args.key)
+    digest = artifact_digest(args.artifact)
+    envelope = attest(
+        digest,
+        name=args.name or os.path.basename(os.path.normpath(args.artifact)),
+        commit=args.commit,
+        repo_url=args.repo,
+        ci_build_url=args.ci_url,
+        private_key=private_key,
+    )
     text = json.dumps(envelope, sort_keys=True) + "\n"
-    if args.out:
-        try:
-            with open(args.out, "w", encoding="utf-8") as f:
-                f.write(text)
-        except OSError as exc:
-            print(f"attest: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
-            return EXIT_BAD_INPUT
-        print(f"signed {digest} with key {private_key.public_key.short_id} -> {args.out}", file=sys.stderr)
-    else:
+    if not args.out:
         sys.stdout.write(text)
-    return EXIT_OK
+        return command.EXIT_OK
+    try:
+        with open(args.out, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as exc:
+        raise command.CommandError(f"cannot write {exc.filename}: {exc.strerror}") from None
+    print(f"signed {digest} with key {private_key.public_key.short_id} -> {args.out}", file=sys.stderr)
+    return command.EXIT_OK

@@ -1,7 +1,7 @@
 """``python -m verifier``: the volunteer's command line.
 
-Subcommands register themselves with ``add_<name>_parser(subparsers)`` and set ``func``, which returns
-the exit code. Exit codes are shared by every subcommand:
+Subcommands register themselves with ``add_<name>_parser(subparsers)``, through
+``verifier.command.add_subcommand``, which also holds the exit codes every subcommand shares:
 
     0  everything checked passed
     1  failed: evidence of a problem (a bad signature, a changed record, a forked log)
@@ -12,7 +12,6 @@ the exit code. Exit codes are shared by every subcommand:
 import argparse
 import functools
 import os
-import sys
 from collections.abc import Sequence
 
 from verifier.attest import add_attest_parser
@@ -27,6 +26,15 @@ from verifier.bundle import (
     parse_bundle,
     verify_bundle,
 )
+from verifier.command import (
+    EXIT_BAD_INPUT,
+    EXIT_COULD_NOT_CHECK,
+    EXIT_FAILED,
+    EXIT_OK,
+    CommandError,
+    Subparsers,
+    add_subcommand,
+)
 from verifier.errors import FormatError
 from verifier.note import parse_verifier_key
 from verifier.publish import add_publish_parser
@@ -39,24 +47,15 @@ from verifier.state import (
 )
 from verifier.version import __version__
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_COULD_NOT_CHECK = 2
-EXIT_BAD_INPUT = 3
-
 LABELS = {PASS: "PASS ", FAIL: "FAIL ", SKIP: "SKIP ", ERROR: "ERROR"}
 MAX_LOG_KEY_FILE_BYTES = 4096
 
 
-class BadInput(Exception):
-    """A command-line argument or input file that cannot be used; one line for the user."""
-
-
-def add_verify_parser(
-    subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]",
-) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
+def add_verify_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
+    parser = add_subcommand(
+        subparsers,
         "verify",
+        run_verify,
         help="check a proof bundle downloaded from a Vitrina portal",
         description=(
             "Check a release or deployment proof bundle: the signature, the signed statement, the log "
@@ -85,20 +84,16 @@ def add_verify_parser(
         help=f"where remembered checkpoints are kept (default {default_state_dir()})",
     )
     parser.add_argument("--no-state", action="store_true", help="neither read nor remember checkpoints")
-    parser.set_defaults(func=run_verify)
     return parser
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    try:
-        bundle = read_bundle(args.bundle)
-        log_key = read_log_key(args.log_key) if args.log_key else None
-        portal = portal_url(args.portal) if args.portal else None
-        if args.artifact and not os.path.exists(args.artifact):
-            raise BadInput(f"--artifact {args.artifact}: no such file")
-    except BadInput as exc:
-        print(f"verify: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    """Run ``verify``: one line per check, then the verdict; bad input is reported by ``add_subcommand``."""
+    bundle = read_bundle(args.bundle)
+    log_key = read_log_key(args.log_key) if args.log_key else None
+    portal = check_portal_url(args.portal) if args.portal else None
+    if args.artifact and not os.path.exists(args.artifact):
+        raise CommandError(f"--artifact {args.artifact}: no such file")
     history = None
     if not args.no_state:
         fetch = functools.partial(fetch_consistency_proof, portal) if portal else None
@@ -128,22 +123,12 @@ def summarize(results: Sequence[CheckResult]) -> int:
 
 
 def read_bundle(path: str) -> Bundle:
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_BUNDLE_BYTES + 1)
-    except OSError as exc:
-        raise BadInput(f"cannot read {path}: {exc.strerror}") from None
+    with open(path, "rb") as f:
+        data = f.read(MAX_BUNDLE_BYTES + 1)
     try:
         return parse_bundle(data)
     except FormatError as exc:
-        raise BadInput(f"{path} is not a usable proof bundle: {exc}") from None
-
-
-def portal_url(value: str) -> str:
-    try:
-        return check_portal_url(value)
-    except FormatError as exc:
-        raise BadInput(str(exc)) from None
+        raise CommandError(f"{path} is not a usable proof bundle: {exc}") from None
 
 
 def read_log_key(value: str) -> str:
@@ -157,13 +142,13 @@ def read_log_key(value: str) -> str:
         with open(value, encoding="utf-8") as f:
             text = f.read(MAX_LOG_KEY_FILE_BYTES).strip()
     except (OSError, UnicodeDecodeError):
-        raise BadInput(
+        raise CommandError(
             f"--log-key is neither a verifier key (name+hash+base64) nor a readable file: {value[:80]}"
         ) from None
     try:
         parse_verifier_key(text)
     except FormatError as exc:
-        raise BadInput(f"--log-key {value}: {exc}") from None
+        raise CommandError(f"--log-key {value}: {exc}") from None
     return text
 
 

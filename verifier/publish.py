@@ -18,7 +18,6 @@ import argparse
 import ipaddress
 import json
 import os
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -27,7 +26,7 @@ from http.client import HTTPException
 from typing import IO, Any, Protocol
 from urllib.parse import urlsplit
 
-from verifier import dsse, jsontext
+from verifier import command, dsse, jsontext
 from verifier.errors import FormatError
 
 DEFAULT_TOKEN_ENV = "VITRINA_TOKEN"  # noqa: S105 (the variable's name, not a token)
@@ -35,14 +34,13 @@ TIMEOUT_SECONDS = 30
 MAX_RESPONSE_BYTES = 64 * 1024
 USER_AGENT = "vitrina-verifier-publish/1"
 
-EXIT_OK = 0
-EXIT_REFUSED = 1
-EXIT_UNREACHABLE = 2
-EXIT_BAD_INPUT = 3
+# The shared exit codes (``verifier.command``) as a pipeline reads them after ``publish``.
+EXIT_REFUSED = command.EXIT_FAILED
+EXIT_UNREACHABLE = command.EXIT_COULD_NOT_CHECK
 
 
-class PublishError(Exception):
-    exit_code = EXIT_BAD_INPUT
+class PublishError(command.CommandError):
+    """Publishing cannot go on: bad input unless a subclass says otherwise."""
 
 
 class Refused(PublishError):
@@ -172,15 +170,19 @@ def error_message(document: Any) -> str:
 
 
 def read_envelope(path: str) -> Any:
-    """The envelope file's JSON object, checked locally so a broken file never reaches the network."""
+    """The envelope file's JSON object, checked locally so a broken file never reaches the network;
+    ``PublishError`` naming the file otherwise."""
     with open(path, "rb") as f:
         data = f.read(dsse.MAX_ENVELOPE_BYTES + 1)
-    envelope = dsse.parse_envelope(data)
-    if envelope.payload_type != dsse.PAYLOAD_TYPE_IN_TOTO:
-        raise FormatError(
-            f"{path}: payloadType must be {dsse.PAYLOAD_TYPE_IN_TOTO}, got {envelope.payload_type!r}"
-        )
-    return jsontext.loads(data, what=path)
+    try:
+        envelope = dsse.parse_envelope(data)
+        if envelope.payload_type != dsse.PAYLOAD_TYPE_IN_TOTO:
+            raise FormatError(
+                f"payloadType must be {dsse.PAYLOAD_TYPE_IN_TOTO}, got {envelope.payload_type!r}"
+            )
+        return jsontext.loads(data, what="the envelope")
+    except FormatError as exc:
+        raise PublishError(f"{path}: {exc}") from None
 
 
 def read_token(variable: str) -> str:
@@ -201,30 +203,33 @@ def publish(
     pipeline_url: str | None = None,
 ) -> Iterator[str]:
     """Register the release and, with ``environment``, record its deployment. Yields one line per step."""
-    body: dict[str, Any] = {"envelope": envelope, "version": version}
-    if ci_build_url:
-        body["ci_build_url"] = ci_build_url
+    body = {"envelope": envelope, "version": version, **_given(ci_build_url=ci_build_url)}
     release = call(f"{portal}/api/v1/releases/", body, token)
-    yield (
-        f"release {release.get('version')} of {release.get('project')} {release.get('artifact_digest')}: "
-        f"log index {release.get('log_index')}, {release.get('url')}"
-    )
+    what = f"release {release.get('version')} of {release.get('project')} {release.get('artifact_digest')}"
+    yield _logged(what, release)
     if environment:
         body = {"project": release.get("project"), "environment": environment, "release": version}
-        if pipeline_url:
-            body["pipeline_run_url"] = pipeline_url
+        body |= _given(pipeline_run_url=pipeline_url)
         deployment = call(f"{portal}/api/v1/deployments/", body, token)
-        yield (
-            f"deployment of {deployment.get('release')} to {deployment.get('environment')}: "
-            f"log index {deployment.get('log_index')}, {deployment.get('url')}"
-        )
+        what = f"deployment of {deployment.get('release')} to {deployment.get('environment')}"
+        yield _logged(what, deployment)
 
 
-def add_publish_parser(
-    subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]",
-) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
+def _given(**members: str | None) -> dict[str, str]:
+    """The optional members that were given; one left out (None or empty) is not sent at all."""
+    return {name: value for name, value in members.items() if value}
+
+
+def _logged(what: str, answer: dict[str, Any]) -> str:
+    """The line for a record the portal logged: what it is, its index in the log, its page."""
+    return f"{what}: log index {answer.get('log_index')}, {answer.get('url')}"
+
+
+def add_publish_parser(subparsers: command.Subparsers) -> argparse.ArgumentParser:
+    parser = command.add_subcommand(
+        subparsers,
         "publish",
+        run_publish,
         help="post a signed envelope to a Vitrina portal, and optionally record a deployment",
         description=(
             "Register the release signed in ENVELOPE with the portal; with --environment, also record "
@@ -245,35 +250,24 @@ def add_publish_parser(
     parser.add_argument("--ci-url", help="the CI build log URL, if the signed statement does not name it")
     parser.add_argument("--environment", help="also record a deployment of this release to this environment")
     parser.add_argument("--pipeline-url", help="the deployment pipeline run's URL (with --environment)")
-    parser.set_defaults(func=run_publish)
     return parser
 
 
 def run_publish(args: argparse.Namespace) -> int:
-    """Run ``publish``; returns the exit code (see the module docstring)."""
-    try:
-        if args.pipeline_url and not args.environment:
-            raise PublishError("--pipeline-url describes a deployment: give --environment too")
-        portal = check_portal_url(args.portal)
-        token = read_token(args.token_env)
-        envelope = read_envelope(args.envelope)
-        for line in publish(
-            portal,
-            token,
-            envelope,
-            args.version,
-            ci_build_url=args.ci_url,
-            environment=args.environment,
-            pipeline_url=args.pipeline_url,
-        ):
-            print(line)
-    except PublishError as exc:
-        print(f"publish: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except OSError as exc:
-        print(f"publish: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except FormatError as exc:
-        print(f"publish: {args.envelope}: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    return EXIT_OK
+    """Run ``publish``; the exit codes are in the module docstring, the reporting is ``add_subcommand``'s."""
+    if args.pipeline_url and not args.environment:
+        raise PublishError("--pipeline-url describes a deployment: give --environment too")
+    portal = check_portal_url(args.portal)
+    token = read_token(args.token_env)
+    envelope = read_envelope(args.envelope)
+    for line in publish(
+        portal,
+        token,
+        envelope,
+        args.version,
+        ci_build_url=args.ci_url,
+        environment=args.environment,
+        pipeline_url=args.pipeline_url,
+    ):
+        print(line)
+    return command.EXIT_OK

@@ -10,8 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from tests.verifier.factories import key_pair, signed_envelope
+from verifier.command import EXIT_BAD_INPUT
 from verifier.dsse import envelope_to_json
-from verifier.publish import EXIT_BAD_INPUT, EXIT_REFUSED, EXIT_UNREACHABLE, add_publish_parser
+from verifier.publish import EXIT_REFUSED, EXIT_UNREACHABLE, add_publish_parser
 
 TOKEN_ENV = "VITRINA_TEST_PUBLISH_TOKEN"
 
@@ -92,3 +93,23 @@ def test_an_unparsable_portal_url_is_bad_input_on_one_line(tmp_path, monkeypatch
     assert publish(portal, str(envelope)) == EXIT_BAD_INPUT
     err = capsys.readouterr().err
     assert err.startswith("publish: --portal ") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "damage, problem",
+    [
+        (lambda e: {**e, "payloadType": "text/plain"}, "payloadType must be application/vnd.in-toto+json"),
+        (lambda e: "not json", "envelope is not valid JSON"),
+    ],
+)
+def test_a_broken_envelope_file_is_named_once_before_any_request(
+    tmp_path, monkeypatch, capsys, damage, problem
+):
+    envelope = tmp_path / "envelope.json"
+    damaged = damage(signed_envelope(key_pair()))
+    envelope.write_text(damaged if isinstance(damaged, str) else envelope_to_json(damaged))
+    monkeypatch.setenv(TOKEN_ENV, "token")
+    # Port 9 (discard) on loopback: nothing listens, so a request would be an outage, not bad input.
+    assert publish("http://127.0.0.1:9", str(envelope)) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert err.startswith(f"publish: {envelope}: {problem}") and err.count("\n") == 1

@@ -1,0 +1,62 @@
+"""What every ``python -m verifier`` subcommand shares: its exit codes, and how it reports a failure.
+
+A subcommand is declared with ``add_subcommand``; its run function returns the exit code, or raises
+``CommandError`` (or lets ``FormatError`` or an ``OSError`` reading a file escape), which
+``add_subcommand`` turns into one line on standard error, ``<subcommand>: <what is wrong>``, and the
+error's exit code. No traceback reaches the user.
+
+    0  everything checked passed, or the work is done
+    1  failed: evidence of a problem (a bad signature, a changed record, a forked log), or the portal
+       refused
+    2  could not check something, or could not reach the portal (worth a retry)
+    3  bad input (a file that is not a bundle, a malformed key, URL or envelope)
+"""
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import TypeAlias
+
+from verifier.errors import FormatError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_COULD_NOT_CHECK = 2
+EXIT_BAD_INPUT = 3
+
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+Run = Callable[[argparse.Namespace], int]
+
+
+class CommandError(Exception):
+    """A subcommand cannot go on; the message is the line the user reads, ``exit_code`` the verdict."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+def add_subcommand(
+    subparsers: Subparsers, name: str, run: Run, *, help: str, description: str
+) -> argparse.ArgumentParser:
+    """Declare subcommand ``name``, which runs ``run``; ``help`` is its line in the list of subcommands.
+
+    The parser's ``func`` is ``run`` with its failures reported as the module docstring says.
+    """
+    parser = subparsers.add_parser(name, help=help, description=description)
+    parser.set_defaults(func=lambda args: _run(name, run, args))
+    return parser
+
+
+def _run(name: str, run: Run, args: argparse.Namespace) -> int:
+    try:
+        return run(args)
+    except CommandError as exc:
+        return _report(name, str(exc), exc.exit_code)
+    except FormatError as exc:
+        return _report(name, str(exc), EXIT_BAD_INPUT)
+    except OSError as exc:
+        return _report(name, f"cannot read {exc.filename}: {exc.strerror}", EXIT_BAD_INPUT)
+
+
+def _report(name: str, message: str, exit_code: int) -> int:
+    print(f"{name}: {message}", file=sys.stderr)
+    return exit_code
