@@ -73,6 +73,8 @@ class CheckResult:
 
 @dataclass(frozen=True)
 class SigningKeyInfo:
+    """A key as the bundle lists it; trusted only once its PEM is shown to be key ``key_id``."""
+
     key_id: str
     algorithm: str
     public_key_pem: str
@@ -91,6 +93,9 @@ class LogProof:
 
 @dataclass(frozen=True)
 class ProjectInfo:
+    """The project as the bundle names it: the record must be of ``slug`` and built from ``repo_url``,
+    and its commit must be on ``protected_branch`` there."""
+
     slug: str
     repo_url: str
     protected_branch: str
@@ -203,17 +208,17 @@ def _log(value: Any, where: str) -> LogProof:
 
 
 def _project(value: Any, where: str) -> ProjectInfo:
-    _fields(value, where, ["slug", "repo_url", "protected_branch"])
-    return ProjectInfo(
-        *(_string(value[name], f"{where}.{name}") for name in ("slug", "repo_url", "protected_branch"))
-    )
+    return ProjectInfo(*_strings(value, where, ["slug", "repo_url", "protected_branch"]))
 
 
 def _signing_key(value: Any, where: str) -> SigningKeyInfo:
-    _fields(value, where, ["key_id", "algorithm", "public_key_pem"])
-    return SigningKeyInfo(
-        *(_string(value[name], f"{where}.{name}") for name in ("key_id", "algorithm", "public_key_pem"))
-    )
+    return SigningKeyInfo(*_strings(value, where, ["key_id", "algorithm", "public_key_pem"]))
+
+
+def _strings(value: Any, where: str, names: list[str]) -> list[str]:
+    """An object of exactly the string fields ``names``: their values, in that order."""
+    _fields(value, where, names)
+    return [_string(value[name], f"{where}.{name}") for name in names]
 
 
 def _fields(value: Any, where: str, names: list[str]) -> None:
