@@ -17,15 +17,6 @@ from verifier.digest import parse_digest
 from verifier.errors import FormatError
 
 
-def absolute(request, url):
-    return request.build_absolute_uri(url)
-
-
-def release_bundle_url(release):
-    """Where the proof bundle of a release is served (by the transparency app)."""
-    return f"/api/v1/releases/{release.pk}/bundle"
-
-
 def digest_field(**kwargs):
     return serializers.CharField(max_length=71, help_text="sha256: followed by 64 lowercase hex.", **kwargs)
 
@@ -110,24 +101,42 @@ class DeploymentCreateSerializer(serializers.Serializer):
 # --- output ---------------------------------------------------------------------------------------
 
 
-class ReleaseLinks:
-    """Where a release's public page (``url``) and its proof bundle (``bundle_url``) are."""
-
-    def get_url(self, release) -> str:
-        return absolute(self.context["request"], release.get_absolute_url())
-
-    def get_bundle_url(self, release) -> str:
-        return release_bundle_url(release)
+def text_fields(*names):
+    """A serializer base whose fields are ``names``, in that order, each the object's attribute of that
+    name as text; a subclass's own fields follow them."""
+    return type("TextFields", (serializers.Serializer,), {name: serializers.CharField() for name in names})
 
 
-class ReleaseCreatedSerializer(ReleaseLinks, serializers.Serializer):
+@extend_schema_field(OpenApiTypes.STR)
+class PageField(serializers.Field):
+    """The absolute URL of the object's public page (its ``get_absolute_url``)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, value):
+        return self.context["request"].build_absolute_uri(value.get_absolute_url())
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class BundleField(serializers.Field):
+    """Where the proof bundle of a release is served, as a path."""
+
+    def __init__(self):
+        super().__init__(source="*", read_only=True, help_text="The release's proof bundle.")
+
+    def to_representation(self, value):
+        return f"/api/v1/releases/{value.pk}/bundle"
+
+
+class ReleaseCreatedSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     project = serializers.CharField(source="project.slug")
     version = serializers.CharField()
     artifact_digest = serializers.CharField()
     source_commit = serializers.CharField()
-    url = serializers.SerializerMethodField(help_text="The release's public page.")
-    bundle_url = serializers.SerializerMethodField(help_text="The release's proof bundle.")
+    url = PageField(help_text="The release's public page.")
+    bundle_url = BundleField()
     log_index = serializers.IntegerField(allow_null=True, help_text="Its index in the transparency log.")
 
 
@@ -139,10 +148,7 @@ class DeploymentCreatedSerializer(serializers.Serializer):
     artifact_digest = serializers.CharField(source="release.artifact_digest")
     deployed_at = serializers.DateTimeField()
     log_index = serializers.IntegerField(allow_null=True)
-    url = serializers.SerializerMethodField(help_text="The deployment's public page.")
-
-    def get_url(self, deployment) -> str:
-        return absolute(self.context["request"], deployment.get_absolute_url())
+    url = PageField(help_text="The deployment's public page.")
 
 
 class StatusSerializer(serializers.Serializer):
@@ -185,16 +191,11 @@ class EnvironmentSummarySerializer(serializers.Serializer):
         return deployment.release.version if deployment else None
 
 
-class EnvironmentDetailSerializer(serializers.Serializer):
-    name = serializers.CharField()
-    live_url = serializers.CharField()
+class EnvironmentDetailSerializer(text_fields("name", "live_url")):
     check_interval = serializers.IntegerField(help_text="Seconds between checks.")
-    url = serializers.SerializerMethodField(help_text="The environment's public page.")
+    url = PageField(help_text="The environment's public page.")
     current_deployment = serializers.SerializerMethodField()
     status = serializers.SerializerMethodField()
-
-    def get_url(self, environment) -> str:
-        return absolute(self.context["request"], environment.get_absolute_url())
 
     @extend_schema_field(CurrentDeploymentSerializer(allow_null=True))
     def get_current_deployment(self, environment):
@@ -206,16 +207,8 @@ class EnvironmentDetailSerializer(serializers.Serializer):
         return status_of(environment).as_api()
 
 
-class ProjectSerializer(serializers.Serializer):
-    slug = serializers.CharField()
-    name = serializers.CharField()
-    description = serializers.CharField()
-    repo_url = serializers.CharField()
-    protected_branch = serializers.CharField()
-    url = serializers.SerializerMethodField(help_text="The project's public page.")
-
-    def get_url(self, project) -> str:
-        return absolute(self.context["request"], project.get_absolute_url())
+class ProjectSerializer(text_fields("slug", "name", "description", "repo_url", "protected_branch")):
+    url = PageField(help_text="The project's public page.")
 
 
 class ProjectListSerializer(ProjectSerializer):
@@ -226,14 +219,14 @@ class ProjectDetailSerializer(ProjectSerializer):
     environments = EnvironmentDetailSerializer(many=True)
 
 
-class ReleaseSummarySerializer(ReleaseLinks, serializers.Serializer):
+class ReleaseSummarySerializer(serializers.Serializer):
     id = serializers.IntegerField()
     version = serializers.CharField()
     artifact_digest = serializers.CharField()
     source_commit = serializers.CharField()
     registered_at = serializers.DateTimeField()
     log_index = serializers.IntegerField(allow_null=True)
-    url = serializers.SerializerMethodField(help_text="The release's public page.")
+    url = PageField(help_text="The release's public page.")
 
 
 class ReleaseDetailSerializer(ReleaseSummarySerializer):
@@ -244,7 +237,7 @@ class ReleaseDetailSerializer(ReleaseSummarySerializer):
     signer_key_id = serializers.CharField(source="signer_key.key_id")
     signer_algorithm = serializers.CharField(source="signer_key.algorithm")
     entered_by_hand = serializers.BooleanField(help_text="Registered by an operator in the admin, not by CI.")
-    bundle_url = serializers.SerializerMethodField(help_text="The release's proof bundle.")
+    bundle_url = BundleField()
     envelope = serializers.SerializerMethodField(help_text="The DSSE envelope as received, parsed.")
 
     @extend_schema_field(OpenApiTypes.OBJECT)

@@ -42,6 +42,14 @@ def test_schema_is_openapi_3_and_describes_registration_and_reads(client):
     assert schema["paths"]["/api/v1/projects/"]["get"]["security"] == [{}], "public reads need no credentials"
 
 
+def test_the_release_answers_carry_no_description_taken_from_a_helper_of_the_code(client):
+    """A serializer's docstring, or its base class's, becomes its component's description: the release
+    answers have none, and a mixin's docstring about the code once leaked into all three."""
+    schema = json.loads(client.get("/api/v1/schema/?format=json").content)
+    for name in ("ReleaseCreated", "ReleaseSummary", "ReleaseDetail"):
+        assert "description" not in schema["components"]["schemas"][name], name
+
+
 @pytest.mark.parametrize(
     ("path", "refusals"),
     [
