@@ -62,8 +62,9 @@ def test_a_release_entry_is_the_documented_canonical_json():
     assert canonical_entry("release", release(by=TOKEN), T1) == expected.encode()
 
 
-def test_every_entry_type_carries_its_schema_version_type_and_time():
-    bodies = {
+def bodies():
+    """One body of each entry type, built as the portal builds them."""
+    return {
         "release": release(by=TOKEN),
         "deployment": deployment_entry(
             project="demo",
@@ -96,12 +97,89 @@ def test_every_entry_type_carries_its_schema_version_type_and_time():
             observed_at=T0,
         ),
     }
-    for kind, body in bodies.items():
+
+
+def test_every_entry_type_carries_its_schema_version_type_and_time():
+    for kind, body in bodies().items():
         entry = logged(kind, body)
         assert (entry["v"], entry["type"], entry["logged_at"]) == (1, kind, "2026-01-02T03:04:05.000007Z")
         assert entry_differences(kind, {k: v for k, v in body.items() if k != "by"}, entry) == []
-    assert logged("key_added", bodies["key_added"])["valid_until"] is None
-    assert logged("status", bodies["status"])["reason"] is None
+    assert logged("key_added", bodies()["key_added"])["valid_until"] is None
+    assert logged("status", bodies()["status"])["reason"] is None
+
+
+KEY_ID = "9e" * 32
+# The bytes each type was written as when the portal wrote the first entries: a change to any of them is a
+# change of the format (a new ``v``), never a refactoring.
+EXACT = {
+    "deployment": (
+        f'{{"artifact_digest":"{DIGEST}","by":{{"hint":"vtr_AbCd","kind":"token","name":"ci"}},'
+        '"deployed_at":"2026-01-02T03:04:05.000006Z","deployment_id":3,"environment":"production",'
+        '"logged_at":"2026-01-02T03:04:05.000007Z","pipeline_run_url":"","project":"demo","release_id":7,'
+        '"type":"deployment","v":1,"version":"1.0.0"}'
+    ),
+    "key_added": (
+        f'{{"algorithm":"ed25519","by":{{"kind":"operator","name":"ada"}},"key_id":"{KEY_ID}",'
+        '"logged_at":"2026-01-02T03:04:05.000007Z","project":"demo",'
+        '"public_key_pem":"-----BEGIN PUBLIC KEY-----\\n...","type":"key_added","v":1,'
+        '"valid_from":"2026-01-02T03:04:05.000006Z","valid_until":null}'
+    ),
+    "key_revoked": (
+        f'{{"by":{{"hint":"vtr_AbCd","kind":"token","name":"ci"}},"key_id":"{KEY_ID}",'
+        '"logged_at":"2026-01-02T03:04:05.000007Z","project":"demo",'
+        '"revoked_at":"2026-01-02T03:04:05.000006Z","type":"key_revoked","v":1}'
+    ),
+    "status": (
+        f'{{"environment":"production","expected_digest":"{DIGEST}","live_digest":"{DIGEST}",'
+        '"logged_at":"2026-01-02T03:04:05.000007Z","observed_at":"2026-01-02T03:04:05.000006Z",'
+        '"project":"demo","reason":null,"result":"verified","type":"status","v":1}'
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(EXACT))
+def test_each_entry_type_is_written_byte_for_byte_as_before(kind):
+    assert canonical_entry(kind, bodies()[kind], T1) == EXACT[kind].encode()
+
+
+def test_a_key_with_an_end_and_no_author_is_written_byte_for_byte_as_before():
+    body = key_added_entry(
+        project="demo",
+        key_id=KEY_ID,
+        algorithm="ed25519",
+        public_key_pem="pem",
+        valid_from=T0,
+        valid_until=T1,
+    )
+    expected = (
+        f'{{"algorithm":"ed25519","key_id":"{KEY_ID}","logged_at":"2026-01-02T03:04:05.000007Z",'
+        '"project":"demo","public_key_pem":"pem","type":"key_added","v":1,'
+        '"valid_from":"2026-01-02T03:04:05.000006Z","valid_until":"2026-01-02T03:04:05.000007Z"}'
+    )
+    assert canonical_entry("key_added", body, T1) == expected.encode()
+
+
+def test_empty_reasons_and_digests_of_a_status_are_written_as_null():
+    body = status_entry(
+        project="demo",
+        environment="production",
+        result="unverifiable",
+        reason="timeout",
+        live_digest="",
+        expected_digest=None,
+        observed_at=T0,
+    )
+    expected = (
+        b'{"environment":"production","expected_digest":null,"live_digest":null,'
+        b'"logged_at":"2026-01-02T03:04:05.000007Z","observed_at":"2026-01-02T03:04:05.000006Z",'
+        b'"project":"demo","reason":"timeout","result":"unverifiable","type":"status","v":1}'
+    )
+    assert canonical_entry("status", body, T1) == expected
+
+
+def test_an_unrevoked_key_rebuilt_by_the_audit_has_a_null_revocation():
+    body = key_revoked_entry(project="demo", key_id=KEY_ID, revoked_at=None)
+    assert body == {"project": "demo", "key_id": KEY_ID, "revoked_at": None}
 
 
 def test_times_are_utc_with_microseconds_whatever_the_zone_they_come_in():
