@@ -54,16 +54,7 @@ def read_private_key(path: str) -> PrivateKey:
 
 
 def add_attest_parser(subparsers: command.Subparsers) -> argparse.ArgumentParser:
-    parser = command.add_subcommand(
-        subparsers,
-        "attest",
-        run_attest,
-        help="sign a build: hash the artifact, state its source, sign it (DSSE, in-toto, SLSA provenance)",
-        description=(
-            "Hash ARTIFACT and sign an in-toto Statement v1 with SLSA provenance v1 naming its source "
-            f"repository, commit and CI build log. An encrypted key's password is read from ${PASSWORD_ENV}."
-        ),
-    )
+    parser = command.add_subcommand(subparsers, "attest", run_attest)
     parser.add_argument("--artifact", required=True, help="the built file (or directory) to sign")
     parser.add_argument("--commit", required=True, help="the git commit it was built from (40 hex)")
     parser.add_argument("--repo", required=True, help="the public repository URL")
@@ -75,7 +66,12 @@ def add_attest_parser(subparsers: command.Subparsers) -> argparse.ArgumentParser
 
 
 def run_attest(args: argparse.Namespace) -> int:
-    """Run ``attest``; 0 signed, 3 bad input (file, key, commit...), reported by ``add_subcommand``."""
+    """Sign a build: hash the artifact, state its source, sign it (DSSE, in-toto, SLSA provenance).
+
+    Hash ARTIFACT and sign an in-toto Statement v1 with SLSA provenance v1 naming its source repository,
+    commit and CI build log. An encrypted key's password is read from $VITRINA_KEY_PASSWORD. Exit codes:
+    0 signed, 3 bad input (file, key, commit...).
+    """
     private_key = read_private_key(args.key)
     digest = artifact_digest(args.artifact)
     envelope = attest(

@@ -15,7 +15,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from verifier import jsontext
 from verifier.digest import sha256_directory, sha256_file
@@ -132,6 +132,13 @@ def parse_bundle(data: bytes) -> Bundle:
     return _bundle(jsontext.loads(data, what="bundle"), "bundle")
 
 
+# The members of each kind of bundle (docs/formats/bundle.md); the record is under the kind's name.
+_MEMBERS: Final = {
+    "release": ["bundle_version", "kind", "release", "envelope", "signing_keys", "log", "project"],
+    "deployment": ["bundle_version", "kind", "deployment", "log", "project", "release_bundle"],
+}
+
+
 def _bundle(document: Any, where: str) -> Bundle:
     _object(document, where)
     version = document.get("bundle_version")
@@ -140,36 +147,30 @@ def _bundle(document: Any, where: str) -> Bundle:
             f"{where}: bundle_version is {version!r}; this verifier reads version {BUNDLE_VERSION}"
         )
     kind = document.get("kind")
+    if kind not in _MEMBERS:
+        raise FormatError(f"{where}: kind must be 'release' or 'deployment', got {str(kind)[:40]!r}")
+    _fields(document, where, _MEMBERS[kind])
     if kind == "release":
-        _fields(
-            document,
-            where,
-            ["bundle_version", "kind", "release", "envelope", "signing_keys", "log", "project"],
-        )
         keys = _list(document["signing_keys"], f"{where}.signing_keys")
         if not keys:
             raise FormatError(f"{where}.signing_keys is empty")
-        return Bundle(
-            kind=kind,
-            record=_record(document["release"], kind, f"{where}.release"),
-            log=_log(document["log"], f"{where}.log"),
-            project=_project(document["project"], f"{where}.project"),
-            envelope=_string(document["envelope"], f"{where}.envelope"),
-            signing_keys=tuple(_signing_key(key, f"{where}.signing_keys[{i}]") for i, key in enumerate(keys)),
-        )
-    if kind == "deployment":
-        _fields(document, where, ["bundle_version", "kind", "deployment", "log", "project", "release_bundle"])
+        signing_keys = (_signing_key(key, f"{where}.signing_keys[{i}]") for i, key in enumerate(keys))
+        evidence: dict[str, Any] = {
+            "envelope": _string(document["envelope"], f"{where}.envelope"),
+            "signing_keys": tuple(signing_keys),
+        }
+    else:
         release = _bundle(document["release_bundle"], f"{where}.release_bundle")
         if release.kind != "release":
             raise FormatError(f"{where}.release_bundle is a {release.kind} bundle, not a release bundle")
-        return Bundle(
-            kind=kind,
-            record=_record(document["deployment"], kind, f"{where}.deployment"),
-            log=_log(document["log"], f"{where}.log"),
-            project=_project(document["project"], f"{where}.project"),
-            release=release,
-        )
-    raise FormatError(f"{where}: kind must be 'release' or 'deployment', got {str(kind)[:40]!r}")
+        evidence = {"release": release}
+    return Bundle(
+        kind=kind,
+        record=_record(document[kind], kind, f"{where}.{kind}"),
+        log=_log(document["log"], f"{where}.log"),
+        project=_project(document["project"], f"{where}.project"),
+        **evidence,
+    )
 
 
 def _record(value: Any, kind: str, where: str) -> dict[str, Any]:

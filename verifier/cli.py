@@ -52,17 +52,7 @@ MAX_LOG_KEY_FILE_BYTES = 4096
 
 
 def add_verify_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
-    parser = add_subcommand(
-        subparsers,
-        "verify",
-        run_verify,
-        help="check a proof bundle downloaded from a Vitrina portal",
-        description=(
-            "Check a release or deployment proof bundle: the signature, the signed statement, the log "
-            "entry, its inclusion in the signed log checkpoint, and optionally the artifact file and the "
-            "commit in the repository. Exit codes: 0 passed, 1 failed, 2 could not check, 3 bad input."
-        ),
-    )
+    parser = add_subcommand(subparsers, "verify", run_verify)
     parser.add_argument("bundle", metavar="BUNDLE", help="the bundle JSON file")
     parser.add_argument("--artifact", metavar="FILE", help="the artifact you downloaded, to check its digest")
     parser.add_argument(
@@ -88,7 +78,12 @@ def add_verify_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    """Run ``verify``: one line per check, then the verdict; bad input is reported by ``add_subcommand``."""
+    """Check a proof bundle downloaded from a Vitrina portal.
+
+    Check a release or deployment proof bundle: the signature, the signed statement, the log entry, its
+    inclusion in the signed log checkpoint, and optionally the artifact file and the commit in the
+    repository. Exit codes: 0 passed, 1 failed, 2 could not check, 3 bad input.
+    """
     bundle = read_bundle(args.bundle)
     log_key = read_log_key(args.log_key) if args.log_key else None
     portal = check_portal_url(args.portal) if args.portal else None

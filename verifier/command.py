@@ -13,6 +13,7 @@ error's exit code. No traceback reaches the user.
 """
 
 import argparse
+import inspect
 import sys
 from collections.abc import Callable
 from typing import TypeAlias
@@ -34,14 +35,17 @@ class CommandError(Exception):
     exit_code = EXIT_BAD_INPUT
 
 
-def add_subcommand(
-    subparsers: Subparsers, name: str, run: Run, *, help: str, description: str
-) -> argparse.ArgumentParser:
-    """Declare subcommand ``name``, which runs ``run``; ``help`` is its line in the list of subcommands.
+def add_subcommand(subparsers: Subparsers, name: str, run: Run) -> argparse.ArgumentParser:
+    """Declare subcommand ``name``, which runs ``run``, documented by ``run``'s docstring: its first line
+    is the subcommand's line in the list of subcommands, the rest its description in ``--help``.
 
     The parser's ``func`` is ``run`` with its failures reported as the module docstring says.
     """
-    parser = subparsers.add_parser(name, help=help, description=description)
+    summary, _, rest = inspect.cleandoc(run.__doc__ or name).partition("\n")
+    description = " ".join(rest.split()) or summary
+    # argparse's own lines are lower case without a full stop ("show this help message and exit").
+    listed = summary[:1].lower() + summary[1:].rstrip(".")
+    parser = subparsers.add_parser(name, help=listed, description=description)
     parser.set_defaults(func=lambda args: _run(name, run, args))
     return parser
 

@@ -226,17 +226,7 @@ def _logged(what: str, answer: dict[str, Any]) -> str:
 
 
 def add_publish_parser(subparsers: command.Subparsers) -> argparse.ArgumentParser:
-    parser = command.add_subcommand(
-        subparsers,
-        "publish",
-        run_publish,
-        help="post a signed envelope to a Vitrina portal, and optionally record a deployment",
-        description=(
-            "Register the release signed in ENVELOPE with the portal; with --environment, also record "
-            "that it now runs there. The API token is read from the environment variable named by "
-            "--token-env. Exit codes: 0 ok, 1 refused, 2 could not reach the portal, 3 bad input."
-        ),
-    )
+    parser = command.add_subcommand(subparsers, "publish", run_publish)
     parser.add_argument(
         "--portal", required=True, help="the portal's base URL, e.g. https://vitrina.example.org"
     )
@@ -254,7 +244,12 @@ def add_publish_parser(subparsers: command.Subparsers) -> argparse.ArgumentParse
 
 
 def run_publish(args: argparse.Namespace) -> int:
-    """Run ``publish``; the exit codes are in the module docstring, the reporting is ``add_subcommand``'s."""
+    """Post a signed envelope to a Vitrina portal, and optionally record a deployment.
+
+    Register the release signed in ENVELOPE with the portal; with --environment, also record that it
+    now runs there. The API token is read from the environment variable named by --token-env. Exit
+    codes: 0 ok, 1 refused, 2 could not reach the portal, 3 bad input.
+    """
     if args.pipeline_url and not args.environment:
         raise PublishError("--pipeline-url describes a deployment: give --environment too")
     portal = check_portal_url(args.portal)
