@@ -1,20 +1,24 @@
 """Log entries (schema version 1): the one implementation of the format in ``docs/formats/entries.md``.
 
-The portal writes every entry with these builders and ``canonical_entry``; its self-audit, its proof
-bundles and a volunteer's bundle check all compare a record with its entry through ``entry_differences``.
-A new entry type is one builder here, one row in the portal's ``LogEntry.Kind`` and one section of the
-format page.
+The format is data: ``ENTRY_FIELDS`` has one row per entry type, its members in order, each with how
+its value is written (as is, a time, a time or null, null when empty), and whether the type carries
+``by``. ``entry_body`` is the one builder: it takes a record's values for a type's members and returns
+the entry's body, every member but ``v``, ``type`` and ``logged_at``, which ``canonical_entry`` adds when
+the entry is appended. ``by`` (who caused the entry) is left out when it is None: that is the record as
+the audit and the bundles compare it, since who caused an entry is not a value of the record, and token
+and user names may change.
 
-A builder takes the record's values and returns the entry's body: every member but ``v``, ``type`` and
-``logged_at``, which ``canonical_entry`` adds when the entry is appended. ``by`` (who caused the entry)
-is left out when it is None: that is the record as the audit and the bundles compare it, since who
-caused an entry is not a value of the record, and token and user names may change.
+The portal writes every entry with ``entry_body`` and ``canonical_entry``; its self-audit, its proof
+bundles and a volunteer's bundle check all compare a record with its entry through
+``entry_differences``. A new entry type is one row of ``ENTRY_FIELDS``, one value of the portal's
+``LogEntry.Kind`` and one section of the format page.
 
 Pure: no Django, no network, no clock; times come in as aware datetimes and go out as ``format_time``
 text.
 """
 
 import datetime
+import enum
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,7 +28,6 @@ from . import jsontext
 from .errors import FormatError
 
 ENTRY_SCHEMA_VERSION: Final = 1
-ENTRY_TYPES: Final = ("release", "deployment", "key_added", "key_revoked", "status")
 
 Body = dict[str, Any]
 Actor = Mapping[str, str]
@@ -48,8 +51,7 @@ def canonical_entry(kind: str, body: Mapping[str, Any], logged_at: datetime.date
     """
     import rfc8785
 
-    if kind not in ENTRY_TYPES:
-        raise ValueError(f"{kind!r} is not an entry type ({', '.join(ENTRY_TYPES)})")
+    entry_fields(kind)
     document = {"v": ENTRY_SCHEMA_VERSION, "type": kind, "logged_at": format_time(logged_at), **body}
     return rfc8785.dumps(document)
 
@@ -62,125 +64,132 @@ def parse_entry(data: bytes, *, what: str = "the log entry") -> dict[str, Any]:
     return entry
 
 
-def _by(body: Body, by: Actor | None) -> Body:
+class Written(enum.Enum):
+    """How a member's value is written in its entry."""
+
+    AS_IS = "as is"
+    TIME = "a time, as format_time spells it"
+    TIME_OR_NULL = "a time, or null for None"
+    EMPTY_AS_NULL = "as is, or null when empty"
+
+    def write(self, value: Any) -> Any:
+        match self:
+            case Written.TIME:
+                return format_time(value)
+            case Written.TIME_OR_NULL:
+                return None if value is None else format_time(value)
+            case Written.EMPTY_AS_NULL:
+                return value or None
+            case Written.AS_IS:
+                return value
+
+
+@dataclass(frozen=True)
+class EntryFields:
+    """An entry type's members in order (the order of a body, and of a record's differences), each with how
+    its value is written, and whether the type carries ``by`` (who caused it)."""
+
+    members: Mapping[str, Written]
+    by: bool
+
+
+AS_IS, TIME, TIME_OR_NULL, EMPTY_AS_NULL = Written
+
+# The format, one row per entry type (docs/formats/entries.md has a section for each). A key_revoked
+# entry's revoked_at is null only when the audit rebuilds the entry of a key that is not revoked, to show
+# that its row lost a revocation the log has.
+ENTRY_FIELDS: Final[Mapping[str, EntryFields]] = {
+    "release": EntryFields(
+        {
+            "project": AS_IS,
+            "release_id": AS_IS,
+            "version": AS_IS,
+            "artifact_name": AS_IS,
+            "artifact_digest": AS_IS,
+            "source_commit": AS_IS,
+            "repo_url": AS_IS,
+            "ci_build_url": AS_IS,
+            "envelope_sha256": AS_IS,
+            "signer_key_id": AS_IS,
+            "registered_at": TIME,
+        },
+        by=True,
+    ),
+    "deployment": EntryFields(
+        {
+            "project": AS_IS,
+            "environment": AS_IS,
+            "deployment_id": AS_IS,
+            "release_id": AS_IS,
+            "version": AS_IS,
+            "artifact_digest": AS_IS,
+            "deployed_at": TIME,
+            "pipeline_run_url": AS_IS,
+        },
+        by=True,
+    ),
+    "key_added": EntryFields(
+        {
+            "project": AS_IS,
+            "key_id": AS_IS,
+            "algorithm": AS_IS,
+            "public_key_pem": AS_IS,
+            "valid_from": TIME,
+            "valid_until": TIME_OR_NULL,
+        },
+        by=True,
+    ),
+    "key_revoked": EntryFields({"project": AS_IS, "key_id": AS_IS, "revoked_at": TIME_OR_NULL}, by=True),
+    "status": EntryFields(
+        {
+            "project": AS_IS,
+            "environment": AS_IS,
+            "result": AS_IS,
+            "reason": EMPTY_AS_NULL,
+            "live_digest": EMPTY_AS_NULL,
+            "expected_digest": EMPTY_AS_NULL,
+            "observed_at": TIME,
+        },
+        by=False,
+    ),
+}
+ENTRY_TYPES: Final = tuple(ENTRY_FIELDS)
+
+
+def entry_fields(kind: str) -> EntryFields:
+    """``kind``'s row of ``ENTRY_FIELDS``; ``ValueError`` for a name that is not an entry type."""
+    if kind not in ENTRY_FIELDS:
+        raise ValueError(f"{kind!r} is not an entry type ({', '.join(ENTRY_TYPES)})")
+    return ENTRY_FIELDS[kind]
+
+
+def entry_body(kind: str, values: Mapping[str, Any], *, by: Actor | None = None) -> Body:
+    """A ``kind`` entry's body: each member of its ``ENTRY_FIELDS`` row written from ``values``, in the
+    row's order, then ``by`` unless it is None.
+
+    ``values`` must hold exactly the type's members, and ``by`` is only for types that carry it: anything
+    else is a ``ValueError`` naming the members at fault (a mistake in the calling code, never outside
+    input). Times are aware datetimes.
+
+    >>> entry_body("key_revoked", {"project": "demo", "key_id": "9e", "revoked_at": None})
+    {'project': 'demo', 'key_id': '9e', 'revoked_at': None}
+    """
+    fields = entry_fields(kind)
+    missing = [name for name in fields.members if name not in values]
+    unexpected = [name for name in values if name not in fields.members]
+    if missing or unexpected:
+        problems = [
+            f"{label} {', '.join(names)}"
+            for label, names in (("missing", missing), ("unexpected", unexpected))
+            if names
+        ]
+        raise ValueError(f"a {kind} entry's values: {'; '.join(problems)}")
+    if by is not None and not fields.by:
+        raise ValueError(f"a {kind} entry has no 'by'")
+    body: Body = {name: written.write(values[name]) for name, written in fields.members.items()}
     if by is not None:
         body["by"] = dict(by)
     return body
-
-
-def _time_or_none(moment: datetime.datetime | None) -> str | None:
-    return format_time(moment) if moment is not None else None
-
-
-def release_entry(
-    *,
-    project: str,
-    release_id: int,
-    version: str,
-    artifact_name: str,
-    artifact_digest: str,
-    source_commit: str,
-    repo_url: str,
-    ci_build_url: str,
-    envelope_sha256: str,
-    signer_key_id: str,
-    registered_at: datetime.datetime,
-    by: Actor | None = None,
-) -> Body:
-    """A signed release was registered."""
-    body: Body = {
-        "project": project,
-        "release_id": release_id,
-        "version": version,
-        "artifact_name": artifact_name,
-        "artifact_digest": artifact_digest,
-        "source_commit": source_commit,
-        "repo_url": repo_url,
-        "ci_build_url": ci_build_url,
-        "envelope_sha256": envelope_sha256,
-        "signer_key_id": signer_key_id,
-        "registered_at": format_time(registered_at),
-    }
-    return _by(body, by)
-
-
-def deployment_entry(
-    *,
-    project: str,
-    environment: str,
-    deployment_id: int,
-    release_id: int,
-    version: str,
-    artifact_digest: str,
-    deployed_at: datetime.datetime,
-    pipeline_run_url: str,
-    by: Actor | None = None,
-) -> Body:
-    """A release was declared deployed to an environment."""
-    body: Body = {
-        "project": project,
-        "environment": environment,
-        "deployment_id": deployment_id,
-        "release_id": release_id,
-        "version": version,
-        "artifact_digest": artifact_digest,
-        "deployed_at": format_time(deployed_at),
-        "pipeline_run_url": pipeline_run_url,
-    }
-    return _by(body, by)
-
-
-def key_added_entry(
-    *,
-    project: str,
-    key_id: str,
-    algorithm: str,
-    public_key_pem: str,
-    valid_from: datetime.datetime,
-    valid_until: datetime.datetime | None,
-    by: Actor | None = None,
-) -> Body:
-    """A project started trusting a signing key (``valid_until`` None: no end)."""
-    body: Body = {
-        "project": project,
-        "key_id": key_id,
-        "algorithm": algorithm,
-        "public_key_pem": public_key_pem,
-        "valid_from": format_time(valid_from),
-        "valid_until": _time_or_none(valid_until),
-    }
-    return _by(body, by)
-
-
-def key_revoked_entry(
-    *, project: str, key_id: str, revoked_at: datetime.datetime | None, by: Actor | None = None
-) -> Body:
-    """A signing key was revoked. ``revoked_at`` is None only when the audit rebuilds the entry of a key
-    that is not revoked, to show that its row lost a revocation the log has."""
-    body: Body = {"project": project, "key_id": key_id, "revoked_at": _time_or_none(revoked_at)}
-    return _by(body, by)
-
-
-def status_entry(
-    *,
-    project: str,
-    environment: str,
-    result: str,
-    reason: str | None,
-    live_digest: str | None,
-    expected_digest: str | None,
-    observed_at: datetime.datetime,
-) -> Body:
-    """An environment's status changed. Empty reasons and digests are logged as null."""
-    return {
-        "project": project,
-        "environment": environment,
-        "result": result,
-        "reason": reason or None,
-        "live_digest": live_digest or None,
-        "expected_digest": expected_digest or None,
-        "observed_at": format_time(observed_at),
-    }
 
 
 class _Absent:
@@ -240,13 +249,13 @@ __all__ = [
     "ENTRY_SCHEMA_VERSION",
     "ENTRY_TYPES",
     "Difference",
+    "ENTRY_FIELDS",
+    "EntryFields",
+    "Written",
     "canonical_entry",
-    "deployment_entry",
+    "entry_body",
     "entry_differences",
+    "entry_fields",
     "format_time",
-    "key_added_entry",
-    "key_revoked_entry",
     "parse_entry",
-    "release_entry",
-    "status_entry",
 ]

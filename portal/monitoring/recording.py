@@ -7,7 +7,7 @@ import logging
 from django.db import IntegrityError, transaction
 
 from portal.transparency.services import LogClosed, append_entry
-from verifier.entries import status_entry
+from verifier.entries import entry_body
 
 from . import notifications
 from .models import CheckResult, Observation, Status
@@ -101,12 +101,15 @@ def update_status(status, observation):
 
 
 def status_entry_body(environment, observation):
-    return status_entry(
-        project=environment.project.slug,
-        environment=environment.name,
-        result=observation.result,
-        reason=observation.reason,
-        live_digest=observation.live_digest,
-        expected_digest=observation.expected_digest,
-        observed_at=observation.checked_at,
+    return entry_body(
+        "status",
+        {
+            "project": environment.project.slug,
+            "environment": environment.name,
+            "result": observation.result,
+            "reason": observation.reason,
+            "live_digest": observation.live_digest,
+            "expected_digest": observation.expected_digest,
+            "observed_at": observation.checked_at,
+        },
     )

@@ -86,17 +86,16 @@ def add_signing_key(project, pem, *, label="", valid_from=None, valid_until=None
 # leaves it out: the record as the self-audit (``audit``) and the proof bundles (``bundles``) compare it.
 
 
-def row_values(row, *names):
-    """``row``'s values of the fields ``names``, for an entry builder whose arguments are named alike."""
-    return {name: getattr(row, name) for name in names}
+def row_entry_body(kind, row, *, by=None, **given):
+    """``row``'s ``kind`` entry body: each member of the entry type (``verifier.entries.ENTRY_FIELDS``) is
+    its value in ``given``, else the row's field of the same name."""
+    members = entries.entry_fields(kind).members
+    values = {name: given[name] if name in given else getattr(row, name) for name in members}
+    return entries.entry_body(kind, values, by=by)
 
 
 def key_added_entry_body(signing_key, *, by=None):
-    return entries.key_added_entry(
-        project=signing_key.project.slug,
-        **row_values(signing_key, "key_id", "algorithm", "public_key_pem", "valid_from", "valid_until"),
-        by=by,
-    )
+    return row_entry_body("key_added", signing_key, by=by, project=signing_key.project.slug)
 
 
 @transaction.atomic
@@ -114,9 +113,7 @@ def revoke_signing_key(signing_key, *, at=None, user=None):
 
 
 def key_revoked_entry_body(signing_key, *, by=None):
-    return entries.key_revoked_entry(
-        project=signing_key.project.slug, key_id=signing_key.key_id, revoked_at=signing_key.revoked_at, by=by
-    )
+    return row_entry_body("key_revoked", signing_key, by=by, project=signing_key.project.slug)
 
 
 # --- releases -------------------------------------------------------------------------------------
@@ -250,14 +247,8 @@ def canonical(envelope_text):
 
 
 def release_entry_body(release, *, by=None):
-    return entries.release_entry(
-        project=release.project.slug,
-        release_id=release.pk,
-        **row_values(release, "version", "artifact_name", "artifact_digest", "source_commit", "repo_url"),
-        **row_values(release, "ci_build_url", "envelope_sha256", "registered_at"),
-        signer_key_id=release.signer_key.key_id,
-        by=by,
-    )
+    ids = {"release_id": release.pk, "signer_key_id": release.signer_key.key_id}
+    return row_entry_body("release", release, by=by, project=release.project.slug, **ids)
 
 
 # --- deployments ----------------------------------------------------------------------------------
@@ -316,14 +307,16 @@ def record_deployment(environment, release, *, pipeline_run_url="", deployed_at=
 
 def deployment_entry_body(deployment, *, by=None):
     release, environment = deployment.release, deployment.environment
-    return entries.deployment_entry(
+    return row_entry_body(
+        "deployment",
+        deployment,
+        by=by,
         project=environment.project.slug,
         environment=environment.name,
         deployment_id=deployment.pk,
         release_id=release.pk,
-        **row_values(release, "version", "artifact_digest"),
-        **row_values(deployment, "deployed_at", "pipeline_run_url"),
-        by=by,
+        version=release.version,
+        artifact_digest=release.artifact_digest,
     )
 
 

@@ -96,7 +96,7 @@ def _advisory_xact_lock(lock_id):
 def append_entry(kind, body, *, object_id=None):
     """Append one entry and return it; its index is final once the caller's transaction commits.
 
-    ``body`` is built by ``verifier.entries`` (``release_entry``, ``status_entry``...); this adds its schema
+    ``body`` is built by ``verifier.entries.entry_body`` (one row of ``ENTRY_FIELDS``); this adds its schema
     version, type and time and encodes it (``canonical_entry``).
     """
     if not connection.in_atomic_block:

@@ -7,17 +7,15 @@ import pytest
 
 from verifier.entries import (
     ABSENT,
+    ENTRY_FIELDS,
     ENTRY_SCHEMA_VERSION,
+    ENTRY_TYPES,
     Difference,
     canonical_entry,
-    deployment_entry,
+    entry_body,
     entry_differences,
     format_time,
-    key_added_entry,
-    key_revoked_entry,
     parse_entry,
-    release_entry,
-    status_entry,
 )
 from verifier.errors import FormatError
 
@@ -27,7 +25,7 @@ DIGEST = "sha256:" + "5f" * 32
 TOKEN = {"kind": "token", "name": "ci", "hint": "vtr_AbCd"}
 
 
-def release(**changes):
+def release(by=None, **changes):
     values = {
         "project": "demo",
         "release_id": 7,
@@ -41,7 +39,7 @@ def release(**changes):
         "signer_key_id": "9e" * 32,
         "registered_at": T0,
     }
-    return release_entry(**{**values, **changes})
+    return entry_body("release", {**values, **changes}, by=by)
 
 
 def logged(kind, body):
@@ -66,35 +64,46 @@ def bodies():
     """One body of each entry type, built as the portal builds them."""
     return {
         "release": release(by=TOKEN),
-        "deployment": deployment_entry(
-            project="demo",
-            environment="production",
-            deployment_id=3,
-            release_id=7,
-            version="1.0.0",
-            artifact_digest=DIGEST,
-            deployed_at=T0,
-            pipeline_run_url="",
+        "deployment": entry_body(
+            "deployment",
+            dict(
+                project="demo",
+                environment="production",
+                deployment_id=3,
+                release_id=7,
+                version="1.0.0",
+                artifact_digest=DIGEST,
+                deployed_at=T0,
+                pipeline_run_url="",
+            ),
             by=TOKEN,
         ),
-        "key_added": key_added_entry(
-            project="demo",
-            key_id="9e" * 32,
-            algorithm="ed25519",
-            public_key_pem="-----BEGIN PUBLIC KEY-----\n...",
-            valid_from=T0,
-            valid_until=None,
+        "key_added": entry_body(
+            "key_added",
+            dict(
+                project="demo",
+                key_id="9e" * 32,
+                algorithm="ed25519",
+                public_key_pem="-----BEGIN PUBLIC KEY-----\n...",
+                valid_from=T0,
+                valid_until=None,
+            ),
             by={"kind": "operator", "name": "ada"},
         ),
-        "key_revoked": key_revoked_entry(project="demo", key_id="9e" * 32, revoked_at=T0, by=TOKEN),
-        "status": status_entry(
-            project="demo",
-            environment="production",
-            result="verified",
-            reason="",
-            live_digest=DIGEST,
-            expected_digest=DIGEST,
-            observed_at=T0,
+        "key_revoked": entry_body(
+            "key_revoked", dict(project="demo", key_id="9e" * 32, revoked_at=T0), by=TOKEN
+        ),
+        "status": entry_body(
+            "status",
+            dict(
+                project="demo",
+                environment="production",
+                result="verified",
+                reason="",
+                live_digest=DIGEST,
+                expected_digest=DIGEST,
+                observed_at=T0,
+            ),
         ),
     }
 
@@ -143,13 +152,16 @@ def test_each_entry_type_is_written_byte_for_byte_as_before(kind):
 
 
 def test_a_key_with_an_end_and_no_author_is_written_byte_for_byte_as_before():
-    body = key_added_entry(
-        project="demo",
-        key_id=KEY_ID,
-        algorithm="ed25519",
-        public_key_pem="pem",
-        valid_from=T0,
-        valid_until=T1,
+    body = entry_body(
+        "key_added",
+        dict(
+            project="demo",
+            key_id=KEY_ID,
+            algorithm="ed25519",
+            public_key_pem="pem",
+            valid_from=T0,
+            valid_until=T1,
+        ),
     )
     expected = (
         f'{{"algorithm":"ed25519","key_id":"{KEY_ID}","logged_at":"2026-01-02T03:04:05.000007Z",'
@@ -160,14 +172,17 @@ def test_a_key_with_an_end_and_no_author_is_written_byte_for_byte_as_before():
 
 
 def test_empty_reasons_and_digests_of_a_status_are_written_as_null():
-    body = status_entry(
-        project="demo",
-        environment="production",
-        result="unverifiable",
-        reason="timeout",
-        live_digest="",
-        expected_digest=None,
-        observed_at=T0,
+    body = entry_body(
+        "status",
+        dict(
+            project="demo",
+            environment="production",
+            result="unverifiable",
+            reason="timeout",
+            live_digest="",
+            expected_digest=None,
+            observed_at=T0,
+        ),
     )
     expected = (
         b'{"environment":"production","expected_digest":null,"live_digest":null,'
@@ -178,8 +193,31 @@ def test_empty_reasons_and_digests_of_a_status_are_written_as_null():
 
 
 def test_an_unrevoked_key_rebuilt_by_the_audit_has_a_null_revocation():
-    body = key_revoked_entry(project="demo", key_id=KEY_ID, revoked_at=None)
+    body = entry_body("key_revoked", dict(project="demo", key_id=KEY_ID, revoked_at=None))
     assert body == {"project": "demo", "key_id": KEY_ID, "revoked_at": None}
+
+
+def test_entry_types_are_the_rows_of_the_one_table():
+    assert ENTRY_TYPES == ("release", "deployment", "key_added", "key_revoked", "status")
+    assert [kind for kind in ENTRY_TYPES if ENTRY_FIELDS[kind].by] == list(ENTRY_TYPES[:4])
+
+
+def test_values_missing_a_member_or_with_one_too_many_are_a_programming_error():
+    values = {**release(), "envelope": "x"}
+    del values["version"]
+    with pytest.raises(ValueError, match="a release entry's values: missing version; unexpected envelope"):
+        entry_body("release", values)
+
+
+def test_a_status_entry_never_carries_by():
+    values = {name: "x" for name in ENTRY_FIELDS["status"].members}
+    with pytest.raises(ValueError, match="a status entry has no 'by'"):
+        entry_body("status", values, by=TOKEN)
+
+
+def test_a_body_of_an_unknown_type_is_never_built():
+    with pytest.raises(ValueError, match="'releases' is not an entry type"):
+        entry_body("releases", {})
 
 
 def test_times_are_utc_with_microseconds_whatever_the_zone_they_come_in():
