@@ -147,7 +147,7 @@ def _bundle(document: Any, where: str) -> Bundle:
             f"{where}: bundle_version is {version!r}; this verifier reads version {BUNDLE_VERSION}"
         )
     kind = document.get("kind")
-    if kind not in _MEMBERS:
+    if not isinstance(kind, str) or kind not in _MEMBERS:
         raise FormatError(f"{where}: kind must be 'release' or 'deployment', got {str(kind)[:40]!r}")
     _fields(document, where, _MEMBERS[kind])
     if kind == "release":

@@ -355,6 +355,8 @@ def test_a_deployment_of_another_release_fails(log, signer, commit):
         (lambda d: d.update(bundle_version=2), "bundle_version"),
         (lambda d: d.update(bundle_version=True), "bundle_version"),
         (lambda d: d.update(kind="build"), "kind"),
+        (lambda d: d.update(kind=["release"]), "kind"),
+        (lambda d: d.update(kind={"release": 1}), "kind"),
         (lambda d: d.update(extra=1), "unknown field"),
         (lambda d: d.pop("envelope"), "no 'envelope'"),
         (lambda d: d["release"].pop("version"), "no 'version'"),
