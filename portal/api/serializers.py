@@ -11,7 +11,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from portal.monitoring.models import public_state, status_of
+from portal.monitoring.models import Light, public_state, status_of
 from portal.registry.models import COMMIT_VALIDATOR
 from verifier.digest import parse_digest
 from verifier.errors import FormatError
@@ -154,7 +154,7 @@ class DeploymentCreatedSerializer(serializers.Serializer):
 class StatusSerializer(serializers.Serializer):
     """The stable status contract (``Status.as_api``); documented here for the schema only."""
 
-    light = serializers.ChoiceField(choices=["green", "red", "none"])
+    light = serializers.ChoiceField(choices=Light.CHOICES)
     result = serializers.ChoiceField(choices=["verified", "mismatch", "unverifiable", "unchecked"])
     reason = serializers.CharField(allow_null=True)
     message = serializers.CharField()

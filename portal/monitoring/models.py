@@ -36,13 +36,17 @@ REASON_CHOICES = [(reason.value, reason.value) for reason in Reason]
 class Light:
     GREEN = "green"
     RED = "red"
+    AMBER = "amber"
     NONE = "none"
+    CHOICES = (GREEN, RED, AMBER, NONE)
 
 
+# Red is kept for evidence against what was declared; "could not verify" is no evidence either way (a
+# server or repository out of reach), so it has a light of its own rather than looking like tampering.
 LIGHTS = {
     Result.VERIFIED.value: Light.GREEN,
     Result.MISMATCH.value: Light.RED,
-    Result.UNVERIFIABLE.value: Light.RED,
+    Result.UNVERIFIABLE.value: Light.AMBER,
     Result.UNCHECKED.value: Light.NONE,
 }
 NOT_YET_CHECKED = "Not yet checked."
@@ -50,8 +54,9 @@ NOT_YET_CHECKED = "Not yet checked."
 
 @dataclass(frozen=True)
 class PublicState:
-    """What the public is shown of a status or a check: ``light`` (green, red, none), ``result``,
-    ``reason`` (a code, only for a red light, else None) and ``checked_at`` (None if never checked)."""
+    """What the public is shown of a status or a check: ``light`` (green, red, amber, none), ``result``,
+    ``reason`` (a code, only for a red or amber light, else None) and ``checked_at`` (None if never
+    checked)."""
 
     light: str
     result: str
@@ -62,6 +67,11 @@ class PublicState:
     def word(self):
         """The result in one translated word or two, e.g. "not yet checked"."""
         return reasons.result_word(self.result)
+
+    @property
+    def needs_reason(self):
+        """Whether the light is one a reader must be told the reason for (red or amber)."""
+        return self.light in (Light.RED, Light.AMBER)
 
     @property
     def sentence(self):
@@ -86,7 +96,7 @@ def public_state(status):
     if checked_at is None or result not in LIGHTS:
         result = Result.UNCHECKED.value
     light = LIGHTS[result]
-    reason = (status.reason or None) if light == Light.RED else None
+    reason = (status.reason or None) if light in (Light.RED, Light.AMBER) else None
     return PublicState(light=light, result=result, reason=reason, checked_at=checked_at)
 
 

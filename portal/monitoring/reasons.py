@@ -43,6 +43,16 @@ RESULT_WORDS = {
     Result.UNCHECKED: _("not yet checked"),
 }
 
+# "Could not verify" is no evidence either way; the page says so, and who must act for the check to run.
+NOT_EVIDENCE = {
+    Reason.CHECKER_ERROR: _(
+        "This is not evidence of tampering: the operators of this portal must fix the checker."
+    ),
+}
+NOT_EVIDENCE_DEFAULT = _(
+    "This is not evidence of tampering: the project's operators must make it possible to check again."
+)
+
 # Said when a result needs no reason code: a green light, or an environment never checked.
 RESULT_SENTENCES = {
     Result.VERIFIED: _(
@@ -71,11 +81,22 @@ def result_word(result):
 
 
 def status_sentence(result, reason):
-    """What a page says about a status: the reason's sentence, else the result's own sentence."""
+    """What a page says about a status: the reason's sentence, else the result's own sentence; for
+    "could not verify", followed by the words that it is not evidence of tampering and who must act."""
     sentence = reason_sentence(reason) if result in (Result.MISMATCH, Result.UNVERIFIABLE) else ""
-    if sentence:
-        return sentence
+    if not sentence:
+        try:
+            sentence = RESULT_SENTENCES[Result(result)]
+        except ValueError:
+            sentence = RESULT_SENTENCES[Result.UNCHECKED]
+    if result == Result.UNVERIFIABLE:
+        return f"{sentence} {not_evidence(reason)}"
+    return sentence
+
+
+def not_evidence(reason):
+    """That "could not verify" is not evidence of tampering, and who must act on ``reason``."""
     try:
-        return RESULT_SENTENCES[Result(result)]
+        return NOT_EVIDENCE.get(Reason(reason), NOT_EVIDENCE_DEFAULT)
     except ValueError:
-        return RESULT_SENTENCES[Result.UNCHECKED]
+        return NOT_EVIDENCE_DEFAULT

@@ -25,7 +25,7 @@ class ObservationSerializer(serializers.Serializer):
     fields are declared for the schema."""
 
     checked_at = serializers.DateTimeField()
-    light = serializers.ChoiceField(choices=[Light.GREEN, Light.RED, Light.NONE])
+    light = serializers.ChoiceField(choices=Light.CHOICES)
     result = serializers.ChoiceField(choices=ResultChoices.values)
     reason = serializers.CharField(allow_null=True)
     message = serializers.CharField()

@@ -18,6 +18,7 @@ import json
 from django.http import HttpResponse
 from django.template.loader import get_template
 from django.utils import translation
+from django.utils.translation import gettext_lazy as _
 
 from portal.http import public_time
 from portal.monitoring import reasons
@@ -34,31 +35,25 @@ PROJECT_LABEL = "vitrina"
 LABEL_COLOR = "#555"
 NOT_FOUND = "not_found"
 
-# Each colour carries white text at a WCAG AA contrast (4.5:1 or more). "unverifiable" is a red of
-# its own shade and word, so nobody mistakes "could not check" for "caught a mismatch".
+# Each colour carries white text at a WCAG AA contrast (4.5:1 or more). Red is kept for evidence of a
+# mismatch; "could not verify" is the amber of the pages' light, so nobody mistakes it for tampering.
 COLORS = {
     Result.VERIFIED.value: "#2e7d32",
     Result.MISMATCH.value: "#c62828",
-    Result.UNVERIFIABLE.value: "#ad1457",
+    Result.UNVERIFIABLE.value: "#8f4a00",
     Result.UNCHECKED.value: "#757575",
     NOT_FOUND: "#757575",
 }
-WORDS = {
-    "en": {
-        Result.VERIFIED.value: "verified",
-        Result.MISMATCH.value: "mismatch",
-        Result.UNVERIFIABLE.value: "unverifiable",
-        Result.UNCHECKED.value: "not checked",
-        NOT_FOUND: "not found",
-    },
-    "es": {
-        Result.VERIFIED.value: "verificado",
-        Result.MISMATCH.value: "no coincide",
-        Result.UNVERIFIABLE.value: "no verificable",
-        Result.UNCHECKED.value: "sin comprobar",
-        NOT_FOUND: "no encontrado",
-    },
-}
+NOT_FOUND_WORD = _("not found")
+
+
+@functools.cache
+def badge_word(lang, result):
+    """A badge's word for ``result`` in ``lang``: the pages' own word (``reasons.result_word``)."""
+    with translation.override(lang):
+        return str(NOT_FOUND_WORD if result == NOT_FOUND else reasons.result_word(result))
+
+
 # Worst first: evidence of a problem, then inability to check, then no check yet.
 SEVERITY = {
     Result.MISMATCH.value: 3,
@@ -219,7 +214,7 @@ def badge_language(request):
 
 
 def svg_response(request, label, result, status=200):
-    body, etag = render_badge(label, WORDS[badge_language(request)][result], COLORS[result])
+    body, etag = render_badge(label, badge_word(badge_language(request), result), COLORS[result])
     return cacheable(request, body, etag, "image/svg+xml", status)
 
 
@@ -266,7 +261,7 @@ def json_response(request, state, label):
     """The status document, or with ``?format=shields`` a shields.io "endpoint" badge description."""
     lang = badge_language(request)
     if request.GET.get("format") == "shields":
-        document = shields_document(label, WORDS[lang][state["result"]], state["result"])
+        document = shields_document(label, badge_word(lang, state["result"]), state["result"])
     else:
         with translation.override(lang):
             document = {
@@ -279,7 +274,7 @@ def json_response(request, state, label):
 def json_not_found(request, label, message):
     if request.GET.get("format") == "shields":
         document = {
-            **shields_document(label, WORDS[badge_language(request)][NOT_FOUND], NOT_FOUND),
+            **shields_document(label, badge_word(badge_language(request), NOT_FOUND), NOT_FOUND),
             "isError": True,
         }
     else:

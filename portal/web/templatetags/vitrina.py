@@ -28,8 +28,11 @@ ICONS = {
 
 @register.inclusion_tag("web/_light.html")
 def light(status, sentence=False):
-    """The light for ``status``: icon, word and colour; with ``sentence``, the reason in plain words."""
+    """The light for ``status``: icon, word and colour; with ``sentence``, the reason in plain words,
+    and with ``sentence="problems"`` only on a red or amber light (a short row still says why)."""
     state = public_state(status)
+    if sentence == "problems":
+        sentence = state.needs_reason
     return {
         "colour": state.light,
         "icon": ICONS[state.result],

@@ -47,7 +47,7 @@ def test_observations_are_paged_newest_first(client, history):
     }  # fmt: skip
     assert first["light"] == "green" and first["reason"] is None and first["expected_digest"] is None
     assert first["checked_at"].endswith("Z")
-    assert data["results"][1]["light"] == "red" and data["results"][1]["reason"] == "timeout"
+    assert data["results"][1]["light"] == "amber" and data["results"][1]["reason"] == "timeout"
 
 
 def test_last_page_has_no_next(client, history):

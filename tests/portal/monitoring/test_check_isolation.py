@@ -46,7 +46,7 @@ def test_nested_json_neighbour_turns_red_and_every_healthy_neighbour_is_recorded
         **{e.pk: ("verified", "") for e in neighbours},
     }
     status = Status.objects.get(environment=hostile)
-    assert (status.result, status.reason, status.light) == ("unverifiable", "bad_response", "red")
+    assert (status.result, status.reason, status.light) == ("unverifiable", "bad_response", "amber")
     assert "nested" in status.message
 
 
@@ -59,7 +59,7 @@ def test_nested_json_answer_of_a_lone_environment_is_a_bad_response(watched):
     assert (observation.result, observation.reason, observation.light) == (
         "unverifiable",
         "bad_response",
-        "red",
+        "amber",
     )
 
 
@@ -90,7 +90,7 @@ def test_an_examination_that_breaks_stops_no_other_check_and_is_never_green(watc
         watched.environment.pk: ("unverifiable", "checker_error"),
         **{e.pk: ("verified", "") for e in neighbours},
     }
-    assert Status.objects.get(environment=watched.environment).light == "red"
+    assert Status.objects.get(environment=watched.environment).light == "amber"
     assert f"environment {watched.environment.pk}" in caplog.text and "Traceback" in caplog.text
 
 
@@ -103,7 +103,7 @@ def test_a_lone_examination_that_breaks_is_recorded_as_a_checker_error(watched):
     assert (observation.result, observation.reason, observation.light) == (
         "unverifiable",
         "checker_error",
-        "red",
+        "amber",
     )
     assert "Traceback" not in observation.message and "\\xff" not in observation.message
 

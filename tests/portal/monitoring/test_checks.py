@@ -31,8 +31,10 @@ from verifier.digest import sha256_bytes
 pytestmark = pytest.mark.django_db
 
 
-def assert_red(observation, result, reason):
-    assert (observation.result, observation.reason, observation.light) == (result, reason, "red")
+def assert_flagged(observation, result, reason):
+    """Red for evidence of a mismatch, amber for a check that could not be made; never green."""
+    light = {"mismatch": "red", "unverifiable": "amber"}[result]
+    assert (observation.result, observation.reason, observation.light) == (result, reason, light)
     assert observation.message
 
 
@@ -102,7 +104,7 @@ def test_server_running_an_unregistered_artifact_is_an_unrecorded_deploy(watched
 
     observation = check_environment(watched.environment)
 
-    assert_red(observation, "mismatch", "unregistered_artifact")
+    assert_flagged(observation, "mismatch", "unregistered_artifact")
     assert f"project '{watched.project.slug}'" in observation.message
     assert observation.expected_digest == watched.release.artifact_digest
     assert observation.live_release is None
@@ -114,7 +116,7 @@ def test_server_running_another_registered_release_is_the_wrong_release(watched)
 
     observation = check_environment(watched.environment)
 
-    assert_red(observation, "mismatch", "wrong_release")
+    assert_flagged(observation, "mismatch", "wrong_release")
     assert "0.9.0" in observation.message and "1.0.0" in observation.message
     assert observation.live_release == older
 
@@ -124,7 +126,7 @@ def test_release_commit_missing_from_the_repository(watched):
     factories.make_deployment(watched.environment, ghost)
     watched.serve(ghost)
 
-    assert_red(check_environment(watched.environment), "mismatch", "commit_missing")
+    assert_flagged(check_environment(watched.environment), "mismatch", "commit_missing")
 
 
 def test_release_commit_not_on_the_protected_branch(watched):
@@ -135,7 +137,7 @@ def test_release_commit_not_on_the_protected_branch(watched):
 
     observation = check_environment(watched.environment)
 
-    assert_red(observation, "mismatch", "commit_not_on_branch")
+    assert_flagged(observation, "mismatch", "commit_not_on_branch")
     assert "'main'" in observation.message
 
 
@@ -150,7 +152,7 @@ def test_envelope_tampered_in_the_database_is_a_bad_signature(watched):
             [json.dumps(envelope), watched.release.pk],
         )
 
-    assert_red(check_environment(watched.environment), "mismatch", "bad_signature")
+    assert_flagged(check_environment(watched.environment), "mismatch", "bad_signature")
 
 
 def test_release_signed_by_a_key_not_yet_trusted_at_registration_is_a_bad_signature(watched):
@@ -159,7 +161,7 @@ def test_release_signed_by_a_key_not_yet_trusted_at_registration_is_a_bad_signat
 
     observation = check_environment(watched.environment)
 
-    assert_red(observation, "mismatch", "bad_signature")
+    assert_flagged(observation, "mismatch", "bad_signature")
     assert "not trusted" in observation.message
 
 
@@ -172,7 +174,7 @@ def test_record_disagreeing_with_its_signed_statement_is_a_bad_signature(watched
 
     observation = check_environment(watched.environment)
 
-    assert_red(observation, "mismatch", "bad_signature")
+    assert_flagged(observation, "mismatch", "bad_signature")
     assert "signed statement" in observation.message
 
 
@@ -185,7 +187,7 @@ def test_release_written_behind_the_logs_back_is_not_in_log(watched):
 
     observation = check_environment(watched.environment)
 
-    assert_red(observation, "mismatch", "not_in_log")
+    assert_flagged(observation, "mismatch", "not_in_log")
     assert "6.6.6" in observation.message
 
 
@@ -197,7 +199,7 @@ def test_nothing_deployed_is_unverifiable(db, git_repository):
     with LiveServer({"artifact_digest": release.artifact_digest}) as server:
         environment = factories.make_environment(project, live_url=server.url)
 
-        assert_red(check_environment(environment), "unverifiable", "no_deployment")
+        assert_flagged(check_environment(environment), "unverifiable", "no_deployment")
 
 
 # --- red: unverifiable ------------------------------------------------------------------------------
@@ -207,7 +209,7 @@ def test_repository_that_cannot_be_fetched_is_repo_unreachable(watched, tmp_path
     watched.project.repo_url = (tmp_path / "nowhere.git").as_uri()
     watched.project.save()
 
-    assert_red(check_environment(watched.environment), "unverifiable", "repo_unreachable")
+    assert_flagged(check_environment(watched.environment), "unverifiable", "repo_unreachable")
 
 
 @pytest.mark.parametrize(
@@ -232,7 +234,7 @@ def test_hostile_endpoint_is_red_with_its_reason_within_the_timeout(watched, mak
         observation = check_environment(watched.environment)
 
         assert time.monotonic() - started < 2 + 1
-    assert_red(observation, "unverifiable", reason)
+    assert_flagged(observation, "unverifiable", reason)
     assert observation.expected_digest == watched.release.artifact_digest
 
 
@@ -242,7 +244,7 @@ def test_closed_port_is_unreachable(watched):
     watched.environment.live_url = f"http://127.0.0.1:{port}/.well-known/vitrina/deployment"
     watched.environment.save()
 
-    assert_red(check_environment(watched.environment), "unverifiable", "unreachable")
+    assert_flagged(check_environment(watched.environment), "unverifiable", "unreachable")
 
 
 def test_metadata_address_is_refused_before_connecting(watched):
@@ -253,13 +255,13 @@ def test_metadata_address_is_refused_before_connecting(watched):
     observation = check_environment(watched.environment)
 
     assert time.monotonic() - started < 0.5
-    assert_red(observation, "unverifiable", "forbidden_address")
+    assert_flagged(observation, "unverifiable", "forbidden_address")
 
 
 def test_loopback_is_forbidden_unless_private_addresses_are_allowed(watched, settings):
     settings.VITRINA_ALLOW_PRIVATE_ADDRESSES = False
 
-    assert_red(check_environment(watched.environment), "unverifiable", "forbidden_address")
+    assert_flagged(check_environment(watched.environment), "unverifiable", "forbidden_address")
 
 
 # --- status and history -----------------------------------------------------------------------------
@@ -359,7 +361,7 @@ def test_envelope_tampered_after_a_green_check_is_still_caught(watched):
             [json.dumps(envelope), watched.release.pk],
         )
 
-    assert_red(check_environment(watched.environment), "mismatch", "bad_signature")
+    assert_flagged(check_environment(watched.environment), "mismatch", "bad_signature")
 
 
 def test_repository_answer_is_kept_for_the_interval_without_git_then_asked_again(
@@ -381,7 +383,7 @@ def test_repository_answer_is_kept_for_the_interval_without_git_then_asked_again
     assert check_environment(watched.environment).result == "verified"  # inside the interval: kept
     assert runs == [], "a check inside the interval starts no git process"
     time.sleep(1.1)
-    assert_red(check_environment(watched.environment), "mismatch", "commit_not_on_branch")
+    assert_flagged(check_environment(watched.environment), "mismatch", "commit_not_on_branch")
     assert runs
 
 
@@ -389,7 +391,7 @@ def test_repository_failure_is_not_kept(watched, settings, tmp_path):
     settings.VITRINA_REPO_MIN_FETCH_INTERVAL = 3600
     watched.project.repo_url = (tmp_path / "nowhere.git").as_uri()
     watched.project.save()
-    assert_red(check_environment(watched.environment), "unverifiable", "repo_unreachable")
+    assert_flagged(check_environment(watched.environment), "unverifiable", "repo_unreachable")
     watched.project.repo_url = watched.repo_path.as_uri()
     watched.project.save()
 

@@ -13,7 +13,7 @@ from portal.monitoring.models import Status
 from tests.portal.factories import make_environment, make_project
 
 SVG = "{http://www.w3.org/2000/svg}"
-GREEN, RED, UNVERIFIABLE_RED, GREY = "#2e7d32", "#c62828", "#ad1457", "#757575"
+GREEN, RED, AMBER, GREY = "#2e7d32", "#c62828", "#8f4a00", "#757575"
 
 pytestmark = pytest.mark.django_db
 
@@ -54,7 +54,7 @@ class TestEnvironmentBadge:
         [
             ("verified", "", "verified", GREEN),
             ("mismatch", "unregistered_artifact", "mismatch", RED),
-            ("unverifiable", "timeout", "unverifiable", UNVERIFIABLE_RED),
+            ("unverifiable", "timeout", "could not verify", AMBER),
         ],
     )
     def test_each_checked_result_has_its_word_and_colour(self, client, project, result, reason, word, colour):
@@ -74,7 +74,7 @@ class TestEnvironmentBadge:
 
         _, texts, fill = parse_badge(client.get("/badge/demo/production.svg"))
 
-        assert texts == ["production", "not checked"]
+        assert texts == ["production", "not yet checked"]
         assert fill == GREY
 
     def test_verified_status_without_a_check_time_is_never_green(self, client, project):
@@ -82,7 +82,7 @@ class TestEnvironmentBadge:
 
         _, texts, fill = parse_badge(client.get("/badge/demo/production.svg"))
 
-        assert texts[1] == "not checked"
+        assert texts[1] == "not yet checked"
         assert fill == GREY
 
     def test_badge_is_svg_with_short_cache_and_etag(self, client, project):
@@ -186,7 +186,7 @@ class TestProjectBadge:
 
         _, texts, fill = parse_badge(client.get("/badge/demo.svg"))
 
-        assert texts == ["vitrina", "not checked"]
+        assert texts == ["vitrina", "not yet checked"]
         assert fill == GREY
 
     def test_all_verified_is_green(self, client, project):
@@ -199,7 +199,7 @@ class TestProjectBadge:
         response = client.get("/badge/demo.svg")
 
         assert response.status_code == 200
-        assert parse_badge(response)[1] == ["vitrina", "not checked"]
+        assert parse_badge(response)[1] == ["vitrina", "not yet checked"]
 
     def test_unknown_project_is_404(self, client):
         response = client.get("/badge/nobody.svg")
@@ -230,10 +230,11 @@ class TestJsonStatus:
         assert response.json() == {
             "project": "demo",
             "environment": "production",
-            "light": "red",
+            "light": "amber",
             "result": "unverifiable",
             "reason": "timeout",
-            "message": "The server took too long to answer.",
+            "message": "The server took too long to answer. This is not evidence of tampering: the project's "
+            "operators must make it possible to check again.",
             "checked_at": "2025-03-01T12:00:00Z",
         }
 

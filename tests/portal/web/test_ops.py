@@ -101,7 +101,7 @@ class TestMetrics:
 
         assert environments("green", "verified") == 1
         assert environments("red", "mismatch") == 1
-        assert environments("red", "unverifiable") == 1
+        assert environments("amber", "unverifiable") == 1
         assert environments("none", "unchecked") == 2
 
     def test_queue_depth_counts_files_in_the_filesystem_queue(self, client, filesystem_broker):

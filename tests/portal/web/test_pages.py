@@ -91,11 +91,11 @@ def test_a_mismatch_is_red_with_the_plain_sentence(client, deployed):
         assert "The server says it runs a version that was never published." in html
 
 
-def test_could_not_verify_is_red_and_told_apart_from_a_mismatch(client, deployed):
+def test_could_not_verify_is_amber_and_told_apart_from_a_mismatch(client, deployed):
     project, production, *_ = deployed
     set_status(production, "unverifiable", "unreachable", message="connection refused")
     html = page(client, f"/p/{project.slug}/production/")
-    assert "light-red result-unverifiable" in html
+    assert "light-amber result-unverifiable" in html
     assert "icons/unverifiable.svg" in html
     assert "could not verify" in html
     assert "We could not reach the server." in html
