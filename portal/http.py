@@ -16,7 +16,7 @@ import datetime
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponseServerError, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 from rest_framework import exceptions, serializers
@@ -250,7 +250,8 @@ def first_code(exc):
 
 
 def not_found(request, exception=None):
-    """The site's 404: the API's error shape under /api/, Django's page everywhere else."""
+    """The site's 404: the API's error shape under /api/, templates/404.html in the site's layout elsewhere
+    (Django's ``page_not_found`` renders it with the request, so in the reader's language)."""
     if request.path.startswith("/api/"):
         return error_response(404, f"There is nothing at {request.path}.", code="not_found")
     from django.views.defaults import page_not_found
@@ -259,9 +260,15 @@ def not_found(request, exception=None):
 
 
 def server_error(request):
-    """The site's 500: the API's error shape under /api/ (no detail leaks), Django's page elsewhere."""
+    """The site's 500: the API's error shape under /api/ (no detail leaks), templates/500.html in the site's
+    layout elsewhere, in the reader's language.
+
+    It runs no context processor: the failure may be the database or the cache they read. The request and
+    a CSRF token are all the layout needs (the language switch posts a form)."""
     if request.path.startswith("/api/"):
         return error_response(500, "The server failed to answer; the error was logged.", code="server_error")
-    from django.views.defaults import server_error as page
+    from django.template import loader
+    from django.template.context_processors import csrf
 
-    return page(request)
+    page = loader.get_template("500.html").render({"request": request, **csrf(request)})
+    return HttpResponseServerError(page)
