@@ -135,10 +135,10 @@ PATHS = {
         [PROJECT, ENVIRONMENT, LANG, FORMAT],
     ),
     "/feeds/deployments.atom": operation(
-        "feeds", "Deployments feed", {"200": {"description": "Atom feed of deployments.", **ATOM}}
+        "feeds", "Deployments feed", {"200": {"description": "Atom feed of deployments.", **ATOM}}, [LANG]
     ),
     "/feeds/status.atom": operation(
-        "feeds", "Status feed", {"200": {"description": "Atom feed of status changes.", **ATOM}}
+        "feeds", "Status feed", {"200": {"description": "Atom feed of status changes.", **ATOM}}, [LANG]
     ),
     "/.well-known/vitrina/deployment": operation(
         "status",

@@ -12,11 +12,14 @@ from django.conf import settings
 from django.contrib.syndication.views import Feed
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils import translation
 from django.utils.feedgenerator import Atom1Feed
 from django.utils.translation import gettext as _
 
 from portal.monitoring.models import Observation, public_state
 from portal.registry.models import Deployment, Project
+
+from .badges import badge_language
 
 FEED_LENGTH = 50
 
@@ -28,6 +31,15 @@ def absolute(path):
 class VitrinaFeed(Feed):
     feed_type = Atom1Feed
     author_name = "Vitrina"
+
+    def __call__(self, request, *args, **kwargs):
+        """The feed in the language asked for, as a badge is: ``?lang=es`` or ``?lang=en`` (a feed reader
+        sends no Accept-Language a citizen chose), else the one the browser's headers asked for."""
+        language = badge_language(request)
+        with translation.override(language):
+            response = super().__call__(request, *args, **kwargs)
+        response["Content-Language"] = language
+        return response
 
     def get_object(self, request, slug=None):
         return get_object_or_404(Project, slug=slug) if slug else None

@@ -142,3 +142,25 @@ class TestStatusFeed:
         feed = parse_feed(client.get("/feeds/status.atom"))
 
         assert feed.findtext(f"{ATOM}updated").startswith("2025-05-01T09:30:00")
+
+
+@pytest.mark.parametrize(
+    "query, title, language",
+    [
+        ("?lang=es", "Despliegues en Vitrina", "es"),
+        ("?lang=en", "Vitrina deployments", "en"),
+        ("", "Vitrina deployments", "en"),
+    ],
+)
+def test_feed_speaks_the_language_asked_for_in_the_address(client, query, title, language):
+    response = client.get(f"/feeds/deployments.atom{query}")
+
+    feed = parse_feed(response)
+    assert response["Content-Language"] == language
+    assert feed.findtext(f"{ATOM}title") == title
+
+
+def test_feed_in_spanish_by_address_even_when_the_browser_asks_for_english(client):
+    response = client.get("/feeds/status.atom?lang=es", HTTP_ACCEPT_LANGUAGE="en")
+
+    assert parse_feed(response).findtext(f"{ATOM}title") == "Cambios de estado en Vitrina"
