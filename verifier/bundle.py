@@ -25,7 +25,7 @@ from verifier.keys import load_public_key
 from verifier.merkle import leaf_hash, verify_inclusion
 from verifier.note import Checkpoint, make_verifier_key, parse_verifier_key, verify_checkpoint
 from verifier.reasons import Reason
-from verifier.release import Claims, TrustedKey, check_claims, verify_signature
+from verifier.release import Claims, TrustedKey, check_claims, same_repository, verify_signature
 from verifier.repo import check_commit_in_repo
 
 BUNDLE_VERSION = 1
@@ -540,17 +540,3 @@ def _canonical(value: Any) -> str:
 def _short(value: Any) -> str:
     text = _canonical(value)
     return text if len(text) <= 80 else text[:80] + "…"
-
-
-def same_repository(first: str, second: str) -> bool:
-    """True when two repository URLs name the same repository.
-
-    They are compared without the spellings that change nothing: a leading ``git+``, trailing ``/``
-    and a trailing ``.git``. The portal refuses a release whose statement fails this test against the
-    project's repository, and a volunteer's verification fails on it, by the same rule.
-    """
-    return _normal_repo(first) == _normal_repo(second)
-
-
-def _normal_repo(url: str) -> str:
-    return url.removeprefix("git+").rstrip("/").removesuffix(".git")

@@ -198,3 +198,17 @@ def _signer(envelope: Envelope, keys: list[TrustedKey]) -> TrustedKey | None:
     except SignatureError:
         return None
     return by_id[verified.key_id]
+
+
+def same_repository(first: str, second: str) -> bool:
+    """True when two repository URLs name the same repository.
+
+    They are compared without the spellings that change nothing: a leading ``git+``, trailing ``/``
+    and a trailing ``.git``. The portal refuses a release whose statement fails this test against the
+    project's repository, and a volunteer's verification fails on it, by the same rule.
+    """
+    return _normal_repo(first) == _normal_repo(second)
+
+
+def _normal_repo(url: str) -> str:
+    return url.removeprefix("git+").rstrip("/").removesuffix(".git")

@@ -15,10 +15,9 @@ from django.utils import timezone
 from portal.http import Refusal
 from portal.transparency.services import LogClosed, append_entry
 from verifier import dsse, entries, jsontext
-from verifier.bundle import same_repository
 from verifier.errors import ClaimMismatch, FormatError, StatementError, UntrustedSigner
 from verifier.keys import load_public_key
-from verifier.release import Claims, check_release
+from verifier.release import Claims, check_release, same_repository
 
 from .models import Deployment, Environment, Project, Release, SigningKey
 
