@@ -206,15 +206,16 @@ def project_state(slug, states):
     return {**worst(states), "environment": None}
 
 
-def badge_language(request):
-    """``?lang=es`` wins; otherwise the language LocaleMiddleware picked from Accept-Language."""
+def requested_language(request):
+    """The language of a shared document (badge, status JSON, feed): ``?lang=es`` wins; otherwise the one
+    LocaleMiddleware picked from Accept-Language."""
     lang = request.GET.get("lang") or getattr(request, "LANGUAGE_CODE", "en")
     lang = lang.split("-")[0].lower()
     return lang if lang in LANGUAGES else "en"
 
 
 def svg_response(request, label, result, status=200):
-    body, etag = render_badge(label, badge_word(badge_language(request), result), COLORS[result])
+    body, etag = render_badge(label, badge_word(requested_language(request), result), COLORS[result])
     return cacheable(request, body, etag, "image/svg+xml", status)
 
 
@@ -259,7 +260,7 @@ def project_json(request, project):
 
 def json_response(request, state, label):
     """The status document, or with ``?format=shields`` a shields.io "endpoint" badge description."""
-    lang = badge_language(request)
+    lang = requested_language(request)
     if request.GET.get("format") == "shields":
         document = shields_document(label, badge_word(lang, state["result"]), state["result"])
     else:
@@ -274,7 +275,7 @@ def json_response(request, state, label):
 def json_not_found(request, label, message):
     if request.GET.get("format") == "shields":
         document = {
-            **shields_document(label, badge_word(badge_language(request), NOT_FOUND), NOT_FOUND),
+            **shields_document(label, badge_word(requested_language(request), NOT_FOUND), NOT_FOUND),
             "isError": True,
         }
     else:

@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from portal.monitoring.models import Observation, public_state
 from portal.registry.models import Deployment, Project
 
-from .badges import badge_language
+from .badges import requested_language
 
 FEED_LENGTH = 50
 
@@ -35,7 +35,7 @@ class VitrinaFeed(Feed):
     def __call__(self, request, *args, **kwargs):
         """The feed in the language asked for, as a badge is: ``?lang=es`` or ``?lang=en`` (a feed reader
         sends no Accept-Language a citizen chose), else the one the browser's headers asked for."""
-        language = badge_language(request)
+        language = requested_language(request)
         with translation.override(language):
             response = super().__call__(request, *args, **kwargs)
         response["Content-Language"] = language
