@@ -35,7 +35,7 @@ MAX_PROOF_HASHES = 64
 PASS, FAIL, SKIP, ERROR = "pass", "fail", "skip", "error"
 
 # The fields a record must carry, so that a bundle cannot leave out the ones that matter.
-REQUIRED_RECORD_FIELDS = {
+REQUIRED_RECORD_FIELDS: Final[dict[str, dict[str, type | tuple[type, ...]]]] = {
     "release": {
         "project": str,
         "release_id": int,
@@ -58,6 +58,15 @@ REQUIRED_RECORD_FIELDS = {
         "artifact_digest": str,
         "deployed_at": str,
         "pipeline_run_url": str,
+    },
+    "note": {
+        "project": str,
+        "environment": (str, type(None)),
+        "note_id": int,
+        "kind": str,
+        "text": str,
+        "starts_at": str,
+        "ends_at": (str, type(None)),
     },
 }
 # What a deployment's entry says about its release, which must match the release bundle's record.
@@ -103,7 +112,7 @@ class ProjectInfo:
 
 @dataclass(frozen=True)
 class Bundle:
-    kind: str  # "release" or "deployment"
+    kind: str  # "release", "deployment" or "note"
     record: dict[str, Any]
     log: LogProof
     project: ProjectInfo
@@ -136,6 +145,7 @@ def parse_bundle(data: bytes) -> Bundle:
 _MEMBERS: Final = {
     "release": ["bundle_version", "kind", "release", "envelope", "signing_keys", "log", "project"],
     "deployment": ["bundle_version", "kind", "deployment", "log", "project", "release_bundle"],
+    "note": ["bundle_version", "kind", "note", "log", "project"],
 }
 
 
@@ -148,7 +158,7 @@ def _bundle(document: Any, where: str) -> Bundle:
         )
     kind = document.get("kind")
     if not isinstance(kind, str) or kind not in _MEMBERS:
-        raise FormatError(f"{where}: kind must be 'release' or 'deployment', got {str(kind)[:40]!r}")
+        raise FormatError(f"{where}: kind must be 'release', 'deployment' or 'note', got {str(kind)[:40]!r}")
     _fields(document, where, _MEMBERS[kind])
     if kind == "release":
         keys = _list(document["signing_keys"], f"{where}.signing_keys")
@@ -159,11 +169,13 @@ def _bundle(document: Any, where: str) -> Bundle:
             "envelope": _string(document["envelope"], f"{where}.envelope"),
             "signing_keys": tuple(signing_keys),
         }
-    else:
+    elif kind == "deployment":
         release = _bundle(document["release_bundle"], f"{where}.release_bundle")
         if release.kind != "release":
             raise FormatError(f"{where}.release_bundle is a {release.kind} bundle, not a release bundle")
         evidence = {"release": release}
+    else:
+        evidence = {}
     return Bundle(
         kind=kind,
         record=_record(document[kind], kind, f"{where}.{kind}"),
@@ -179,9 +191,15 @@ def _record(value: Any, kind: str, where: str) -> dict[str, Any]:
         if name not in value:
             raise FormatError(f"{where} has no {name!r} field")
         if not isinstance(value[name], expected) or isinstance(value[name], bool):
-            raise FormatError(f"{where}.{name} must be a {expected.__name__}")
+            raise FormatError(f"{where}.{name} must be {_type_name(expected)}")
     record: dict[str, Any] = value
     return record
+
+
+def _type_name(expected: type | tuple[type, ...]) -> str:
+    if isinstance(expected, tuple):
+        return " or ".join("null" if kind is type(None) else f"a {kind.__name__}" for kind in expected)
+    return f"a {expected.__name__}"
 
 
 def _log(value: Any, where: str) -> LogProof:
@@ -286,6 +304,9 @@ def verify_bundle(
     """
     if bundle.kind == "release":
         return _verify_release(bundle, artifact_path, log_key, repo, history, prefix="")
+    if bundle.kind == "note":
+        # An operator's note is a statement, not evidence about an artifact: it is checked as logged.
+        return _verify_log(bundle, log_key, history, prefix="note ")
     results = _verify_log(bundle, log_key, history, prefix="deployment ")
     results.append(_run("deployment release", lambda: _check_deployed_release(bundle)))
     results += _verify_release(_release_of(bundle), artifact_path, log_key, repo, history, prefix="release ")
@@ -433,6 +454,8 @@ def _check_project(bundle: Bundle) -> str:
         if _release_of(bundle).project != project:
             raise VerificationFailed("the deployment's and the release's bundles describe different projects")
         return f"deployment of project {project.slug!r}"
+    if bundle.kind == "note":
+        return f"note of project {project.slug!r}"
     if not same_repository(record["repo_url"], project.repo_url):
         raise VerificationFailed(
             f"the release was built from {record['repo_url']}, "

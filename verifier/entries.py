@@ -152,6 +152,19 @@ ENTRY_FIELDS: Final[Mapping[str, EntryFields]] = {
         },
         by=False,
     ),
+    # An operator's public note beside a light; environment null: the note is for the whole project.
+    "note": EntryFields(
+        {
+            "project": AS_IS,
+            "environment": AS_IS,
+            "note_id": AS_IS,
+            "kind": AS_IS,
+            "text": AS_IS,
+            "starts_at": TIME,
+            "ends_at": TIME_OR_NULL,
+        },
+        by=True,
+    ),
 }
 ENTRY_TYPES: Final = tuple(ENTRY_FIELDS)
 

@@ -105,6 +105,19 @@ def bodies():
                 observed_at=T0,
             ),
         ),
+        "note": entry_body(
+            "note",
+            dict(
+                project="demo",
+                environment="production",
+                note_id=4,
+                kind="maintenance",
+                text="Mantenimiento programado",
+                starts_at=T0,
+                ends_at=None,
+            ),
+            by={"kind": "operator", "name": "ada"},
+        ),
     }
 
 
@@ -142,6 +155,11 @@ EXACT = {
         f'{{"environment":"production","expected_digest":"{DIGEST}","live_digest":"{DIGEST}",'
         '"logged_at":"2026-01-02T03:04:05.000007Z","observed_at":"2026-01-02T03:04:05.000006Z",'
         '"project":"demo","reason":null,"result":"verified","type":"status","v":1}'
+    ),
+    "note": (
+        '{"by":{"kind":"operator","name":"ada"},"ends_at":null,"environment":"production",'
+        '"kind":"maintenance","logged_at":"2026-01-02T03:04:05.000007Z","note_id":4,"project":"demo",'
+        '"starts_at":"2026-01-02T03:04:05.000006Z","text":"Mantenimiento programado","type":"note","v":1}'
     ),
 }
 
@@ -198,8 +216,29 @@ def test_an_unrevoked_key_rebuilt_by_the_audit_has_a_null_revocation():
 
 
 def test_entry_types_are_the_rows_of_the_one_table():
-    assert ENTRY_TYPES == ("release", "deployment", "key_added", "key_revoked", "status")
-    assert [kind for kind in ENTRY_TYPES if ENTRY_FIELDS[kind].by] == list(ENTRY_TYPES[:4])
+    assert ENTRY_TYPES == ("release", "deployment", "key_added", "key_revoked", "status", "note")
+    assert [kind for kind in ENTRY_TYPES if ENTRY_FIELDS[kind].by] == [*ENTRY_TYPES[:4], "note"]
+
+
+def test_a_note_for_the_whole_project_names_no_environment_and_keeps_its_end():
+    body = entry_body(
+        "note",
+        dict(
+            project="demo",
+            environment=None,
+            note_id=5,
+            kind="resolved",
+            text="Servicio normalizado — «ok»",
+            starts_at=T0,
+            ends_at=T1,
+        ),
+    )
+    expected = (
+        '{"ends_at":"2026-01-02T03:04:05.000007Z","environment":null,"kind":"resolved",'
+        '"logged_at":"2026-01-02T03:04:05.000007Z","note_id":5,"project":"demo",'
+        '"starts_at":"2026-01-02T03:04:05.000006Z","text":"Servicio normalizado — «ok»","type":"note","v":1}'
+    )
+    assert canonical_entry("note", body, T1) == expected.encode()
 
 
 def test_values_missing_a_member_or_with_one_too_many_are_a_programming_error():
