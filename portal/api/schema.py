@@ -1,11 +1,13 @@
 """The OpenAPI description of the public endpoints that are not DRF views, and so not under /api/v1/.
 
 drf-spectacular describes DRF views from their ``extend_schema`` and serializers; every endpoint under
-/api/v1/ is one. The log's C2SP checkpoint and tiles (text and binary), the badges, the feeds and the
-portal's own live endpoint are plain Django views (each app routes its own), so ``add_plain_endpoints``
+/api/v1/ is one. The log's C2SP checkpoint and tiles (text and binary), the badges, the feeds (the site's
+and each project's), the portal's own live endpoint and the operations endpoints (``/metrics``,
+``/healthz``) are plain Django views (each app routes its own), so ``add_plain_endpoints``
 (a drf-spectacular post-processing hook, wired in ``settings.SPECTACULAR_SETTINGS``) adds their
 operations here, in one place, so the schema describes every public endpoint and the schema tests
-(schemathesis included) exercise them all.
+(schemathesis included) exercise them all. ``tests/portal/api/test_docs_page.py`` walks the URL map and
+fails on a public route the schema does not describe.
 """
 
 SCHEMAS = {
@@ -13,6 +15,21 @@ SCHEMAS = {
         "type": "object",
         "description": "An environment's or project's public status; with `format=shields`, a shields.io "
         "endpoint-badge document (`schemaVersion`, `label`, `message`, `color`).",
+    },
+    "Health": {
+        "type": "object",
+        "required": ["database", "broker", "worker", "last_check_age_seconds", "took_ms"],
+        "properties": {
+            "database": {"type": "string", "enum": ["ok", "error"]},
+            "broker": {"type": "string", "enum": ["ok", "error"]},
+            "worker": {
+                "type": "string",
+                "enum": ["ok", "stale", "unknown"],
+                "description": "Whether a check was written recently enough; `unknown` before the first.",
+            },
+            "last_check_age_seconds": {"type": "integer", "nullable": True},
+            "took_ms": {"type": "integer"},
+        },
     },
     "LiveDeployment": {
         "type": "object",
@@ -38,6 +55,7 @@ def parameter(name, where, description, schema=None, required=True):
 
 SLUG = {"type": "string", "pattern": "^[-a-zA-Z0-9_]+$"}
 PROJECT = parameter("project", "path", "The project's slug.", SLUG)
+PROJECT_SLUG = parameter("slug", "path", "The project's slug.", SLUG)
 ENVIRONMENT = parameter("env", "path", "The environment's name.", SLUG)
 LANG = parameter("lang", "query", "`es` or `en`; else the browser's language.", required=False)
 FORMAT = parameter(
@@ -78,6 +96,7 @@ BADGE_NOT_FOUND = {
     "description": "No such project or environment (the same document shape, or a shields.io error badge).",
     "content": {"application/json": {"schema": {"type": "object"}}, **NOT_A_SLUG},
 }
+FEED_NOT_FOUND = {"description": "No such project (the site's page saying so).", "content": NOT_A_SLUG}
 SVG_NOT_FOUND = {
     "description": "No such project or environment (a badge says so).",
     "content": {"image/svg+xml": {"schema": {"type": "string"}}, **NOT_A_SLUG},
@@ -139,6 +158,40 @@ PATHS = {
     ),
     "/feeds/status.atom": operation(
         "feeds", "Status feed", {"200": {"description": "Atom feed of status changes.", **ATOM}}, [LANG]
+    ),
+    "/p/{slug}/feeds/deployments.atom": operation(
+        "feeds",
+        "Project deployments feed",
+        {"200": {"description": "Atom feed of the project's deployments.", **ATOM}, "404": FEED_NOT_FOUND},
+        [PROJECT_SLUG, LANG],
+    ),
+    "/p/{slug}/feeds/status.atom": operation(
+        "feeds",
+        "Project status feed",
+        {
+            "200": {"description": "Atom feed of the project's status changes.", **ATOM},
+            "404": FEED_NOT_FOUND,
+        },
+        [PROJECT_SLUG, LANG],
+    ),
+    "/metrics": operation(
+        "operations",
+        "Metrics",
+        {
+            "200": {
+                "description": "Prometheus text exposition: checks by result and their duration, "
+                "environments by light, the queue, the log's size and its checkpoint's age.",
+                **TEXT,
+            }
+        },
+    ),
+    "/healthz": operation(
+        "operations",
+        "Health",
+        {
+            "200": json_answer("The database and the broker answer.", "Health"),
+            "503": json_answer("The database or the broker does not answer.", "Health"),
+        },
     ),
     "/.well-known/vitrina/deployment": operation(
         "status",
