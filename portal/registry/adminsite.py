@@ -9,6 +9,7 @@ backend and middleware sit in front of this site (``AXES_*`` in the settings).
 
 from django.conf import settings
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 from django_otp import devices_for_user
 from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
 
@@ -28,6 +29,10 @@ class LoginForm(OTPAdminAuthenticationForm):
 
 
 class VitrinaAdminSite(OTPAdminSite):
+    site_title = _("Vitrina administration")
+    site_header = _("Vitrina administration")
+    index_title = _("Projects, releases and checks")
+
     def __init__(self, name="admin"):
         # django-otp names its site "otpadmin"; ours keeps the admin's URL names ("admin:index").
         super().__init__(name)

@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class RegistryConfig(AppConfig):
     name = "portal.registry"
-    verbose_name = "Registry"
+    verbose_name = _("Registry")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):

@@ -62,17 +62,19 @@ class ImmutableModel(AppendOnlyModel):
 
 
 class Project(models.Model):
-    slug = models.SlugField(max_length=50, unique=True, validators=[SLUG_VALIDATOR])
-    name = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
+    slug = models.SlugField(_("slug"), max_length=50, unique=True, validators=[SLUG_VALIDATOR])
+    name = models.CharField(_("name"), max_length=200)
+    description = models.TextField(_("description"), blank=True)
     repo_url = models.CharField(
         _("public repository URL"), max_length=500, help_text=_("Where anyone can fetch the source code.")
     )
-    protected_branch = models.CharField(max_length=200, default="main")
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    protected_branch = models.CharField(_("protected branch"), max_length=200, default="main")
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["name"]
+        verbose_name = _("project")
+        verbose_name_plural = _("projects")
 
     def __str__(self):
         return self.name
@@ -99,8 +101,12 @@ class Project(models.Model):
 
 
 class Environment(models.Model):
-    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="environments")
-    name = models.SlugField(max_length=50, validators=[SLUG_VALIDATOR], help_text=_("e.g. production"))
+    project = models.ForeignKey(
+        Project, on_delete=models.PROTECT, related_name="environments", verbose_name=_("project")
+    )
+    name = models.SlugField(
+        _("name"), max_length=50, validators=[SLUG_VALIDATOR], help_text=_("e.g. production")
+    )
     live_url = models.URLField(
         _("live digest endpoint"),
         max_length=500,
@@ -109,11 +115,13 @@ class Environment(models.Model):
     check_interval = models.PositiveIntegerField(
         _("check interval (seconds)"), default=60, validators=[MinValueValidator(10)]
     )
-    next_check_at = models.DateTimeField(default=timezone.now, db_index=True, editable=False)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    next_check_at = models.DateTimeField(_("next check at"), default=timezone.now, db_index=True, editable=False)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["project__name", "name"]
+        verbose_name = _("environment")
+        verbose_name_plural = _("environments")
         constraints = [models.UniqueConstraint(fields=["project", "name"], name="unique_environment_name")]
 
     def __str__(self):
@@ -133,18 +141,22 @@ class Environment(models.Model):
 class SigningKey(models.Model):
     ALGORITHMS = [("ed25519", "Ed25519"), ("ecdsa-p256", "ECDSA P-256 / SHA-256")]
 
-    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="signing_keys")
-    label = models.CharField(max_length=200, blank=True)
+    project = models.ForeignKey(
+        Project, on_delete=models.PROTECT, related_name="signing_keys", verbose_name=_("project")
+    )
+    label = models.CharField(_("label"), max_length=200, blank=True)
     public_key_pem = models.TextField(_("public key (PEM)"))
-    algorithm = models.CharField(max_length=20, choices=ALGORITHMS, editable=False)
-    key_id = models.CharField(max_length=64, editable=False, db_index=True)
-    valid_from = models.DateTimeField(default=timezone.now)
-    valid_until = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    algorithm = models.CharField(_("algorithm"), max_length=20, choices=ALGORITHMS, editable=False)
+    key_id = models.CharField(_("key ID"), max_length=64, editable=False, db_index=True)
+    valid_from = models.DateTimeField(_("valid from"), default=timezone.now)
+    valid_until = models.DateTimeField(_("valid until"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["created_at"]
+        verbose_name = _("signing key")
+        verbose_name_plural = _("signing keys")
         constraints = [models.UniqueConstraint(fields=["project", "key_id"], name="unique_key_per_project")]
 
     def __str__(self):
@@ -188,19 +200,24 @@ class ApiToken(models.Model):
 
     PREFIX = "vtr_"
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tokens")
-    name = models.CharField(max_length=100, help_text=_("What uses this token, e.g. 'GitHub Actions'."))
-    token_hash = models.CharField(max_length=64, unique=True, editable=False)
-    hint = models.CharField(
-        max_length=12, editable=False, help_text=_("First characters, to tell tokens apart.")
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="tokens", verbose_name=_("project")
     )
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
-    revoked_at = models.DateTimeField(null=True, blank=True)
+    name = models.CharField(
+        _("name"), max_length=100, help_text=_("What uses this token, e.g. 'GitHub Actions'.")
+    )
+    token_hash = models.CharField(_("token hash"), max_length=64, unique=True, editable=False)
+    hint = models.CharField(
+        _("hint"), max_length=12, editable=False, help_text=_("First characters, to tell tokens apart.")
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
 
     def __str__(self):
         return f"{self.name} ({self.hint}…)"
@@ -226,15 +243,22 @@ class ApiToken(models.Model):
         return token
 
 
-def author_token_field():
+def author_token_field(verbose_name):
     """The column naming the CI token that entered a record through the API (None if it did not)."""
-    return models.ForeignKey(ApiToken, null=True, blank=True, on_delete=models.PROTECT)
+    return models.ForeignKey(
+        ApiToken, null=True, blank=True, on_delete=models.PROTECT, verbose_name=verbose_name
+    )
 
 
-def author_user_field():
+def author_user_field(verbose_name):
     """The column naming the operator who entered a record by hand in the admin (None if none did)."""
     return models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=verbose_name,
     )
 
 
@@ -248,7 +272,7 @@ class EnteredRecord(ImmutableModel):
 
     AUTHOR_FIELDS: tuple[str, str]
 
-    registered_at = models.DateTimeField(default=timezone.now)
+    registered_at = models.DateTimeField(_("registered at"), default=timezone.now)
 
     class Meta:
         abstract = True
@@ -272,22 +296,30 @@ class EnteredRecord(ImmutableModel):
 
 
 class Release(EnteredRecord):
-    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="releases")
-    version = models.CharField(max_length=100)
-    source_commit = models.CharField(max_length=64, validators=[COMMIT_VALIDATOR])
-    repo_url = models.CharField(max_length=500)
+    project = models.ForeignKey(
+        Project, on_delete=models.PROTECT, related_name="releases", verbose_name=_("project")
+    )
+    version = models.CharField(_("version"), max_length=100)
+    source_commit = models.CharField(_("source commit"), max_length=64, validators=[COMMIT_VALIDATOR])
+    repo_url = models.CharField(_("repository URL"), max_length=500)
     ci_build_url = models.CharField(_("CI build log URL"), max_length=500, blank=True)
-    artifact_name = models.CharField(max_length=300, blank=True)
-    artifact_digest = models.CharField(max_length=71, validators=[DIGEST_VALIDATOR], db_index=True)
+    artifact_name = models.CharField(_("artifact name"), max_length=300, blank=True)
+    artifact_digest = models.CharField(
+        _("artifact digest"), max_length=71, validators=[DIGEST_VALIDATOR], db_index=True
+    )
     envelope = models.TextField(_("DSSE envelope, as received"))
-    envelope_sha256 = models.CharField(max_length=64, editable=False)
-    signer_key = models.ForeignKey(SigningKey, on_delete=models.PROTECT, related_name="releases")
-    registered_by_token = author_token_field()
-    registered_by_user = author_user_field()
+    envelope_sha256 = models.CharField(_("envelope SHA-256"), max_length=64, editable=False)
+    signer_key = models.ForeignKey(
+        SigningKey, on_delete=models.PROTECT, related_name="releases", verbose_name=_("signing key")
+    )
+    registered_by_token = author_token_field(_("registered by token"))
+    registered_by_user = author_user_field(_("registered by operator"))
     AUTHOR_FIELDS = ("registered_by_token", "registered_by_user")
 
     class Meta:
         ordering = ["-registered_at", "-id"]
+        verbose_name = _("release")
+        verbose_name_plural = _("releases")
         constraints = [models.UniqueConstraint(fields=["project", "version"], name="unique_release_version")]
         indexes = [models.Index(fields=["project", "artifact_digest"])]
 
@@ -299,16 +331,22 @@ class Release(EnteredRecord):
 
 
 class Deployment(EnteredRecord):
-    environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="deployments")
-    release = models.ForeignKey(Release, on_delete=models.PROTECT, related_name="deployments")
-    deployed_at = models.DateTimeField(default=timezone.now)
-    pipeline_run_url = models.CharField(max_length=500, blank=True)
-    reported_by_token = author_token_field()
-    reported_by_user = author_user_field()
+    environment = models.ForeignKey(
+        Environment, on_delete=models.PROTECT, related_name="deployments", verbose_name=_("environment")
+    )
+    release = models.ForeignKey(
+        Release, on_delete=models.PROTECT, related_name="deployments", verbose_name=_("release")
+    )
+    deployed_at = models.DateTimeField(_("deployed at"), default=timezone.now)
+    pipeline_run_url = models.CharField(_("pipeline run URL"), max_length=500, blank=True)
+    reported_by_token = author_token_field(_("reported by token"))
+    reported_by_user = author_user_field(_("reported by operator"))
     AUTHOR_FIELDS = ("reported_by_token", "reported_by_user")
 
     class Meta:
         ordering = ["-deployed_at", "-id"]
+        verbose_name = _("deployment")
+        verbose_name_plural = _("deployments")
         indexes = [models.Index(fields=["environment", "-deployed_at"])]
 
     def __str__(self):

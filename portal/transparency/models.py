@@ -14,6 +14,7 @@ refuse UPDATE, DELETE and TRUNCATE on these tables even behind the ORM's back.
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class AppendOnly(Exception):
@@ -58,21 +59,23 @@ class AppendOnlyModel(models.Model):
 
 class LogEntry(AppendOnlyModel):
     class Kind(models.TextChoices):
-        RELEASE = "release"
-        DEPLOYMENT = "deployment"
-        KEY_ADDED = "key_added"
-        KEY_REVOKED = "key_revoked"
-        STATUS = "status"
+        RELEASE = "release", _("release")
+        DEPLOYMENT = "deployment", _("deployment")
+        KEY_ADDED = "key_added", _("key added")
+        KEY_REVOKED = "key_revoked", _("key revoked")
+        STATUS = "status", _("status change")
 
-    index = models.BigIntegerField(primary_key=True)
-    kind = models.CharField(max_length=20, choices=Kind.choices)
-    object_id = models.BigIntegerField(null=True, db_index=True)
-    entry = models.BinaryField()
-    leaf_hash = models.BinaryField(max_length=32)
-    logged_at = models.DateTimeField(default=timezone.now)
+    index = models.BigIntegerField(_("index"), primary_key=True)
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    object_id = models.BigIntegerField(_("object ID"), null=True, db_index=True)
+    entry = models.BinaryField(_("entry"))
+    leaf_hash = models.BinaryField(_("leaf hash"), max_length=32)
+    logged_at = models.DateTimeField(_("logged at"), default=timezone.now)
 
     class Meta:
         ordering = ["index"]
+        verbose_name = _("log entry")
+        verbose_name_plural = _("log entries")
         indexes = [models.Index(fields=["kind", "object_id"])]
 
     def __str__(self):
@@ -82,11 +85,13 @@ class LogEntry(AppendOnlyModel):
 class TreeHash(AppendOnlyModel):
     """The hash of one complete subtree; ``index`` is its ``verifier.merkle.stored_hash_index``."""
 
-    index = models.BigIntegerField(primary_key=True)
-    hash = models.BinaryField(max_length=32)
+    index = models.BigIntegerField(_("index"), primary_key=True)
+    hash = models.BinaryField(_("hash"), max_length=32)
 
     class Meta:
         ordering = ["index"]
+        verbose_name = _("tree hash")
+        verbose_name_plural = _("tree hashes")
 
     def __str__(self):
         return f"stored hash {self.index}"
@@ -98,13 +103,15 @@ class Checkpoint(AppendOnlyModel):
     One per tree size: a checkpoint is signed only when the tree grew (and once for the empty tree).
     """
 
-    size = models.BigIntegerField(unique=True)
-    root = models.BinaryField(max_length=32)
-    note = models.TextField(help_text="The C2SP signed note, exactly as served.")
-    created_at = models.DateTimeField(default=timezone.now)
+    size = models.BigIntegerField(_("size"), unique=True)
+    root = models.BinaryField(_("root hash"), max_length=32)
+    note = models.TextField(_("signed note"), help_text=_("The C2SP signed note, exactly as served."))
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:
         ordering = ["-size"]
+        verbose_name = _("checkpoint")
+        verbose_name_plural = _("checkpoints")
         get_latest_by = "size"
 
     def __str__(self):
@@ -114,13 +121,17 @@ class Checkpoint(AppendOnlyModel):
 class AuditRun(AppendOnlyModel):
     """One run of the self-audit. The latest run decides the site-wide log integrity banner."""
 
-    ok = models.BooleanField()
-    message = models.TextField()
-    tree_size = models.BigIntegerField(help_text="Size of the latest checkpoint the run checked.")
-    checked_at = models.DateTimeField(default=timezone.now, db_index=True)
+    ok = models.BooleanField(_("passed"))
+    message = models.TextField(_("message"))
+    tree_size = models.BigIntegerField(
+        _("tree size"), help_text=_("Size of the latest checkpoint the run checked.")
+    )
+    checked_at = models.DateTimeField(_("checked at"), default=timezone.now, db_index=True)
 
     class Meta:
         ordering = ["-checked_at", "-id"]
+        verbose_name = _("audit run")
+        verbose_name_plural = _("audit runs")
         # Every append looks for the latest failed run (``services.log_closure``); failures are rare.
         indexes = [models.Index(fields=["id"], condition=Q(ok=False), name="transparency_auditrun_failed")]
 
@@ -135,13 +146,19 @@ class AuditResolution(AppendOnlyModel):
     the log again. ``failed_run`` is the failure it resolves, kept as evidence beside the operator's note.
     """
 
-    run = models.OneToOneField(AuditRun, on_delete=models.PROTECT, related_name="resolution")
-    failed_run = models.ForeignKey(AuditRun, on_delete=models.PROTECT, related_name="+")
-    note = models.TextField(help_text="What the operator found and did, in their words.")
-    resolved_at = models.DateTimeField(default=timezone.now)
+    run = models.OneToOneField(
+        AuditRun, on_delete=models.PROTECT, related_name="resolution", verbose_name=_("passing audit run")
+    )
+    failed_run = models.ForeignKey(
+        AuditRun, on_delete=models.PROTECT, related_name="+", verbose_name=_("failed audit run")
+    )
+    note = models.TextField(_("note"), help_text=_("What the operator found and did, in their words."))
+    resolved_at = models.DateTimeField(_("resolved at"), default=timezone.now)
 
     class Meta:
         ordering = ["-run_id"]
+        verbose_name = _("audit resolution")
+        verbose_name_plural = _("audit resolutions")
 
     def __str__(self):
         return f"audit failure of {self.failed_run.checked_at:%Y-%m-%d %H:%M:%S} resolved"
