@@ -13,8 +13,8 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from . import services
-from .forms import ApiTokenAddForm, DeploymentAddForm, ReleaseAddForm, SigningKeyAddForm
-from .models import ApiToken, Deployment, Environment, Project, Release, SigningKey
+from .forms import ApiTokenAddForm, DeploymentAddForm, ReleaseAddForm, SigningKeyAddForm, StatusNoteAddForm
+from .models import ApiToken, Deployment, Environment, Project, Release, SigningKey, StatusNote
 from .words import entered_by
 
 # A live endpoint typed without a scheme is https (Django 6's default; said explicitly for 5.2).
@@ -226,3 +226,19 @@ class DeploymentAdmin(AddOnlyAdmin):
     @admin.display(description=_("entered"))
     def entered(self, deployment):
         return entered_by(deployment)
+
+
+@admin.register(StatusNote)
+class StatusNoteAdmin(AddOnlyAdmin):
+    """Public notes on a status: posted and logged, never edited or deleted (a newer note replaces one)."""
+
+    add_form = StatusNoteAddForm
+    add_fields = ["project", "environment", "kind", "text", "starts_at", "ends_at"]
+    fields = ["project", "environment", "kind", "text", "starts_at", "ends_at", "entered", "registered_at"]
+    list_display = ["text", "project", "environment", "kind", "starts_at", "ends_at", "entered"]
+    list_filter = ["project", "kind"]
+    list_select_related = ["project", "environment", *StatusNote.AUTHOR_FIELDS]
+
+    @admin.display(description=_("entered"))
+    def entered(self, note):
+        return entered_by(note)

@@ -1,13 +1,14 @@
-"""The self-audit's second half: every release, deployment and signing key must still say what it logged.
+"""The self-audit's second half: every release, deployment, signing key and operator's note must still say
+what it logged.
 
 The log's tree audit proves its entries were not changed; this proves the records they describe were
 not either, by someone editing the database directly. It needs both the records and the log, so it
 lives here, above the log, and registers itself with the log's ``audit`` (``RegistryConfig.ready``).
-Each Release, Deployment and SigningKey row is turned into the entry body the registry would write for
-it today (the same builders, so the two can never drift apart) and compared member by member with the
-entry logged when it was written, by ``verifier.entries.entry_differences``, the comparison volunteers
-run on proof bundles. ``by`` is left out: it names a token or a user, and those may be renamed. A
-release's envelope is compared through its SHA-256, recomputed from the stored text.
+Each Release, Deployment, SigningKey and StatusNote row is turned into the entry body the registry would
+write for it today (the same builders, so the two can never drift apart) and compared member by member
+with the entry logged when it was written, by ``verifier.entries.entry_differences``, the comparison
+volunteers run on proof bundles. ``by`` is left out: it names a token or a user, and those may be
+renamed. A release's envelope is compared through its SHA-256, recomputed from the stored text.
 
 A row without its entry was inserted behind the application's back; an entry without its row means the
 row was deleted. Rows are read in chunks of primary keys, each chunk together with its entries, so time
@@ -25,8 +26,14 @@ from portal.transparency.models import LogEntry
 from portal.transparency.services import LogCorrupted
 from verifier.entries import ABSENT, entry_differences, parse_entry
 
-from .models import Deployment, Release, SigningKey
-from .services import deployment_entry_body, key_added_entry_body, key_revoked_entry_body, release_entry_body
+from .models import Deployment, Release, SigningKey, StatusNote
+from .services import (
+    deployment_entry_body,
+    key_added_entry_body,
+    key_revoked_entry_body,
+    note_entry_body,
+    release_entry_body,
+)
 
 # How many discrepancies a failed audit spells out; the rest are counted.
 MESSAGES_SHOWN = 5
@@ -64,6 +71,10 @@ def key_entries(signing_key):
     ]
 
 
+def note_entries(note):
+    return [Expected("note", note_entry_body(note))]
+
+
 def release_name(release):
     return f"release {release.pk} ({release.version}) of project '{release.project.slug}'"
 
@@ -71,6 +82,10 @@ def release_name(release):
 def deployment_name(deployment):
     environment = deployment.environment
     return f"deployment {deployment.pk} of project '{environment.project.slug}' ({environment.name})"
+
+
+def note_name(note):
+    return f"note {note.pk} of project '{note.project.slug}'"
 
 
 def key_name(signing_key):
@@ -98,6 +113,7 @@ RECORD_TYPES = [
         deployment_name,
     ),
     RecordType("signing key", SigningKey, ("project",), ("key_added", "key_revoked"), key_entries, key_name),
+    RecordType("note", StatusNote, ("project", "environment"), ("note",), note_entries, note_name),
 ]
 
 

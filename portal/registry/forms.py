@@ -13,7 +13,7 @@ from verifier.errors import FormatError
 from verifier.keys import load_public_key
 
 from . import services
-from .models import ApiToken, Deployment, Release, SigningKey
+from .models import ApiToken, Deployment, Release, SigningKey, StatusNote
 
 
 class ServiceForm(forms.ModelForm):
@@ -132,3 +132,44 @@ class ApiTokenAddForm(forms.ModelForm):
     class Meta:
         model = ApiToken
         fields = ["project", "name"]
+
+
+class StatusNoteAddForm(ServiceForm):
+    """An operator's public note, posted through ``services.post_note`` (which logs it)."""
+
+    class Meta:
+        model = StatusNote
+        fields = ["project", "environment", "kind", "text", "starts_at", "ends_at"]
+        widgets = {"text": forms.TextInput(attrs={"size": 80})}
+        help_texts = {
+            "starts_at": _("Leave empty to start now; a later time schedules the note."),
+            "ends_at": _(
+                "Optional. Without an end the note stays until a newer note replaces it. A note is never "
+                "edited or deleted: to end it early, post a newer one (kind “resolved”) with a short end."
+            ),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["environment"].queryset = self.fields["environment"].queryset.select_related("project")
+        # Empty means "when posted": a start filled in when the form opened would be past when it is sent.
+        self.fields["starts_at"].required = False
+        self.fields["starts_at"].initial = None
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        try:
+            self.instance = services.post_note(
+                cleaned["project"],
+                environment=cleaned.get("environment"),
+                kind=cleaned["kind"],
+                text=cleaned["text"],
+                starts_at=cleaned.get("starts_at"),
+                ends_at=cleaned.get("ends_at"),
+                user=self.user,
+            )
+        except services.Refused as refused:
+            self.add_refusal(refused)
+        return cleaned

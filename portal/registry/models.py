@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from portal.transparency.models import AppendOnly, AppendOnlyModel
+from portal.transparency.models import AppendOnly, AppendOnlyModel, LogEntry
 from verifier.errors import FormatError
 from verifier.release import TrustedKey
 from verifier.repo import check_repo_url
@@ -115,7 +115,9 @@ class Environment(models.Model):
     check_interval = models.PositiveIntegerField(
         _("check interval (seconds)"), default=60, validators=[MinValueValidator(10)]
     )
-    next_check_at = models.DateTimeField(_("next check at"), default=timezone.now, db_index=True, editable=False)
+    next_check_at = models.DateTimeField(
+        _("next check at"), default=timezone.now, db_index=True, editable=False
+    )
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
 
     class Meta:
@@ -354,3 +356,96 @@ class Deployment(EnteredRecord):
 
     def get_absolute_url(self):
         return reverse("web:deployment", args=[self.pk])
+
+
+NOTE_MAX_LENGTH = 280
+
+
+class StatusNote(EnteredRecord):
+    """An operator's public note on the status of an environment, or of every environment of a project:
+    "mantenimiento programado", "investigando". It is shown beside the light and never changes it.
+
+    Append-only like every entered record: a note is never edited, deleted or ended by hand. The note an
+    environment shows is the newest one that applies to it and has started (``current_notes``), while it
+    has not ended: so ending a note early is posting a newer one (kind "resolved", with a short end).
+    """
+
+    class Kind(models.TextChoices):
+        MAINTENANCE = "maintenance", _("scheduled maintenance")
+        INVESTIGATING = "investigating", _("investigating")
+        RESOLVED = "resolved", _("resolved")
+        INFO = "info", _("information")
+
+    project = models.ForeignKey(
+        Project, on_delete=models.PROTECT, related_name="notes", verbose_name=_("project")
+    )
+    environment = models.ForeignKey(
+        Environment,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="notes",
+        verbose_name=_("environment"),
+        help_text=_("Leave empty for a note on every environment of the project."),
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    text = models.CharField(
+        _("text"),
+        max_length=NOTE_MAX_LENGTH,
+        help_text=_("Plain text, one line, shown to the public exactly as written, in your language."),
+    )
+    starts_at = models.DateTimeField(_("starts at"), default=timezone.now)
+    ends_at = models.DateTimeField(_("ends at"), null=True, blank=True)
+    posted_by_token = author_token_field(_("posted by token"))
+    posted_by_user = author_user_field(_("posted by operator"))
+    AUTHOR_FIELDS = ("posted_by_token", "posted_by_user")
+
+    class Meta:
+        ordering = ["-starts_at", "-id"]
+        verbose_name = _("public note on a status")
+        verbose_name_plural = _("public notes on a status")
+        indexes = [models.Index(fields=["project", "-starts_at", "-id"])]
+
+    def __str__(self):
+        where = self.environment.name if self.environment_id else "*"
+        return f"{self.project.slug}/{where}: {self.text[:40]}"
+
+    def get_absolute_url(self):
+        """Where the note is shown: its environment's page, or its project's for a note on all of them."""
+        return (self.environment or self.project).get_absolute_url()
+
+    def is_current(self, moment):
+        """The note applies at ``moment``: it has started and has not ended."""
+        return self.starts_at <= moment and (self.ends_at is None or moment < self.ends_at)
+
+
+def current_notes(environment_ids, moment):
+    """{environment id: the note that environment shows at ``moment``, or None}, in three queries
+    whatever the number of environments; each note carries ``.log_index``, its entry in the log.
+
+    An environment's notes are its own and its project's; the newest of them to have started (latest
+    ``starts_at``, then latest posted) replaces every earlier one, and is shown until its end.
+    """
+    newest = (
+        StatusNote.objects.filter(project_id=models.OuterRef("project_id"), starts_at__lte=moment)
+        .filter(models.Q(environment_id=None) | models.Q(environment_id=models.OuterRef("pk")))
+        .order_by("-starts_at", "-id")
+        .values("pk")[:1]
+    )
+    newest_ids = dict(
+        Environment.objects.filter(pk__in=list(environment_ids))
+        .annotate(note_id=models.Subquery(newest))
+        .values_list("pk", "note_id")
+    )
+    notes = StatusNote.objects.select_related(*StatusNote.AUTHOR_FIELDS).in_bulk(
+        {note_id for note_id in newest_ids.values() if note_id is not None}
+    )
+    shown = {pk: note for pk, note in notes.items() if note.is_current(moment)}
+    indexes = dict(
+        LogEntry.objects.filter(kind=LogEntry.Kind.NOTE, object_id__in=list(shown)).values_list(
+            "object_id", "index"
+        )
+    )
+    for note in shown.values():
+        note.log_index = indexes.get(note.pk)
+    return {env_id: shown.get(note_id) for env_id, note_id in newest_ids.items()}

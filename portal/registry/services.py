@@ -8,6 +8,7 @@ import datetime
 import hashlib
 import json
 import re
+import unicodedata
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -19,7 +20,7 @@ from verifier.errors import ClaimMismatch, FormatError, StatementError, Untruste
 from verifier.keys import load_public_key
 from verifier.release import Claims, check_release, same_repository
 
-from .models import Deployment, Environment, Project, Release, SigningKey
+from .models import NOTE_MAX_LENGTH, Deployment, Environment, Project, Release, SigningKey, StatusNote
 
 # A version names the release's page (/p/<slug>/releases/<version>/): one path segment, never ".." or "a/b".
 VERSION_PATTERN = re.compile(r"[0-9A-Za-z][0-9A-Za-z._+~-]*")
@@ -319,6 +320,67 @@ def deployment_entry_body(deployment, *, by=None):
     )
 
 
+# --- public notes on a status ----------------------------------------------------------------------
+
+# A note may say it started a little before it was posted (clocks differ, a form takes time to fill in);
+# any earlier and it would rewrite what the pages said then.
+NOTE_START_SKEW = datetime.timedelta(minutes=5)
+
+
+def post_note(project, *, kind, text, environment=None, starts_at=None, ends_at=None, token=None, user=None):
+    """Attach the operator's public note to ``environment`` (or, when None, to every environment of
+    ``project``) and log it; returns the note.
+
+    A note is never edited or deleted: a newer one replaces it on the pages (``models.current_notes``).
+    """
+    if environment is not None and environment.project_id != project.pk:
+        raise Refused("environment", f"Environment '{environment.name}' belongs to another project.")
+    if kind not in StatusNote.Kind.values:
+        raise Refused("kind", f"kind {kind!r} must be one of: {', '.join(StatusNote.Kind.values)}.")
+    text = check_note_text(text)
+    now = timezone.now()
+    starts_at = starts_at or now
+    if starts_at < now - NOTE_START_SKEW:
+        raise Refused(
+            "starts_at",
+            "starts_at is in the past: a note cannot say after the fact what the pages said then.",
+        )
+    if ends_at is not None and ends_at <= max(starts_at, now):
+        raise Refused("ends_at", "ends_at must come after starts_at and after now.")
+    with transaction.atomic():
+        note = StatusNote.objects.create(
+            project=project,
+            environment=environment,
+            kind=kind,
+            text=text,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            **StatusNote.authored_by(token, user),
+            registered_at=now,
+        )
+        append_or_refuse("note", note_entry_body(note, by=actor(token, user)), object_id=note.pk)
+    return note
+
+
+def check_note_text(text):
+    """The note's text, trimmed: one line of plain text, at most ``NOTE_MAX_LENGTH`` characters."""
+    text = (text or "").strip()
+    if not text:
+        raise Refused("text", "text is required: what the operator tells the public.")
+    if len(text) > NOTE_MAX_LENGTH:
+        raise Refused("text", f"text is {len(text)} characters long; a note holds at most {NOTE_MAX_LENGTH}.")
+    if any(unicodedata.category(character) in ("Cc", "Cf", "Zl", "Zp") for character in text):
+        raise Refused("text", "text must be one line of plain text, without control or format characters.")
+    return text
+
+
+def note_entry_body(note, *, by=None):
+    environment = note.environment.name if note.environment_id else None
+    return row_entry_body(
+        "note", note, by=by, project=note.project.slug, environment=environment, note_id=note.pk
+    )
+
+
 # --- lookups used by the API and the commands ------------------------------------------------------
 
 
@@ -348,6 +410,7 @@ __all__ = [
     "find_release",
     "get_environment",
     "get_project",
+    "post_note",
     "record_deployment",
     "register_release",
     "revoke_signing_key",

@@ -64,6 +64,7 @@ class LogEntry(AppendOnlyModel):
         KEY_ADDED = "key_added", _("key added")
         KEY_REVOKED = "key_revoked", _("key revoked")
         STATUS = "status", _("status change")
+        NOTE = "note", _("operator's note")
 
     index = models.BigIntegerField(_("index"), primary_key=True)
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)

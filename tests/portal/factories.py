@@ -75,3 +75,8 @@ def make_release(project, private_key, version=None, *, artifact=None, commit=No
 
 def make_deployment(environment, release, **fields):
     return services.record_deployment(environment, release, **fields)
+
+
+def make_note(project, environment=None, *, kind="maintenance", text="Mantenimiento programado", **fields):
+    """An operator's public note, posted through the service (so it is logged)."""
+    return services.post_note(project, environment=environment, kind=kind, text=text, **fields)
