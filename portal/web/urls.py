@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from . import log, views
+from . import log, search, views
 
 app_name = "web"
 
@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("verify/", views.verify, name="verify"),
     path("log/", log.log_page, name="log"),
+    path("search/", search.search, name="search"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("deployments/<int:pk>/", views.deployment, name="deployment"),
     path("p/<slug:slug>/", views.project, name="project"),

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 
+from portal.monitoring import uptime
 from portal.monitoring.models import Observation, status_of
 from portal.registry.models import Deployment, Environment, Project, Release
 from portal.transparency.models import LogEntry
@@ -97,8 +98,18 @@ def render_home_status():
     projects = list(
         Project.objects.prefetch_related(Prefetch("environments", queryset=environments_with_status()))
     )
-    attach_current([env for project in projects for env in project.environments.all()])
-    return render_to_string("web/_home_status.html", {"projects": projects})
+    environments = attach_current([env for project in projects for env in project.environments.all()])
+    attach_history(environments, days=1)
+    summary = uptime.summarize(env.state for env in environments)
+    return render_to_string("web/_home_status.html", {"projects": projects, "summary": summary})
+
+
+def attach_history(environments, days=uptime.DAYS):
+    """Give each environment ``.history``, its last ``days`` days: one query for all (uptime.histories)."""
+    histories = uptime.histories(environments, days=days)
+    for env in environments:
+        env.history = histories[env.pk]
+    return environments
 
 
 def project(request, slug):
@@ -114,6 +125,7 @@ def render_project_body(project):
     environments = attach_current(
         list(environments_with_status().select_related("project").filter(project=project))
     )
+    attach_history(environments)
     releases = project.releases.select_related("registered_by_token", "registered_by_user").order_by(
         "-registered_at", "-id"
     )[:RECENT_RELEASES]
@@ -129,6 +141,7 @@ def environment(request, slug, env):
         name=env,
     )
     attach_current([environment])
+    attach_history([environment])
     checks = list(
         Observation.objects.filter(environment=environment).order_by("-checked_at", "-id")[:CHECK_STRIP]
     )

@@ -5,12 +5,13 @@ import posixpath
 import shlex
 
 from django import template
+from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 
 from portal.http import public_time
-from portal.monitoring import reasons
-from portal.monitoring.models import public_state
+from portal.monitoring import reasons, uptime
+from portal.monitoring.models import Light, public_state
 from portal.registry import words
 from verifier.reasons import Result
 
@@ -129,3 +130,43 @@ def single_quoted(value):
 def file_name(path):
     """The last part of a path, for saving a download under its own name."""
     return posixpath.basename(str(path or ""))
+
+
+@register.inclusion_tag("web/_history_bar.html")
+def history_bar(history, key):
+    """An environment's last days as a bar of one cell per day, each with its date and worst light in
+    words, then the share of time verified and how long the current light has held. ``key`` (an
+    environment's id) tells one bar's ids apart from another's on the same page."""
+    cells = []
+    for day in history.days:
+        word = gettext("no data") if day.result == uptime.NO_DATA else reasons.result_word(day.result)
+        cells.append((day.light, f"{formats.date_format(day.date, 'DATE_FORMAT')}: {word}"))
+    return {"history": history, "cells": cells, "heading_id": f"history-share-{key}"}
+
+
+@register.simple_tag
+def streak(history):
+    """How long the current light has held, e.g. "In red for 3 h 12 min"; '' when never checked."""
+    if history.since is None:
+        return ""
+    sentences = {
+        Light.GREEN: gettext("Verified for %(duration)s"),
+        Light.RED: gettext("In red for %(duration)s"),
+        Light.AMBER: gettext("Could not verify for %(duration)s"),
+        Light.NONE: gettext("Not checked for %(duration)s"),
+    }
+    return sentences[history.light] % {"duration": duration(timezone.now() - history.since)}
+
+
+def duration(delta):
+    """A length of time in its two largest units, e.g. "3 h 12 min", "2 d 5 h", "less than 1 min"."""
+    minutes = max(int(delta.total_seconds() // 60), 0)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return gettext("%(days)s d %(hours)s h") % {"days": days, "hours": hours}
+    if hours:
+        return gettext("%(hours)s h %(minutes)s min") % {"hours": hours, "minutes": minutes}
+    if minutes:
+        return gettext("%(minutes)s min") % {"minutes": minutes}
+    return gettext("less than 1 min")
