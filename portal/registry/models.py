@@ -323,7 +323,18 @@ class Release(EnteredRecord):
         verbose_name = _("release")
         verbose_name_plural = _("releases")
         constraints = [models.UniqueConstraint(fields=["project", "version"], name="unique_release_version")]
-        indexes = [models.Index(fields=["project", "artifact_digest"])]
+        indexes = [
+            models.Index(fields=["project", "artifact_digest"]),
+            # Search finds a release by a prefix of its digest or commit, or by its version alone. The
+            # pattern opclass lets PostgreSQL use an index for LIKE 'prefix%' whatever the collation.
+            models.Index(
+                fields=["artifact_digest"], opclasses=["varchar_pattern_ops"], name="release_digest_prefix"
+            ),
+            models.Index(
+                fields=["source_commit"], opclasses=["varchar_pattern_ops"], name="release_commit_prefix"
+            ),
+            models.Index(fields=["version"], name="release_version"),
+        ]
 
     def __str__(self):
         return f"{self.project.slug} {self.version}"
