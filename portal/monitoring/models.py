@@ -215,6 +215,43 @@ def status_changes(environment, limit=20):
     return list(Observation.objects.filter(environment=environment, changed_status=True)[:limit])
 
 
+class ReleaseRepositoryCheck(models.Model):
+    """What the repository said of a release's source commit: on the project's protected branch, not on
+    it (or missing), or could not be asked (``on_branch`` None). Asked once the release is registered,
+    and again while no answer came (``monitoring.releases``); pages show the latest, never a live fetch.
+    """
+
+    release = models.ForeignKey(
+        Release, on_delete=models.CASCADE, related_name="repository_checks", verbose_name=_("release")
+    )
+    checked_at = models.DateTimeField(_("checked at"), default=timezone.now)
+    on_branch = models.BooleanField(_("on the protected branch"), null=True)
+    reason = models.CharField(_("reason"), max_length=40, choices=REASON_CHOICES, blank=True)
+    message = models.TextField(_("message"), blank=True)
+    ahead_by = models.IntegerField(_("commits behind the branch head"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-checked_at", "-id"]
+        indexes = [models.Index(fields=["release", "-checked_at"])]
+        verbose_name = _("release repository check")
+        verbose_name_plural = _("release repository checks")
+
+    def __str__(self):
+        return f"{self.release} {self.checked_at:%Y-%m-%d %H:%M:%S} {self.result}"
+
+    @property
+    def result(self):
+        """The answer as a check's result: verified (on the branch), mismatch, or could not verify."""
+        if self.on_branch is None:
+            return Result.UNVERIFIABLE.value
+        return Result.VERIFIED.value if self.on_branch else Result.MISMATCH.value
+
+
+def latest_repository_check(release):
+    """The latest ``ReleaseRepositoryCheck`` of ``release``, or None while it was never asked."""
+    return ReleaseRepositoryCheck.objects.filter(release=release).first()
+
+
 class NotificationChannel(models.Model):
     """Where status changes are sent: a webhook URL or an email address, for one project or for all.
 

@@ -43,6 +43,15 @@ RESULT_WORDS = {
     Result.UNCHECKED: _("not yet checked"),
 }
 
+# A piece of a release's evidence answers a question (signed? logged? on the protected branch?): the
+# same four results as a light, said as an answer.
+ANSWER_WORDS = {
+    Result.VERIFIED: _("yes"),
+    Result.MISMATCH: _("no"),
+    Result.UNVERIFIABLE: _("could not check"),
+    Result.UNCHECKED: _("not checked yet"),
+}
+
 # "Could not verify" is no evidence either way; the page says so, and who must act for the check to run.
 NOT_EVIDENCE = {
     Reason.CHECKER_ERROR: _(
@@ -71,6 +80,13 @@ def reason_sentence(reason):
         return REASON_SENTENCES[Reason(reason)]
     except ValueError:
         return ""
+
+
+def answer_word(result):
+    try:
+        return ANSWER_WORDS[Result(result)]
+    except ValueError:
+        return ANSWER_WORDS[Result.UNCHECKED]
 
 
 def result_word(result):

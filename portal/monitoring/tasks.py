@@ -4,9 +4,9 @@ import datetime
 
 from celery import shared_task
 
-from portal.registry.models import Environment
+from portal.registry.models import Environment, Release
 
-from . import dispatch, notifications, runner
+from . import dispatch, notifications, releases, runner
 
 
 @shared_task
@@ -49,3 +49,18 @@ def deliver_notification(delivery_id):
 def send_due_notifications():
     """Run by beat: send the pending deliveries that are due (never queued, or due for a retry)."""
     return notifications.send_due()
+
+
+@shared_task
+def check_release_repository(release_id):
+    """Ask the repository whether a newly registered release's commit is on the protected branch."""
+    release = Release.objects.select_related("project").filter(pk=release_id).first()
+    if release is None:
+        return None
+    return releases.check_release(release).pk
+
+
+@shared_task
+def check_unanswered_releases():
+    """Run by beat: ask again about releases the repository never answered about (see ``releases``)."""
+    return releases.check_unanswered()

@@ -217,7 +217,7 @@ class ReleaseAdmin(AddOnlyAdmin):
 @admin.register(Deployment)
 class DeploymentAdmin(AddOnlyAdmin):
     add_form = DeploymentAddForm
-    add_fields = ["environment", "release", "pipeline_run_url"]
+    add_fields = ["environment", "release", "pipeline_run_url", "deploy_anyway"]
     fields = ["environment", "release", "deployed_at", "pipeline_run_url", "entered", "registered_at"]
     list_display = ["__str__", "deployed_at", "entered"]
     list_filter = ["environment__project"]

@@ -60,20 +60,98 @@ class ReleaseAddForm(ServiceForm):
         return cleaned
 
 
+# What the layers above know of a release that an operator must confirm before declaring it deployed
+# (monitoring: its source is off the protected branch, or the repository never answered). The registry
+# cannot import them, so they hand their check in at start-up; each takes a release and returns a
+# sentence, or "". Confirming is the form's matter: what may be deployed is ``record_deployment``'s.
+DEPLOY_CAUTIONS = []
+
+
+def register_deploy_caution(caution):
+    if caution not in DEPLOY_CAUTIONS:
+        DEPLOY_CAUTIONS.append(caution)
+
+
+def deploy_cautions(release):
+    return [sentence for caution in DEPLOY_CAUTIONS if (sentence := caution(release))]
+
+
+class ProjectReleaseField(forms.ModelChoiceField):
+    """Releases grouped by project, each named by its version."""
+
+    def label_from_instance(self, release):
+        return release.version
+
+
 class DeploymentAddForm(ServiceForm):
+    """Declare a deployment. The release select offers only the environment's project's releases once
+    the environment is known (``?environment=<id>`` in the address, or the form sent), and until then
+    groups them by project. A release whose source the repository did not confirm on the protected
+    branch needs "deploy anyway" ticked: the warning comes before anything is written."""
+
+    deploy_anyway = forms.BooleanField(
+        label=_("Deploy anyway"),
+        required=False,
+        help_text=_(
+            "Needed only when the release's source is not confirmed on the protected branch: tick it to "
+            "declare the release deployed all the same, in public."
+        ),
+    )
+
     class Meta:
         model = Deployment
         fields = ["environment", "release", "pipeline_run_url"]
-        help_texts = {"release": _("A release of the environment's project.")}
+        field_classes = {"release": ProjectReleaseField}
+        help_texts = {
+            "release": _(
+                "A release of the environment's project. Choose the environment first: once the form is "
+                "sent, only its project's releases are offered."
+            )
+        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["environment"].queryset = self.fields["environment"].queryset.select_related("project")
-        self.fields["release"].queryset = self.fields["release"].queryset.select_related("project")
+        environments = self.fields["environment"].queryset.select_related("project")
+        self.fields["environment"].queryset = environments
+        releases = Release.objects.select_related("project").order_by(
+            "project__name", "-registered_at", "-id"
+        )
+        environment = environments.filter(pk=self.chosen_environment_id()).first()
+        if environment is not None:
+            releases = releases.filter(project_id=environment.project_id)
+            self.fields["release"].error_messages["invalid_choice"] = _(
+                "Choose a release of the environment's project, %(project)s."
+            ) % {"project": environment.project.name}
+        field = self.fields["release"]
+        field.queryset = releases
+        field.choices = self.grouped_choices(releases)
+        # The admin wraps the select (its "+" link); the wrapped select renders the choices.
+        if hasattr(field.widget, "widget"):
+            field.widget.widget.choices = field.choices
+
+    def chosen_environment_id(self):
+        value = self.data.get("environment") if self.is_bound else self.initial.get("environment")
+        value = getattr(value, "pk", value)
+        return int(value) if str(value or "").isdigit() else None
+
+    def grouped_choices(self, releases):
+        groups = {}
+        for release in releases:
+            groups.setdefault(release.project.name, []).append((release.pk, release.version))
+        return [("", "---------"), *groups.items()]
 
     def clean(self):
         cleaned = super().clean()
         if self.errors:
+            return cleaned
+        cautions = deploy_cautions(cleaned["release"])
+        if cautions and not cleaned.get("deploy_anyway"):
+            for caution in cautions:
+                self.add_error("deploy_anyway", caution)
+            self.add_error(
+                "deploy_anyway",
+                _("Tick “Deploy anyway” to declare it deployed all the same, or choose another release."),
+            )
             return cleaned
         try:
             self.instance = services.record_deployment(

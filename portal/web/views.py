@@ -15,6 +15,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 
 from portal.monitoring import uptime
+from portal.monitoring import evidence
 from portal.monitoring.models import Observation, status_of
 from portal.registry.models import Deployment, Environment, Project, Release
 from portal.transparency.models import LogEntry
@@ -205,8 +206,29 @@ def release(request, slug, version):
             "compare_url": compare_url,
             "commits": commits,
             "commit_limit": changes.COMMIT_LIMIT,
+            **release_evidence_context(release),
         },
     )
+
+
+def release_evidence_context(release):
+    """What a release's and a deployment's page show of the release's evidence: the pieces (signed,
+    logged, on the protected branch), the environments it runs in now, and the log's key for the
+    verify commands. ``release.log_index`` must be read first."""
+    running = [
+        env
+        for env in attach_current(list(environments_with_status().filter(project_id=release.project_id)))
+        if env.current is not None and env.current.release_id == release.pk
+    ]
+    return {"evidence": evidence.release_evidence(release), "running": running, "log_key": log_key()}
+
+
+def log_key():
+    """The log's verifier key for the commands on the pages, or "" while it is unavailable."""
+    try:
+        return verifier_key()
+    except LogKeyError:
+        return ""
 
 
 def deployment(request, pk):
@@ -227,29 +249,26 @@ def deployment(request, pk):
     return render(
         request,
         "web/deployment.html",
-        {"project": deployment.environment.project, "deployment": deployment, "release": deployment.release},
+        {
+            "project": deployment.environment.project,
+            "deployment": deployment,
+            "release": deployment.release,
+            **release_evidence_context(deployment.release),
+        },
     )
 
 
 def verify(request):
-    """Copy-paste commands for a volunteer, filled in with a real release when there is one."""
-    example = (
-        Deployment.objects.select_related("release__project", "environment")
-        .order_by("-deployed_at", "-id")
-        .first()
-    )
-    release = example.release if example else Release.objects.select_related("project").first()
-    try:
-        log_key = verifier_key()
-    except LogKeyError:
-        log_key = ""
+    """How to check a release on one's own computer, in general; each release's and deployment's page
+    gives its own commands, filled in. Links to the latest releases' commands."""
     return render(
         request,
         "web/verify.html",
         {
-            "source_url": getattr(settings, "VITRINA_SOURCE_URL", ""),
-            "log_key": log_key,
-            "example_release": release,
-            "example_environment": example.environment if example else None,
+            "source_url": settings.VITRINA_SOURCE_URL,
+            "log_key": log_key(),
+            "recent_releases": Release.objects.select_related("project").order_by("-registered_at", "-id")[
+                :RECENT_RELEASES
+            ],
         },
     )

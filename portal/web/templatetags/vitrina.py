@@ -11,7 +11,7 @@ from django.utils.translation import gettext
 
 from portal.http import public_time
 from portal.monitoring import reasons, uptime
-from portal.monitoring.models import Light, public_state
+from portal.monitoring.models import LIGHTS, Light, public_state
 from portal.registry import words
 from verifier.reasons import Result
 
@@ -40,6 +40,19 @@ def light(status, sentence=False):
         "result": state.result,
         "word": state.word,
         "sentence": state.sentence if sentence else "",
+    }
+
+
+@register.inclusion_tag("web/_light.html")
+def answer(piece):
+    """A piece of a release's evidence (``monitoring.evidence.Piece``) as a light: icon, colour, and
+    yes, no, could not check or not checked yet."""
+    return {
+        "colour": LIGHTS[piece.result],
+        "icon": ICONS[piece.result],
+        "result": piece.result,
+        "word": reasons.answer_word(piece.result),
+        "sentence": "",
     }
 
 

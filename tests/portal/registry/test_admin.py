@@ -178,6 +178,7 @@ def test_a_deployment_added_in_the_admin_is_logged_and_marked_entered_by_hand(ad
             "environment": environment.pk,
             "release": release.pk,
             "pipeline_run_url": "https://ci.example.org/r/9",
+            "deploy_anyway": "on",  # the repository was never asked about this release's commit
         },
     )
     assert response.status_code == 302
@@ -200,7 +201,8 @@ def test_a_deployment_of_another_projects_release_is_a_form_error(admin_client, 
         "/admin/registry/deployment/add/", {"environment": environment.pk, "release": release.pk}
     )
     assert response.status_code == 200
-    assert "belongs to another project" in str(response.context["adminform"].form.errors["release"])
+    errors = response.context["adminform"].form.errors["release"]
+    assert errors == ["Choose a release of the environment's project, City Portal."]
     assert not Deployment.objects.exists()
 
 

@@ -20,6 +20,7 @@ TEMPLATES = ROOT / "templates"
 PUBLIC_PYTHON = [
     ROOT / "portal" / "web",
     ROOT / "portal" / "monitoring" / "reasons.py",
+    ROOT / "portal" / "monitoring" / "evidence.py",
     ROOT / "portal" / "registry" / "words.py",
 ]
 CATALOG = ROOT / "locale" / "es" / "LC_MESSAGES" / "django.mo"

@@ -1,0 +1,112 @@
+"""A release's own evidence, as its page shows it: each piece a yes, a no or an unknown, in plain words.
+
+Read from the database only (never a live fetch): the signature is the environment checks' own
+(``rules.check_signature``, memoized as theirs), the repository's answer is the latest recorded
+``ReleaseRepositoryCheck`` (``monitoring.releases``). A piece's answer is a check result, so it takes
+the lights' icons and colours; its words are ``reasons.answer_word``.
+"""
+
+from dataclasses import dataclass
+
+from django.utils.translation import gettext
+
+from portal.http import public_time
+from verifier.reasons import Reason, Result
+
+from . import reasons
+from .models import latest_repository_check
+from .rules import BrokenLink, check_signature
+from .runner import verified_signatures
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One piece of evidence: ``result`` (verified = yes, mismatch = no, could not verify, not yet
+    checked), a translated ``sentence`` saying what was found, and ``checked_at`` where it was asked."""
+
+    result: str
+    sentence: str
+    checked_at: object = None
+
+    @property
+    def is_no(self):
+        return self.result == Result.MISMATCH.value
+
+
+def signed(release):
+    """Whether the stored envelope verifies under the release's signing key, trusted at registration."""
+    key = release.signer_key
+    try:
+        check_signature(release, verified_signatures)
+    except BrokenLink:
+        return Piece(Result.MISMATCH.value, str(reasons.reason_sentence(Reason.BAD_SIGNATURE)))
+    sentence = gettext(
+        "Signed with the project's key %(key)s (%(algorithm)s), which the project trusted when this "
+        "version was registered."
+    ) % {"key": key.label or key.short_id, "algorithm": key.get_algorithm_display()}
+    if key.revoked_at is not None:
+        sentence += " " + gettext(
+            "The key was revoked later, on %(date)s; that does not undo this signature."
+        ) % {"date": public_time(key.revoked_at)[:10]}
+    return Piece(Result.VERIFIED.value, sentence)
+
+
+def logged(release):
+    """Whether the release has its entry in the public log (``release.log_index``, read upstream)."""
+    if release.log_index is None:
+        return Piece(Result.MISMATCH.value, str(reasons.reason_sentence(Reason.NOT_IN_LOG)))
+    return Piece(
+        Result.VERIFIED.value,
+        gettext(
+            "Entry #%(index)s of the public log: it cannot be changed or removed without anyone noticing. "
+            "The proof bundle carries the proof that the log holds it."
+        )
+        % {"index": release.log_index},
+    )
+
+
+def on_branch(release, check):
+    """What the repository said, at its latest check (``check``, None while never asked)."""
+    branch = release.project.protected_branch
+    if check is None:
+        return Piece(
+            Result.UNCHECKED.value,
+            gettext(
+                "The repository has not been asked yet; it is asked shortly after a version is registered."
+            ),
+        )
+    if check.on_branch:
+        sentence = gettext(
+            "The source commit is on the protected branch “%(branch)s”, where code arrives after review."
+        ) % {"branch": branch}
+    else:
+        sentence = str(reasons.status_sentence(check.result, check.reason))
+    return Piece(check.result, sentence, check.checked_at)
+
+
+def release_evidence(release):
+    """``{"signed", "logged", "on_branch"}``: the pieces of ``release``'s evidence, and ``check``, the
+    repository check they come from. ``release.log_index`` must be read first (``web.views.log_indexes``)."""
+    check = latest_repository_check(release)
+    return {
+        "signed": signed(release),
+        "logged": logged(release),
+        "on_branch": on_branch(release, check),
+    }
+
+
+def deploy_caution(release):
+    """What an operator must confirm before declaring ``release`` deployed, in a sentence, or "": its
+    source is off the protected branch or missing, or the repository never answered about it."""
+    check = latest_repository_check(release)
+    if check is None or check.on_branch is None:
+        return gettext(
+            "The repository has not confirmed yet that the source commit of %(version)s is on the "
+            "protected branch “%(branch)s”."
+        ) % {"version": release.version, "branch": release.project.protected_branch}
+    if check.on_branch is False:
+        return gettext(
+            "The source commit of %(version)s is not on the protected branch “%(branch)s”: it was never "
+            "reviewed, and the verifier rejects this version."
+        ) % {"version": release.version, "branch": release.project.protected_branch}
+    return ""
