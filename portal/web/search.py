@@ -12,12 +12,11 @@ from django.utils.translation import gettext_lazy as _
 
 from portal.monitoring.models import Observation, Status
 from portal.registry.models import Deployment, Release
+from portal.registry.services import VERSION_PATTERN
 
 from .views import log_indexes
 
 MAX_INPUT = 100
-# Versions are free text, but what anyone pastes here is a digest, a commit or a version string.
-ALLOWED = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+:~-]*")
 HEX = re.compile(r"[0-9a-f]+")
 DIGEST_PREFIX = "sha256:"
 MIN_DIGEST_HEX = 12
@@ -49,16 +48,20 @@ def parse(text):
         raise BadQuery(_("Paste an artifact digest, a commit or a version to search for."))
     if len(text) > MAX_INPUT:
         raise BadQuery(_("That is too long: a digest, a commit or a version has at most 100 characters."))
-    if not ALLOWED.fullmatch(text):
-        raise BadQuery(
-            _("A digest, a commit or a version has only letters, digits and the signs . _ + : ~ -")
-        )
     lower = text.lower()
     if lower.startswith(DIGEST_PREFIX):
         hex_part = lower.removeprefix(DIGEST_PREFIX)
         if not HEX.fullmatch(hex_part) or not MIN_DIGEST_HEX <= len(hex_part) <= MAX_HEX:
             raise BadQuery(_("After sha256: come from 12 to 64 hexadecimal digits (0-9, a-f)."))
         return Query(text=text, version=None, digest=lower, commit=None)
+    # A commit and a bare digest are hex, so every query that is not a digest is written like a version.
+    if not VERSION_PATTERN.fullmatch(text):
+        raise BadQuery(
+            _(
+                "A version or a commit has only letters, digits and the signs . _ + ~ - (a digest begins "
+                "with sha256:)."
+            )
+        )
     is_hex = HEX.fullmatch(lower) is not None and len(lower) <= MAX_HEX
     return Query(
         text=text,

@@ -111,6 +111,7 @@ def test_nothing_found_says_so(client, published):
         ("   ", "Paste an artifact digest, a commit or a version"),
         ("x" * 101, "at most 100 characters"),
         ("<script>", "only letters, digits"),
+        ("foo:bar", "a digest begins with sha256:"),
         ("1.0 OR 1=1", "only letters, digits"),
         ("sha256:abc", "from 12 to 64 hexadecimal digits"),
         ("sha256:" + "g" * 64, "from 12 to 64 hexadecimal digits"),
