@@ -6,6 +6,7 @@ log signing key generated on first start. Production sets ``DATABASE_URL``, ``RE
 """
 
 import os
+import zoneinfo
 from datetime import timedelta
 from pathlib import Path
 
@@ -147,10 +148,24 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
 ]
 
-LANGUAGE_CODE = "en"
-LANGUAGES = [("en", _("English")), ("es", _("Spanish"))]
+LANGUAGES = [("es", _("Spanish")), ("en", _("English"))]
+# The language of a visitor who asks for none (no cookie, no Accept-Language): Spanish unless told.
+LANGUAGE_CODE = os.environ.get("VITRINA_LANGUAGE", "es").strip()
+if LANGUAGE_CODE not in dict(LANGUAGES):
+    raise ImproperlyConfigured(
+        f"VITRINA_LANGUAGE is {LANGUAGE_CODE!r}; the site speaks 'es' (the default) or 'en'."
+    )
 LOCALE_PATHS = [BASE_DIR / "locale"]
-TIME_ZONE = "UTC"
+# The public's time zone: pages show times on its clock (and read the "what was running at" form in it);
+# times are stored and written for machines (API, feeds, log) in UTC whatever it is.
+TIME_ZONE = os.environ.get("VITRINA_TIME_ZONE", "America/Montevideo").strip()
+try:
+    zoneinfo.ZoneInfo(TIME_ZONE)
+except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    raise ImproperlyConfigured(
+        f"VITRINA_TIME_ZONE is {TIME_ZONE!r}, which is not a time zone this machine knows; give an IANA"
+        " name such as 'America/Montevideo' or 'Europe/Madrid' (the tz database, package tzdata)."
+    ) from None
 USE_I18N = True
 USE_TZ = True
 

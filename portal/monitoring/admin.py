@@ -1,9 +1,25 @@
-"""Admin for monitoring: notification channels (editable), observations and deliveries (read-only)."""
+"""Admin for monitoring: notification channels (editable), observations and deliveries (read-only), and
+the environment's form with its current light.
+
+The observations table grows by one row per check (hundreds of thousands a year): its list never counts
+the whole table, and orders by the index it is read through.
+"""
 
 from django.contrib import admin, messages
+from django.core.paginator import Paginator
+from django.template.loader import render_to_string
+from django.utils.functional import cached_property
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
+
+from portal.registry.admin import EnvironmentAdmin as RegistryEnvironmentAdmin
+from portal.registry.models import Environment
 
 from . import notifications
-from .models import Delivery, NotificationChannel, Observation, Status
+from .models import Delivery, NotificationChannel, Observation, Status, status_of
+
+# Beyond this many rows a list says "more than N" instead of counting them all.
+COUNT_LIMIT = 10_000
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -19,6 +35,37 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class CappedCountPaginator(Paginator):
+    """A paginator that counts at most ``COUNT_LIMIT + 1`` rows: past that, the last page is not offered.
+
+    ``COUNT(*)`` over a large table reads every row; counting a bounded subquery reads at most the cap.
+    """
+
+    @cached_property
+    def count(self):
+        return self.object_list[: COUNT_LIMIT + 1].count()
+
+
+admin.site.unregister(Environment)
+
+
+@admin.register(Environment)
+class EnvironmentAdmin(RegistryEnvironmentAdmin):
+    """The registry's environment form, with what the public sees of it now: the light and its reason."""
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        return [*fields, "current_light"] if obj is not None else fields
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        return [*fields, "current_light"] if obj is not None else fields
+
+    @admin.display(description=_("current light"))
+    def current_light(self, environment):
+        return render_to_string("admin/monitoring/light.html", {"status": status_of(environment)})
+
+
 @admin.register(NotificationChannel)
 class NotificationChannelAdmin(admin.ModelAdmin):
     list_display = ["name", "kind", "project", "url", "email", "enabled", "created_at"]
@@ -30,8 +77,11 @@ class NotificationChannelAdmin(admin.ModelAdmin):
         if not change and obj.kind == NotificationChannel.Kind.WEBHOOK:
             messages.warning(
                 request,
-                f"Webhook key of '{obj.name}': {obj.webhook_key()} — copy it now into the receiver; it is "
-                "shown only this once. Receivers check X-Vitrina-Signature: sha256=HMAC-SHA256(key, body).",
+                gettext(
+                    "Webhook key of “%(name)s”: %(key)s — copy it now into the receiver; it is shown only "
+                    "this once. Receivers check X-Vitrina-Signature: sha256=HMAC-SHA256(key, body)."
+                )
+                % {"name": obj.name, "key": obj.webhook_key()},
             )
 
 
@@ -56,8 +106,10 @@ class ObservationAdmin(ReadOnlyAdmin):
     list_display = ["environment", "checked_at", "result", "reason", "changed_status", "duration_ms"]
     list_filter = ["result", "reason", "changed_status"]
     search_fields = ["environment__project__slug", "environment__name", "live_digest"]
-    date_hierarchy = "checked_at"
     list_select_related = ["environment__project"]
+    # No date hierarchy (it reads every row's date) and no second count of the unfiltered table.
+    show_full_result_count = False
+    paginator = CappedCountPaginator
 
 
 @admin.register(Status)
@@ -88,7 +140,15 @@ class DeliveryAdmin(ReadOnlyAdmin):
     list_select_related = ["channel", "observation__environment__project"]
     actions = ["send_again"]
 
-    @admin.action(description="Send the selected failed deliveries again")
+    @admin.action(description=_("Send the selected failed deliveries again"))
     def send_again(self, request, queryset):
         count = notifications.send_again(queryset)
-        messages.info(request, f"{count} failed deliveries will be sent again within a minute.")
+        messages.info(
+            request,
+            ngettext(
+                "%(count)d failed delivery will be sent again within a minute.",
+                "%(count)d failed deliveries will be sent again within a minute.",
+                count,
+            )
+            % {"count": count},
+        )

@@ -10,6 +10,7 @@ import datetime
 from dataclasses import dataclass, field
 
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from portal.monitoring.models import Observation, status_changes
@@ -28,9 +29,12 @@ class BadMoment(ValueError):
 
 
 def parse_moment(date_text, time_text, now):
-    """The UTC moment named by a ``YYYY-MM-DD`` date and an optional ``HH:MM[:SS]`` time.
+    """The moment (in UTC) named by a ``YYYY-MM-DD`` date and an optional ``HH:MM[:SS]`` time on the
+    public's clock (``settings.TIME_ZONE``).
 
-    An empty time means midnight. Moments after ``now`` are refused: the records only know the past.
+    An empty time means midnight. A local time that never happened (the clocks were put forward over
+    it) is refused; one that happened twice (the clocks were put back) is the first of the two.
+    Moments after ``now`` are refused: the records only know the past.
     """
     date_text = (date_text or "").strip()[:MAX_INPUT]
     time_text = (time_text or "").strip()[:MAX_INPUT]
@@ -51,13 +55,34 @@ def parse_moment(date_text, time_text, now):
             clock = None
         if clock is None or clock.tzinfo is not None:
             raise BadMoment(
-                _("“%(value)s” is not a time. Write it as hours:minutes in UTC, for example 09:30.")
+                _("“%(value)s” is not a time. Write it as hours:minutes, for example 09:30.")
                 % {"value": time_text}
             )
-    moment = datetime.datetime.combine(day, clock, tzinfo=datetime.UTC)
-    if moment > now:
+    zone = timezone.get_default_timezone()
+    local = datetime.datetime.combine(day, clock, tzinfo=zone)
+    try:
+        moment = local.astimezone(datetime.UTC)
+    except (
+        OverflowError
+    ):  # within hours of year 1 or 9999: before every record (a day it can show), or to come
+        moment = datetime.datetime(1, 1, 2, tzinfo=datetime.UTC) if day.year == 1 else None
+    if moment is None or moment > now:
         raise BadMoment(_("That moment is in the future: the records can only tell what ran in the past."))
+    if moment.astimezone(zone).replace(tzinfo=None) != local.replace(tzinfo=None) and day.year > 1:
+        raise BadMoment(
+            _(
+                "%(time)s on %(date)s never happened in %(zone)s: the clocks were put forward at that hour."
+                " Choose a time after the change."
+            )
+            % {"time": clock.strftime("%H:%M"), "date": day.isoformat(), "zone": zone.key}
+        )
     return moment
+
+
+def repeated_local_time(moment):
+    """True when ``moment``'s time on the public's clock happened twice (the clocks were put back)."""
+    local = timezone.localtime(moment, timezone.get_default_timezone())
+    return local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset()
 
 
 @dataclass
@@ -79,6 +104,10 @@ class PastState:
     @property
     def release(self):
         return self.deployment.release if self.deployment else None
+
+    @property
+    def repeated(self):
+        return repeated_local_time(self.moment)
 
     @property
     def declared_later(self):

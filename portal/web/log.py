@@ -9,10 +9,13 @@ lives here with the other pages; the log's machine-readable endpoints stay with 
 from django.conf import settings
 from django.core.paginator import Paginator
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 
 from portal.http import public_read
+from portal.monitoring import reasons
 from portal.monitoring.models import Observation
 from portal.registry.models import Deployment, Release, SigningKey
+from portal.registry.words import environment_label
 from portal.transparency import services
 from portal.transparency.models import LogEntry
 from portal.transparency.signing import LogKeyError
@@ -77,6 +80,7 @@ def entry_rows(entries, integrated_size):
             {
                 "index": entry.index,
                 "kind": entry.kind,
+                "kind_label": kind_label(entry.kind),
                 "logged_at": entry.logged_at,
                 "summary": summary(entry.kind, body),
                 "url": record_url(entry.kind, record),
@@ -86,17 +90,50 @@ def entry_rows(entries, integrated_size):
     return rows
 
 
+def kind_label(kind):
+    """An entry type in the reader's words ("key added"), or the type as written if this version does
+    not know it."""
+    try:
+        return LogEntry.Kind(kind).label
+    except ValueError:
+        return kind
+
+
 def summary(kind, body):
+    """One line saying what an entry records, in the reader's language; names, versions and digests as
+    written in the entry."""
     project = body.get("project", "")
+    environment = environment_label(body.get("environment", ""))
     if kind == LogEntry.Kind.RELEASE:
-        return f"{project} {body.get('version', '')} ({body.get('artifact_digest', '')})"
+        return _("%(project)s %(version)s (%(digest)s)") % {
+            "project": project,
+            "version": body.get("version", ""),
+            "digest": body.get("artifact_digest", ""),
+        }
     if kind == LogEntry.Kind.DEPLOYMENT:
-        return f"{project} {body.get('version', '')} deployed to {body.get('environment', '')}"
-    if kind in (LogEntry.Kind.KEY_ADDED, LogEntry.Kind.KEY_REVOKED):
-        return f"{project} key {str(body.get('key_id', ''))[:16]}"
+        return _("%(project)s %(version)s deployed to %(environment)s") % {
+            "project": project,
+            "version": body.get("version", ""),
+            "environment": environment,
+        }
+    if kind == LogEntry.Kind.KEY_ADDED:
+        return _("%(project)s: signing key %(key)s trusted") % {"project": project, "key": _key(body)}
+    if kind == LogEntry.Kind.KEY_REVOKED:
+        return _("%(project)s: signing key %(key)s revoked") % {"project": project, "key": _key(body)}
     if kind == LogEntry.Kind.STATUS:
-        return f"{project}/{body.get('environment', '')}: {body.get('result', '')} {body.get('reason') or ''}"
+        words = reasons.result_word(body.get("result", ""))
+        sentence = reasons.reason_sentence(body.get("reason") or "")
+        line = _("%(project)s/%(environment)s: %(result)s") % {
+            "project": project,
+            "environment": environment,
+            "result": words,
+        }
+        return f"{line} — {sentence}" if sentence else line
     return ""
+
+
+def _key(body):
+    return str(body.get("key_id", ""))[:16]
 
 
 def record_url(kind, record):

@@ -156,9 +156,10 @@ def environment(request, slug, env):
             "status": environment.state,
             "timeline": history.timeline(environment, TIMELINE),
             "observations": checks[:RECENT_OBSERVATIONS],
-            "check_strip": checks[::-1],
+            "check_strip": checks,
             "past": past,
             "past_error": past_error,
+            "public_zone": settings.TIME_ZONE,
             "asked_date": request.GET.get("date", "")[: history.MAX_INPUT],
             "asked_time": request.GET.get("time", "")[: history.MAX_INPUT],
         },
@@ -167,7 +168,7 @@ def environment(request, slug, env):
 
 
 def time_travel(request, environment):
-    """Answer ``?date=YYYY-MM-DD&time=HH:MM`` (UTC): (PastState or None, error message or '')."""
+    """Answer ``?date=YYYY-MM-DD&time=HH:MM`` (the public's local time): (PastState or None, error or '')."""
     if "date" not in request.GET and "time" not in request.GET:
         return None, ""
     try:

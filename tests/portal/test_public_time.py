@@ -4,7 +4,7 @@ import datetime
 
 from portal.monitoring.models import Observation, Status
 from portal.web import badges
-from portal.web.templatetags.vitrina import utc_time
+from portal.web.templatetags.vitrina import moment
 
 PARIS_SUMMER = datetime.timezone(datetime.timedelta(hours=2))
 MOMENT = datetime.datetime(2026, 3, 1, 14, 0, tzinfo=PARIS_SUMMER)
@@ -28,8 +28,8 @@ def test_a_badge_state_in_another_zone_is_written_in_utc():
     assert state["checked_at"] == "2026-03-01T12:00:00Z"
 
 
-def test_a_page_time_in_another_zone_is_written_in_utc():
-    assert utc_time(MOMENT) == '<time datetime="2026-03-01T12:00:00Z">2026-03-01 12:00 UTC</time>'
+def test_a_page_time_in_another_zone_is_written_in_utc_for_machines():
+    assert moment(MOMENT).startswith('<time datetime="2026-03-01T12:00:00Z">')
 
 
 def test_microseconds_are_kept_when_there_are_some():

@@ -5,9 +5,9 @@ import posixpath
 import shlex
 
 from django import template
-from django.utils import formats, timezone
+from django.utils import dateformat, formats, timezone
 from django.utils.html import format_html, format_html_join
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 
 from portal.http import public_time
 from portal.monitoring import reasons, uptime
@@ -58,17 +58,16 @@ def answer(piece):
 
 @register.inclusion_tag("web/_check_cell.html")
 def check_cell(observation):
-    """One check as a small cell of the strip: icon and colour, with its time and result in words."""
+    """One check as a small cell of the strip: icon and colour, its time and result in words as the
+    button's name, and its details (time, light, reason, what the server said) in a popover that the
+    button opens by touch, click or keyboard, without JavaScript."""
     state = public_state(observation)
-    label = gettext("%(time)s UTC: %(result)s") % {
-        "time": utc_minute(observation.checked_at),
-        "result": state.word,
-    }
-    sentence = reasons.reason_sentence(state.reason)
     return {
+        "observation": observation,
         "colour": state.light,
         "icon": ICONS[state.result],
-        "label": f"{label}. {sentence}" if sentence else label,
+        "label": gettext("%(time)s: %(result)s")
+        % {"time": local_time(observation.checked_at), "result": state.word},
     }
 
 
@@ -110,16 +109,75 @@ def short_commit(commit):
 
 
 @register.simple_tag
-def utc_time(moment):
-    """A ``<time>`` element in UTC, machine-readable and shown the same to every reader."""
-    if moment is None:
+def moment(value, utc=False):
+    """How every page shows a time: ``<time datetime>`` (``public_time``, UTC, for machines) holding the
+    time on the public's clock with its offset (``local_time``) and how long ago it was (``time_ago``,
+    which refresh.js keeps current from ``datetime``); with ``utc``, the same moment in UTC beside it."""
+    if value is None:
         return ""
-    return format_html('<time datetime="{}">{} UTC</time>', public_time(moment), utc_minute(moment))
+    shown = local_time(value)
+    if utc:
+        shown = gettext("%(local)s, that is %(utc)s") % {
+            "local": shown,
+            "utc": f"{_format(value.astimezone(datetime.UTC))} UTC",
+        }
+    return format_html(
+        '<time datetime="{}">{} · <span class="ago">{}</span></time>',
+        public_time(value),
+        shown,
+        time_ago(value, timezone.now()),
+    )
 
 
-def utc_minute(moment):
-    """A moment as a reader sees it on a page: to the minute, in UTC (the zone is said beside it)."""
-    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M")
+def local_time(value):
+    """``value`` on the public's clock (``settings.TIME_ZONE``) to the minute, with its UTC offset, in the
+    reader's language: "2 dic 2026, 10:56 (UTC−3)", "2 Dec 2026, 10:56 (UTC−3)"."""
+    local = timezone.localtime(value, timezone.get_default_timezone())
+    return f"{_format(local)} ({utc_offset(local)})"
+
+
+def _format(value):
+    # Translators: a date and time as Django's date filter writes it (j: day, M: month as "Dec", b: month
+    # as "dec", Y: year, H:i: 24-hour time). Spanish: "j b Y, H:i" gives "2 dic 2026, 10:56".
+    return dateformat.format(value, gettext("j M Y, H:i"))
+
+
+def utc_offset(local):
+    """A local time's offset from UTC as the public reads it: "UTC−3", "UTC+5:30", "UTC" (a true minus)."""
+    minutes = round(local.utcoffset().total_seconds() / 60)
+    if not minutes:
+        return "UTC"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"UTC{'−' if minutes < 0 else '+'}{hours}{f':{rest:02d}' if rest else ''}"
+
+
+# How long ago, in the largest unit that fits (refresh.js counts the same way with Intl.RelativeTimeFormat).
+UNITS = (
+    (365 * 86400, lambda n: ngettext("%(count)d year ago", "%(count)d years ago", n)),
+    (30 * 86400, lambda n: ngettext("%(count)d month ago", "%(count)d months ago", n)),
+    (86400, lambda n: ngettext("%(count)d day ago", "%(count)d days ago", n)),
+    (3600, lambda n: ngettext("%(count)d hour ago", "%(count)d hours ago", n)),
+    (60, lambda n: ngettext("%(count)d minute ago", "%(count)d minutes ago", n)),
+)
+UNITS_AHEAD = (
+    (365 * 86400, lambda n: ngettext("in %(count)d year", "in %(count)d years", n)),
+    (30 * 86400, lambda n: ngettext("in %(count)d month", "in %(count)d months", n)),
+    (86400, lambda n: ngettext("in %(count)d day", "in %(count)d days", n)),
+    (3600, lambda n: ngettext("in %(count)d hour", "in %(count)d hours", n)),
+    (60, lambda n: ngettext("in %(count)d minute", "in %(count)d minutes", n)),
+)
+
+
+def time_ago(value, now):
+    """How long before ``now`` ``value`` was, in words: "hace 2 minutos", "3 days ago"; under a minute
+    either way, "now" (a clock a little ahead is not news)."""
+    seconds = (now - value).total_seconds()
+    units = UNITS if seconds >= 0 else UNITS_AHEAD
+    for size, phrase in units:
+        count = int(abs(seconds) // size)
+        if count:
+            return phrase(count) % {"count": count}
+    return gettext("now")
 
 
 @register.simple_tag

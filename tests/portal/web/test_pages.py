@@ -76,7 +76,7 @@ def test_a_verified_environment_is_green_with_icon_word_and_check_time(client, d
         '<span class="light light-green result-verified"><img src="/static/icons/verified.svg" alt=""' in html
     )
     assert "verified</span>" in html
-    assert '<time datetime="2026-03-14T09:26:53Z">2026-03-14 09:26 UTC</time>' in html
+    assert '<time datetime="2026-03-14T09:26:53Z">14 Mar 2026, 06:26 (UTC−3) · ' in html
 
 
 def test_a_mismatch_is_red_with_the_plain_sentence(client, deployed):
@@ -254,15 +254,15 @@ def test_a_failed_log_integrity_check_shows_a_site_wide_alert_on_every_page(clie
         assert "root mismatch at size 3" in html
 
 
-def test_times_are_utc_whatever_the_server_clock_says(client, deployed, settings):
+def test_times_are_shown_on_the_public_clock_whatever_zone_they_came_in(client, deployed, settings):
     _, production, *_ = deployed
     settings.TIME_ZONE = "America/Bogota"
     set_status(
         production,
         "verified",
         checked_at=timezone.make_aware(
-            datetime.datetime(2026, 3, 14, 4, 26), timezone.get_fixed_timezone(-300)
+            datetime.datetime(2026, 3, 14, 10, 26), timezone.get_fixed_timezone(60)
         ),
     )
     html = page(client, "/")
-    assert '<time datetime="2026-03-14T09:26:00Z">2026-03-14 09:26 UTC</time>' in html
+    assert '<time datetime="2026-03-14T09:26:00Z">14 Mar 2026, 04:26 (UTC−5) · ' in html

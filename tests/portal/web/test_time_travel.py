@@ -1,4 +1,7 @@
-"""Answering "what was running at <date and time>?" from the records, with the log entries that prove it."""
+"""Answering "what was running at <date and time>?" from the records, with the log entries that prove it.
+
+The date and time asked are on the public's clock (``VITRINA_TIME_ZONE``); Montevideo is UTC−3 all year.
+"""
 
 import datetime
 import html as html_lib
@@ -22,6 +25,11 @@ SECOND_DEPLOY = datetime.datetime(2025, 6, 1, 10, 0, tzinfo=UTC)
 def english_afterwards():
     yield
     translation.activate("en")
+
+
+@pytest.fixture(autouse=True)
+def montevideo(settings):
+    settings.TIME_ZONE = "America/Montevideo"
 
 
 @pytest.fixture
@@ -126,12 +134,75 @@ def test_after_the_second_deployment_it_is_in_force_and_the_light_is_red(client,
 
 
 def test_a_deployment_is_in_force_from_the_very_minute_it_was_deployed(client, history):
+    # Deployed at 10:00 UTC, which was 07:00 on Montevideo's clock.
     assert "Version <strong>2.0.0</strong>" in answer_of(
-        ask(client, history["environment"], "2025-06-01", "10:00")
+        ask(client, history["environment"], "2025-06-01", "07:00")
     )
     assert "Version <strong>1.0.0</strong>" in answer_of(
-        ask(client, history["environment"], "2025-06-01", "09:59")
+        ask(client, history["environment"], "2025-06-01", "06:59")
     )
+
+
+def test_the_time_asked_is_local_and_the_answer_gives_it_in_local_time_and_utc(client, history):
+    answer = answer_of(ask(client, history["environment"], "2025-04-15", "21:30"))
+    assert '<time datetime="2025-04-16T00:30:00Z">' in answer
+    assert "15 Apr 2025, 21:30 (UTC−3), that is 16 Apr 2025, 00:30 UTC" in answer
+
+
+def test_an_empty_time_is_local_midnight(client, history):
+    assert '<time datetime="2025-04-15T03:00:00Z">' in answer_of(
+        ask(client, history["environment"], "2025-04-15")
+    )
+
+
+def test_the_form_names_the_zone_next_to_the_time_in_both_languages(client, history):
+    page = ask(client, history["environment"], "2025-04-15", "12:00")
+    assert '<label for="past-time">Time (America/Montevideo)</label>' in page
+    assert 'aria-describedby="past-time-hint"' in page
+    assert "Local time in America/Montevideo; empty means midnight." in page
+    spanish = html_lib.unescape(
+        client.get(
+            history["environment"].get_absolute_url(), headers={"accept-language": "es"}
+        ).content.decode()
+    )
+    assert "Hora (America/Montevideo)" in spanish
+    assert "Hora local de America/Montevideo" in spanish
+
+
+def test_a_local_time_skipped_by_summer_time_is_refused_clearly(client, history, settings):
+    settings.TIME_ZONE = "Europe/Madrid"  # clocks went from 02:00 to 03:00 on 30 March 2025
+    page = ask(client, history["environment"], "2025-03-30", "02:30", status=400)
+    assert "02:30 on 2025-03-30 never happened in Europe/Madrid: the clocks were put forward" in page
+    spanish = html_lib.unescape(
+        client.get(
+            history["environment"].get_absolute_url(),
+            {"date": "2025-03-30", "time": "02:30"},
+            headers={"accept-language": "es"},
+        ).content.decode()
+    )
+    assert "Las 02:30 del 2025-03-30 nunca existieron en Europe/Madrid" in spanish
+    assert '<time datetime="2025-03-30T01:00:00Z">' in answer_of(
+        ask(client, history["environment"], "2025-03-30", "03:00")
+    )
+
+
+def test_a_local_time_that_happened_twice_is_the_first_and_says_so(client, history, settings):
+    settings.TIME_ZONE = "Europe/Madrid"  # clocks went back from 03:00 to 02:00 on 26 October 2025
+    answer = answer_of(ask(client, history["environment"], "2025-10-26", "02:30"))
+    assert (
+        '<time datetime="2025-10-26T00:30:00Z">26 Oct 2025, 02:30 (UTC+2), that is 26 Oct 2025, 00:30 UTC'
+        in answer
+    )
+    assert "so that local time happened twice: this answer is for the first time." in answer
+    assert "happened twice" not in answer_of(ask(client, history["environment"], "2025-10-26", "04:30"))
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "America/Montevideo", "Etc/GMT+12"])
+def test_the_ends_of_the_calendar_answer_without_error(client, history, settings, zone):
+    settings.TIME_ZONE = zone
+    assert "No deployment had been declared" in answer_of(ask(client, history["environment"], "0001-01-01"))
+    page = ask(client, history["environment"], "9999-12-31", "23:59", status=400)
+    assert "That moment is in the future" in page
 
 
 def test_a_deployment_declared_after_the_moment_says_so(client, history):

@@ -129,7 +129,10 @@ def test_the_scan_reaches_every_kind_of_public_string():
     assert ("What was running at a given moment?",) in found  # the environment page
     assert ("Transparency log",) in found  # the log page
     assert ("log entry #%(index)s",) in found  # {% blocktranslate %} with a variable
-    assert ("The last check, oldest first:", "The last %(checks)s checks, oldest first:") in found  # plural
+    assert (
+        "The last check, newest first (choose one for its details):",
+        "The last %(checks)s checks, newest first (choose one for its details):",
+    ) in found  # plural
     assert ("That moment is in the future: the records can only tell what ran in the past.",) in found  # .py
     assert ("We could not reach the server.",) in found  # gettext_lazy as _ in reasons.py
     assert any(path.suffix == ".svg" for path in public_templates())
