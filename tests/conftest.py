@@ -21,6 +21,29 @@ def empty_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def english_by_default(request):
+    """Tests written before Spanish became the default read English pages: they get "en" as the default.
+
+    The site's default is Spanish (``VITRINA_LANGUAGE``); a test that asks for the fixture
+    ``site_default_language`` sees that real default instead (tests/portal/web/test_i18n.py).
+    """
+    if "site_default_language" in request.fixturenames:
+        yield
+        return
+    settings = request.getfixturevalue("settings")
+    settings.LANGUAGE_CODE = "en"
+    yield
+
+
+@pytest.fixture
+def site_default_language():
+    """The site's configured default language, not the tests' English (see ``english_by_default``)."""
+    from django.conf import settings
+
+    return settings.LANGUAGE_CODE
+
+
 @pytest.fixture
 def log_key_file(tmp_path, settings):
     """A fresh log signing key file for the test, as ``make run`` would generate it."""

@@ -1,6 +1,7 @@
-"""Who put a record on the public record, in plain words, for the pages and the admin alike."""
+"""Plain words for the pages and the admin alike: who put a record on the public record, and the names
+of environments as people read them."""
 
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext_lazy
 
 
 def entered_by(record):
@@ -12,3 +13,20 @@ def entered_by(record):
     if token is not None:
         return gettext("by the pipeline token “%(name)s”") % {"name": token.name}
     return gettext("by Vitrina itself")
+
+
+# Names most projects give their environments, shown in the reader's language. Addresses keep the name.
+ENVIRONMENT_NAMES = {
+    "production": pgettext_lazy("environment name", "production"),
+    "staging": pgettext_lazy("environment name", "staging"),
+    "development": pgettext_lazy("environment name", "development"),
+    "preview": pgettext_lazy("environment name", "preview"),
+    "test": pgettext_lazy("environment name", "test"),
+    "demo": pgettext_lazy("environment name", "demo"),
+}
+
+
+def environment_label(name):
+    """An environment's name as people read it: a well-known name translated, any other name as is."""
+    label = ENVIRONMENT_NAMES.get(name)
+    return name if label is None else str(label)

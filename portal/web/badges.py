@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy as _
 from portal.http import public_time
 from portal.monitoring import reasons
 from portal.monitoring.models import Status, public_state
+from portal.registry import words
 from portal.registry.models import Environment, Project
 from portal.web import shared_cache
 from verifier.reasons import Result
@@ -219,6 +220,12 @@ def svg_response(request, label, result, status=200):
     return cacheable(request, body, etag, "image/svg+xml", status)
 
 
+def environment_badge_label(request, env):
+    """A badge's label for an environment: its name as people read it, in the badge's language."""
+    with translation.override(requested_language(request)):
+        return words.environment_label(env)
+
+
 def cacheable(request, body, etag, content_type, status=200):
     """A response with a short max-age and an ETag, or a bodiless 304 when the client has it."""
     if status == 200 and etag in request.headers.get("If-None-Match", ""):
@@ -232,9 +239,10 @@ def cacheable(request, body, etag, content_type, status=200):
 
 def environment_svg(request, project, env):
     state = environment_state(project, env)
+    label = environment_badge_label(request, env)
     if state is None:
-        return svg_response(request, env, NOT_FOUND, status=404)
-    return svg_response(request, env, state["result"])
+        return svg_response(request, label, NOT_FOUND, status=404)
+    return svg_response(request, label, state["result"])
 
 
 def project_svg(request, project):
@@ -248,7 +256,7 @@ def environment_json(request, project, env):
     state = environment_state(project, env)
     if state is None:
         return json_not_found(request, env, f"There is no environment '{env}' in project '{project}'.")
-    return json_response(request, state, label=env)
+    return json_response(request, state, label=environment_badge_label(request, env))
 
 
 def project_json(request, project):

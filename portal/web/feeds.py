@@ -17,6 +17,7 @@ from django.utils.feedgenerator import Atom1Feed
 from django.utils.translation import gettext as _
 
 from portal.monitoring.models import Observation, public_state
+from portal.registry import words
 from portal.registry.models import Deployment, Project
 
 from .badges import requested_language
@@ -88,7 +89,7 @@ class DeploymentsFeed(VitrinaFeed):
         return _("%(project)s %(version)s deployed to %(environment)s") % {
             "project": deployment.environment.project.name,
             "version": deployment.release.version,
-            "environment": deployment.environment.name,
+            "environment": words.environment_label(deployment.environment.name),
         }
 
     def item_description(self, deployment):
@@ -130,7 +131,7 @@ class StatusFeed(VitrinaFeed):
     def item_title(self, observation):
         return _("%(project)s/%(environment)s: %(result)s") % {
             "project": observation.environment.project.slug,
-            "environment": observation.environment.name,
+            "environment": words.environment_label(observation.environment.name),
             "result": public_state(observation).word,
         }
 

@@ -82,6 +82,12 @@ def result_word(code):
 
 
 @register.filter
+def environment_label(name):
+    """An environment's name as people read it (``registry.words.environment_label``)."""
+    return words.environment_label(name)
+
+
+@register.filter
 def short_digest(digest):
     """``sha256:`` and the first 12 hex digits: enough to tell releases apart at a glance."""
     if not digest:

@@ -125,7 +125,7 @@ class TestEnvironmentBadge:
         by_header = client.get("/badge/demo/production.svg", HTTP_ACCEPT_LANGUAGE="es-ES,es;q=0.9")
         by_header = parse_badge(by_header)[1]
 
-        assert by_query == by_header == ["production", "no coincide"]
+        assert by_query == by_header == ["producción", "no coincide"]
 
     def test_unknown_environment_is_a_grey_not_found_badge_with_404(self, client, project):
         make_environment(project, "production")

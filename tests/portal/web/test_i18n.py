@@ -1,4 +1,10 @@
-"""The pages speak Spanish when asked, by the browser or by the language switch, and remember it."""
+"""The pages speak Spanish by default (``VITRINA_LANGUAGE``), English when asked, by the browser or by the
+language switch, and remember it."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from django.utils import translation
@@ -7,6 +13,7 @@ from portal.monitoring.models import Status
 from tests.portal import factories
 
 pytestmark = pytest.mark.django_db
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(autouse=True)
@@ -60,3 +67,39 @@ def test_the_verify_page_is_translated(client, db):
     assert "Verifícalo tú mismo" in html
     assert "Comprueba el código fuente tú mismo" in html
     assert ".venv/bin/python -m verifier verify bundle.json \\\n    --artifact FILE" in html
+
+
+def test_spanish_is_the_default_for_a_visitor_who_asks_for_no_language(client, production, site_default_language):
+    assert site_default_language == "es"
+    html = client.get("/").content.decode()
+    assert '<html lang="es">' in html
+    assert "Proyectos" in html
+
+
+def test_a_browser_asking_for_english_still_gets_english(client, production, site_default_language):
+    html = client.get("/", headers={"accept-language": "en"}).content.decode()
+    assert '<html lang="en">' in html
+    assert "Projects" in html
+
+
+def test_the_language_switch_to_english_outlasts_the_spanish_default(client, production, site_default_language):
+    client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    assert '<html lang="en">' in client.get("/").content.decode()
+
+
+def settings_with_language(value):
+    env = {**os.environ, "VITRINA_LANGUAGE": value, "DEBUG": "1"}
+    return subprocess.run(
+        [sys.executable, "-c", "from django.conf import settings; print(settings.LANGUAGE_CODE)"],
+        env={**env, "DJANGO_SETTINGS_MODULE": "portal.settings"},
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+
+
+def test_vitrina_language_sets_the_default_and_refuses_a_language_the_site_does_not_speak():
+    assert settings_with_language("en").stdout.strip() == "en"
+    refused = settings_with_language("fr")
+    assert refused.returncode != 0
+    assert "VITRINA_LANGUAGE is 'fr'; the site speaks 'es' (the default) or 'en'." in refused.stderr
