@@ -35,7 +35,7 @@ def test_accept_language_es_renders_spanish(client, production):
     html = client.get("/", headers={"accept-language": "es"}).content.decode()
     assert '<html lang="es">' in html
     assert "Proyectos" in html
-    assert "Verifícalo tú mismo" in html
+    assert "Verifíquelo usted mismo" in html
     assert "aún no comprobado" in html
 
 
@@ -64,9 +64,9 @@ def test_the_language_switch_refuses_a_redirect_to_another_site(client, producti
 
 def test_the_verify_page_is_translated(client, db):
     html = client.get("/verify/", headers={"accept-language": "es"}).content.decode()
-    assert "Verifícalo tú mismo" in html
-    assert "Comprueba el código fuente tú mismo" in html
-    assert ".venv/bin/python -m verifier verify bundle.json \\\n    --artifact FILE" in html
+    assert "Verifíquelo usted mismo" in html
+    assert "Compruebe el código fuente usted mismo" in html
+    assert "Elija la versión o el despliegue" in html
 
 
 def test_spanish_is_the_default_for_a_visitor_who_asks_for_no_language(client, production, site_default_language):
