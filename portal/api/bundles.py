@@ -15,7 +15,7 @@ from rest_framework.response import Response
 
 from portal.http import ErrorSerializer
 from portal.registry import bundles
-from portal.registry.models import Deployment, Release
+from portal.registry.models import Deployment, Release, StatusNote
 from portal.transparency.views import UNAVAILABLE, LogView
 
 
@@ -34,7 +34,7 @@ class ProofBundleSerializer(serializers.Serializer):
     # Declared for the schema: the views answer what ``portal.registry.bundles`` builds.
 
     bundle_version = serializers.IntegerField()
-    kind = serializers.CharField(help_text="`release` or `deployment`.")
+    kind = serializers.CharField(help_text="`release`, `deployment` or `note`.")
     log = serializers.DictField(help_text="The entry, its inclusion proof and the signed checkpoint.")
     project = serializers.DictField()
 
@@ -95,3 +95,14 @@ class DeploymentBundleView(BundleView):
         if deployment is None:
             raise NotFound(f"There is no deployment {pk}.")
         return self.answer(bundles.deployment_bundle, deployment)
+
+
+class NoteBundleView(BundleView):
+    """An operator's public note's proof bundle: its record and log proof."""
+
+    @bundle_schema("note")
+    def get(self, request, pk):
+        note = StatusNote.objects.select_related("project", "environment").filter(pk=pk).first()
+        if note is None:
+            raise NotFound(f"There is no note {pk}.")
+        return self.answer(bundles.note_bundle, note)

@@ -14,7 +14,9 @@ SCHEMAS = {
     "BadgeStatus": {
         "type": "object",
         "description": "An environment's or project's public status; with `format=shields`, a shields.io "
-        "endpoint-badge document (`schemaVersion`, `label`, `message`, `color`).",
+        "endpoint-badge document (`schemaVersion`, `label`, `message`, `color`). An environment's status "
+        "carries `note`: the operator's public note shown beside its light (`kind`, `text`, `starts_at`, "
+        "`ends_at`, `log_index`), or null; a note never changes the light.",
     },
     "Health": {
         "type": "object",

@@ -12,7 +12,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from portal.monitoring.models import Light, public_state, status_of
-from portal.registry.models import COMMIT_VALIDATOR
+from portal.registry.models import COMMIT_VALIDATOR, NOTE_MAX_LENGTH, StatusNote
 from verifier.digest import parse_digest
 from verifier.errors import FormatError
 
@@ -98,6 +98,25 @@ class DeploymentCreateSerializer(serializers.Serializer):
         return check_digest(value) if value.startswith("sha256:") else value
 
 
+class NoteCreateSerializer(serializers.Serializer):
+    project = serializers.SlugField(
+        max_length=50, required=False, help_text="The project's slug; defaults to the token's project."
+    )
+    environment = serializers.SlugField(
+        max_length=50, required=False, allow_null=True, help_text="Omit or null: every environment."
+    )
+    kind = serializers.ChoiceField(choices=StatusNote.Kind.values)
+    text = serializers.CharField(
+        max_length=NOTE_MAX_LENGTH,
+        trim_whitespace=False,
+        help_text="Plain text, one line, shown to the public as written, in the language written.",
+    )
+    starts_at = serializers.DateTimeField(required=False, help_text="ISO 8601; defaults to now.")
+    ends_at = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="ISO 8601; omit or null: until a newer note."
+    )
+
+
 # --- output ---------------------------------------------------------------------------------------
 
 
@@ -149,6 +168,18 @@ class DeploymentCreatedSerializer(serializers.Serializer):
     deployed_at = serializers.DateTimeField()
     log_index = serializers.IntegerField(allow_null=True)
     url = PageField(help_text="The deployment's public page.")
+
+
+class NoteCreatedSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    project = serializers.CharField(source="project.slug")
+    environment = serializers.CharField(source="environment.name", allow_null=True)
+    kind = serializers.CharField()
+    text = serializers.CharField()
+    starts_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField(allow_null=True)
+    log_index = serializers.IntegerField(allow_null=True)
+    url = PageField(help_text="The page the note is shown on.")
 
 
 class StatusSerializer(serializers.Serializer):

@@ -177,6 +177,38 @@ class DeploymentCreateView(TokenView):
         return Response(body, status=status.HTTP_201_CREATED)
 
 
+class NoteCreateView(TokenView):
+    @extend_schema(
+        summary="Post a public note on a status",
+        description=(
+            "Attach an operator's public note (maintenance, investigating, resolved, info) to an "
+            "environment, or to every environment of the project. It is logged, shown beside the light "
+            "and never changes it; a newer note replaces it. Notes are never edited or deleted."
+        ),
+        request=serializers.NoteCreateSerializer,
+        responses={201: serializers.NoteCreatedSerializer, **error_responses(*COMMON_POST_ERRORS)},
+        tags=["registration"],
+    )
+    def post(self, request):
+        serializer = serializers.NoteCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        project = self.project_for(data.get("project"))
+        name = data.get("environment")
+        note = services.post_note(
+            project,
+            environment=services.get_environment(project, name) if name else None,
+            kind=data["kind"],
+            text=data["text"],
+            starts_at=data.get("starts_at"),
+            ends_at=data.get("ends_at"),
+            token=request.auth,
+        )
+        note.log_index = log_index("note", note.pk)
+        body = serializers.NoteCreatedSerializer(note, context={"request": request}).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
 # --- public reads ---------------------------------------------------------------------------------
 
 

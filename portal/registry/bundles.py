@@ -1,4 +1,5 @@
-"""Proof bundles: everything a volunteer needs to check a release or deployment offline, in one JSON.
+"""Proof bundles: everything a volunteer needs to check a release, deployment or operator's note offline,
+in one JSON.
 
 The format (``bundle_version`` 1) is documented in ``docs/formats/bundle.md`` and checked by
 ``verifier.bundle.verify_bundle``. The record in a bundle is read from the database row *now*, not
@@ -14,7 +15,7 @@ from django.conf import settings
 from portal.transparency.services import b64, ensure_integrated, entry_for, get_inclusion_proof
 from portal.transparency.signing import verifier_key
 
-from .services import deployment_entry_body, release_entry_body
+from .services import deployment_entry_body, note_entry_body, release_entry_body
 
 BUNDLE_VERSION = 1
 
@@ -52,6 +53,18 @@ def deployment_bundle(deployment):
     }
 
 
+def note_bundle(note):
+    """An operator's note as logged: its record and log proof. A statement, not evidence of what runs."""
+    entry = _entry(note, "note")
+    return {
+        "bundle_version": BUNDLE_VERSION,
+        "kind": "note",
+        "note": note_entry_body(note),
+        "log": log_proof(entry, ensure_integrated(entry)),
+        "project": project_info(note.project),
+    }
+
+
 def signing_key_info(signing_key):
     return {
         "key_id": signing_key.key_id,
@@ -81,6 +94,8 @@ def bundle_filename(bundle):
     record = bundle[bundle["kind"]]
     if bundle["kind"] == "release":
         name = f"{record['project']}-{record['version']}"
+    elif bundle["kind"] == "note":
+        name = f"{record['project']}-note-{record['note_id']}"
     else:
         name = f"{record['project']}-{record['environment']}-deployment-{record['deployment_id']}"
     return re.sub(r"[^A-Za-z0-9._-]", "_", name) + ".bundle.json"
