@@ -78,3 +78,10 @@ def test_only_the_light_and_its_reason_are_announced(client, checked):
     status_line = html[start : html.index("</p>", start)]
     assert "mismatch" in status_line and 'class="reason"' in status_line
     assert "<time" not in status_line  # nothing in it changes with the clock alone
+
+
+def test_on_the_home_page_only_the_summary_is_announced(client, checked):
+    html = client.get("/").content.decode()
+    assert '<div id="status-home" data-refresh>' in html
+    live = re.findall(r"<[^>]*aria-live[^>]*>", html)
+    assert live == ['<h2 id="summary-heading" aria-live="polite" aria-atomic="true">']
