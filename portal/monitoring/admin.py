@@ -1,4 +1,5 @@
-"""Admin for monitoring: notification channels (editable), observations and deliveries (read-only), and
+"""Admin for monitoring: the public's email subscribers (counted, addresses masked); notification channels
+(editable), observations and deliveries (read-only), and
 the environment's form with its current light.
 
 The observations table grows by one row per check (hundreds of thousands a year): its list never counts
@@ -16,7 +17,7 @@ from portal.registry.admin import EnvironmentAdmin as RegistryEnvironmentAdmin
 from portal.registry.models import Environment
 
 from . import notifications
-from .models import Delivery, NotificationChannel, Observation, Status, status_of
+from .models import Delivery, NotificationChannel, Observation, Status, Subscriber, status_of
 
 # Beyond this many rows a list says "more than N" instead of counting them all.
 COUNT_LIMIT = 10_000
@@ -135,9 +136,9 @@ class StatusAdmin(ReadOnlyAdmin):
 
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyAdmin):
-    list_display = ["channel", "observation", *Delivery.ATTEMPT_FIELDS]
+    list_display = ["channel", "subscriber", "observation", *Delivery.ATTEMPT_FIELDS]
     list_filter = ["state", "channel"]
-    list_select_related = ["channel", "observation__environment__project"]
+    list_select_related = ["channel", "subscriber__project", "observation__environment__project"]
     actions = ["send_again"]
 
     @admin.action(description=_("Send the selected failed deliveries again"))
@@ -152,3 +153,45 @@ class DeliveryAdmin(ReadOnlyAdmin):
             )
             % {"count": count},
         )
+
+class ConfirmedFilter(admin.SimpleListFilter):
+    title = _("confirmed")
+    parameter_name = "confirmed"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("confirmed")), ("no", _("awaiting confirmation"))]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(confirmed_at__isnull=self.value() == "no")
+        return queryset
+
+
+@admin.register(Subscriber)
+class SubscriberAdmin(ReadOnlyAdmin):
+    """How many subscribe, to what, and whether they confirmed. An address is never listed whole; it is
+    found only by typing it whole, to delete it when its owner asks."""
+
+    fields = ["masked_email", "project", "language", "created_at", "confirmed_at"]
+    list_display = ["__str__", "masked_email", "project", "language", "confirmed", "created_at"]
+    list_filter = [ConfirmedFilter, "project", "language"]
+    list_select_related = ["project"]
+    search_fields = ["email"]
+    search_help_text = _("The whole address: nothing is found by a part of one.")
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.has_perm("monitoring.delete_subscriber")
+
+    def get_search_results(self, request, queryset, search_term):
+        if not search_term.strip():
+            return queryset, False
+        return queryset.filter(email=search_term.strip().lower()), False
+
+    @admin.display(description=_("address"))
+    def masked_email(self, subscriber):
+        local, _at, domain = subscriber.email.partition("@")
+        return f"{local[:1]}…@{domain}"
+
+    @admin.display(description=_("confirmed"), boolean=True, ordering="confirmed_at")
+    def confirmed(self, subscriber):
+        return subscriber.confirmed_at is not None

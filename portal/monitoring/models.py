@@ -1,5 +1,6 @@
 """What the workers saw: one ``Observation`` per check, and each environment's current ``Status``;
-where status changes are announced (``NotificationChannel``) and how each announcement went (``Delivery``).
+where status changes are announced (``NotificationChannel`` for operators, ``Subscriber`` for the public)
+and how each announcement went (``Delivery``).
 
 The status is never green by default: an environment that was never checked is "unchecked", shown as
 "not yet checked".
@@ -8,11 +9,13 @@ The status is never green by default: an environment that was never checked is "
 import datetime
 import hashlib
 import hmac
+import secrets
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -309,9 +312,130 @@ class NotificationChannel(models.Model):
         return cls.objects.filter(enabled=True).filter(models.Q(project=project) | models.Q(project=None))
 
 
+class Subscriber(models.Model):
+    """A member of the public who asked to hear about status changes by email: of one project, or of all.
+
+    Nothing is sent until the address is confirmed (double opt-in). The confirmation link carries a random
+    token of which only the SHA-256 is stored (``confirm_hash``), valid for ``CONFIRM_HOURS`` and once:
+    confirming clears it. The unsubscribe link's token is not stored: it is derived from ``SECRET_KEY``
+    and the row's id (``unsubscribe_token``), as a webhook channel's key is. Unsubscribing deletes the
+    row, and with it its pending deliveries; an unconfirmed row is deleted once its link has expired.
+    ``__str__`` never shows the address, so it cannot reach a log or a page by accident.
+    """
+
+    CONFIRM_HOURS = 48
+
+    email = models.EmailField(_("email address"))
+    project = models.ForeignKey(
+        "registry.Project",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="subscribers",
+        verbose_name=_("project"),
+        help_text=_("Empty: every project."),
+    )
+    # The language the visitor read the form in: every email to them is written in it.
+    language = models.CharField(_("language"), max_length=10)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    confirm_hash = models.CharField(
+        _("confirmation token's SHA-256"), max_length=64, blank=True, db_index=True, editable=False
+    )
+    confirm_sent_at = models.DateTimeField(_("confirmation sent at"), null=True, blank=True, editable=False)
+    confirmed_at = models.DateTimeField(_("confirmed at"), null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("email subscriber")
+        verbose_name_plural = _("email subscribers")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["email", "project"],
+                condition=models.Q(project__isnull=False),
+                name="one_subscription_per_address_and_project",
+            ),
+            models.UniqueConstraint(
+                fields=["email"],
+                condition=models.Q(project__isnull=True),
+                name="one_subscription_per_address_to_all",
+            ),
+        ]
+
+    def __str__(self):
+        return f"subscriber #{self.pk} ({self.project.slug if self.project else 'all projects'})"
+
+    @staticmethod
+    def token_hash(token):
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    @classmethod
+    def subscribe(cls, email, project, language, now=None):
+        """The subscription of ``email`` (normalised to lower case) to ``project`` (None: all), and a fresh
+        confirmation token if it is not confirmed yet (None if it is). A new token replaces the last one.
+        """
+        now = now or timezone.now()
+        cls.objects.filter(confirmed_at=None, confirm_sent_at__lt=now - cls.confirm_lifetime()).delete()
+        subscriber, _ = cls.objects.get_or_create(
+            email=email.strip().lower(), project=project, defaults={"language": language}
+        )
+        if subscriber.confirmed_at is not None:
+            return subscriber, None
+        token = secrets.token_urlsafe(32)
+        subscriber.confirm_hash, subscriber.confirm_sent_at = cls.token_hash(token), now
+        subscriber.language = language
+        subscriber.save(update_fields=["confirm_hash", "confirm_sent_at", "language"])
+        return subscriber, token
+
+    @classmethod
+    def confirm_lifetime(cls):
+        return datetime.timedelta(hours=cls.CONFIRM_HOURS)
+
+    @classmethod
+    def awaiting(cls, token):
+        """The unconfirmed subscription whose confirmation token is ``token``, or None."""
+        if not token:
+            return None
+        return cls.objects.filter(confirmed_at=None, confirm_hash=cls.token_hash(token)).first()
+
+    def expired(self, now=None):
+        return self.confirm_sent_at + self.confirm_lifetime() < (now or timezone.now())
+
+    def confirm(self, now=None):
+        """Confirm the subscription; its confirmation token is spent."""
+        self.confirmed_at, self.confirm_hash = now or timezone.now(), ""
+        self.save(update_fields=["confirmed_at", "confirm_hash"])
+
+    def unsubscribe_token(self):
+        return self.derive_unsubscribe_token(self.pk)
+
+    @staticmethod
+    def derive_unsubscribe_token(pk):
+        """HMAC-SHA256(SECRET_KEY, id), so a link can be checked even after its row is gone."""
+        message = f"vitrina-unsubscribe:{pk}".encode()
+        return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
+
+    @classmethod
+    def unsubscribe_link_is_valid(cls, pk, token):
+        return hmac.compare_digest(cls.derive_unsubscribe_token(pk), token)
+
+    def confirm_url(self, token):
+        return settings.SITE_URL + reverse("web:subscribe_confirm", args=[token])
+
+    def unsubscribe_url(self):
+        return settings.SITE_URL + reverse("web:unsubscribe", args=[self.pk, self.unsubscribe_token()])
+
+    @classmethod
+    def for_project(cls, project):
+        """The confirmed subscribers who hear about ``project``: its own and those of every project."""
+        return cls.objects.exclude(confirmed_at=None).filter(
+            models.Q(project=project) | models.Q(project=None)
+        )
+
+
 class Delivery(models.Model):
-    """One status change to announce on one channel: the outbox row, written in the transaction that
-    records the change, so a change and its pending announcements exist together or not at all.
+    """One status change to announce on one channel or to one subscriber: the outbox row, written in the
+    transaction that records the change, so a change and its pending announcements exist together or not
+    at all.
 
     A pending delivery is sent when its ``next_attempt_at`` has come: right after the change commits if
     the broker takes the task, and otherwise by the periodic sweep (``notifications.send_due``). Whoever
@@ -325,7 +449,18 @@ class Delivery(models.Model):
         SENT = "sent", _("sent")
         FAILED = "failed", _("failed")
 
-    channel = models.ForeignKey(NotificationChannel, on_delete=models.CASCADE, related_name="deliveries")
+    # Exactly one of the two: an operator's channel, or a subscriber (whose deliveries go when they do).
+    channel = models.ForeignKey(
+        NotificationChannel, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    subscriber = models.ForeignKey(
+        Subscriber,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+        verbose_name=_("email subscriber"),
+    )
     observation = models.ForeignKey(Observation, on_delete=models.CASCADE, related_name="deliveries")
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     created_at = models.DateTimeField(default=timezone.now)
@@ -355,8 +490,17 @@ class Delivery(models.Model):
             models.UniqueConstraint(
                 fields=["channel", "observation"], name="one_delivery_per_channel_and_change"
             ),
+            models.UniqueConstraint(
+                fields=["subscriber", "observation"], name="one_delivery_per_subscriber_and_change"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(channel__isnull=False, subscriber__isnull=True)
+                | models.Q(channel__isnull=True, subscriber__isnull=False),
+                name="delivery_to_a_channel_or_a_subscriber",
+            ),
         ]
 
     def __str__(self):
         outcome = self.error or f"HTTP {self.status_code}" if self.state == self.State.FAILED else self.state
-        return f"{self.channel} #{self.observation_id} after {self.attempts} attempt(s): {outcome}"
+        target = self.channel or self.subscriber
+        return f"{target} #{self.observation_id} after {self.attempts} attempt(s): {outcome}"

@@ -1,4 +1,5 @@
-"""Announcing status changes on the channels operators configure: signed webhooks and email.
+"""Announcing status changes on the channels operators configure (signed webhooks and email), and by
+email to the members of the public who subscribed and confirmed their address (``Subscriber``).
 
 A transactional outbox: the transaction that records a change also writes one pending ``Delivery`` per
 matching channel (``announce``), so no change is committed without its announcements and none is
@@ -12,11 +13,16 @@ the delivery's id (``X-Vitrina-Delivery``, and ``delivery_id`` in the signed bod
 Outgoing webhook requests obey the rules of live checks: the destination's addresses are checked
 before connecting (no cloud metadata, no private networks unless ``VITRINA_ALLOW_PRIVATE_ADDRESSES``),
 redirects are not followed, and the whole exchange is capped in time and in the bytes read back.
+
+A subscriber's emails are written in the language they subscribed in, with the light's words from
+``reasons``, and carry a one-click unsubscribe link (RFC 8058 ``List-Unsubscribe``). Their address is
+never written to a log or to a delivery's error.
 """
 
 import http.client
 import json
 import logging
+import re
 import socket
 import ssl
 import threading
@@ -27,14 +33,16 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
-from django.utils import timezone
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
 from kombu.exceptions import OperationalError
 
 from portal.celery import app
+from portal.registry.words import environment_label
 from portal.transparency.services import entry_for
 from verifier.live import address_problem
 
-from .models import Delivery, NotificationChannel, Observation, public_state
+from .models import Delivery, NotificationChannel, Observation, Subscriber, public_state
 
 logger = logging.getLogger(__name__)
 
@@ -66,12 +74,20 @@ def backoff(retries):
 
 
 def announce(observation):
-    """Write one pending delivery of ``observation`` per enabled channel of its project (or of every
-    project), in the caller's transaction, and queue them to be sent once it commits.
+    """Write one pending delivery of ``observation`` per enabled channel and per confirmed subscriber of
+    its project (or of every project), in the caller's transaction, and queue them to be sent once it
+    commits.
     """
-    channels = NotificationChannel.for_project(observation.environment.project_id)
+    project = observation.environment.project_id
     deliveries = Delivery.objects.bulk_create(
-        Delivery(channel=channel, observation=observation) for channel in channels
+        [
+            Delivery(channel=channel, observation=observation)
+            for channel in NotificationChannel.for_project(project)
+        ]
+        + [
+            Delivery(subscriber=subscriber, observation=observation)
+            for subscriber in Subscriber.for_project(project)
+        ]
     )
     delivery_ids = [delivery.pk for delivery in deliveries]
     if delivery_ids:
@@ -111,10 +127,13 @@ def send(delivery_id, now=None):
     ).update(next_attempt_at=now + timedelta(seconds=CLAIM_SECONDS))
     if not claimed:
         return None
-    delivery = Delivery.objects.select_related("channel", "observation__environment__project").get(
-        pk=delivery_id
+    delivery = (
+        Delivery.objects.select_related("channel", "subscriber", "observation__environment__project")
+        .filter(pk=delivery_id)
+        .first()
     )
-    return attempt(delivery, now=now)
+    # Gone meanwhile: its subscriber unsubscribed, which deletes their deliveries.
+    return delivery and attempt(delivery, now=now)
 
 
 def attempt(delivery, now=None):
@@ -122,7 +141,7 @@ def attempt(delivery, now=None):
     backoff, or failed for good after ``MAX_RETRIES`` retries.
     """
     now = now or timezone.now()
-    if not delivery.channel.enabled:
+    if delivery.channel and not delivery.channel.enabled:
         delivery.state = Delivery.State.FAILED
         delivery.error = "Not sent: the channel was disabled before this change could be announced on it."
         delivery.save(update_fields=["state", "error"])
@@ -131,7 +150,9 @@ def attempt(delivery, now=None):
     delivery.status_code = None
     delivery.error = ""
     try:
-        if delivery.channel.kind == NotificationChannel.Kind.WEBHOOK:
+        if delivery.subscriber:
+            send_to_subscriber(delivery)
+        elif delivery.channel.kind == NotificationChannel.Kind.WEBHOOK:
             delivery.status_code = send_webhook(delivery)
         else:
             send_email(delivery)
@@ -236,6 +257,71 @@ def send_email(delivery):
         ).send()
     except (OSError, ValueError) as exc:
         raise DeliveryFailed(f"Could not send mail to {channel.email}: {exc}.") from None
+
+
+def send_to_subscriber(delivery):
+    """Email the change to a subscriber, in their language, with a one-click unsubscribe link."""
+    subscriber, observation = delivery.subscriber, delivery.observation
+    environment = observation.environment
+    with translation.override(subscriber.language):
+        context = {
+            "project": environment.project,
+            "environment": environment,
+            "environment_name": environment_label(environment.name),
+            "state": public_state(observation),
+            "checked_at": observation.checked_at,
+            "zone": settings.TIME_ZONE,
+            "url": settings.SITE_URL + environment.get_absolute_url(),
+            "unsubscribe_url": subscriber.unsubscribe_url(),
+            "subscriber": subscriber,
+            "SITE_URL": settings.SITE_URL,
+        }
+        subject = render_to_string("email/status_change_subject.txt", context)
+        text = render_to_string("email/status_change.txt", context)
+    mail(subscriber, subject, text, {"X-Vitrina-Delivery": str(delivery.pk)})
+
+
+def send_confirmation(subscriber, token):
+    """The one email a subscription form sends: the link that confirms it, or, for an address already
+    confirmed, a note saying so with the link to stop (the form's answer is the same either way, so it
+    tells no one which addresses are subscribed). Raises ``DeliveryFailed`` if the mail server refuses.
+    """
+    with translation.override(subscriber.language):
+        context = {
+            "subscriber": subscriber,
+            "project": subscriber.project,
+            "confirm_url": subscriber.confirm_url(token) if token else None,
+            "hours": Subscriber.CONFIRM_HOURS,
+            "unsubscribe_url": subscriber.unsubscribe_url(),
+            "SITE_URL": settings.SITE_URL,
+        }
+        subject = render_to_string("email/subscribe_confirm_subject.txt", context)
+        text = render_to_string("email/subscribe_confirm.txt", context)
+    mail(subscriber, subject, text, {})
+
+
+def mail(subscriber, subject, text, headers):
+    """Send one email to a subscriber, unsubscribable in one click (RFC 8058); the error names the row,
+    never the address."""
+    headers = {
+        **headers,
+        "List-Unsubscribe": f"<{subscriber.unsubscribe_url()}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        "Auto-Submitted": "auto-generated",
+    }
+    try:
+        EmailMessage(
+            " ".join(subject.split()),
+            text,
+            settings.DEFAULT_FROM_EMAIL,
+            [subscriber.email],
+            connection=get_connection(timeout=WEBHOOK_TIMEOUT),
+            headers=headers,
+        ).send()
+    except (OSError, ValueError) as exc:
+        # Mail servers echo the recipient in their refusals: keep the reason, not the address.
+        reason = re.sub(re.escape(subscriber.email), "<address>", str(exc), flags=re.IGNORECASE)
+        raise DeliveryFailed(f"Could not send mail to {subscriber}: {reason}.") from None
 
 
 def post(
