@@ -7,6 +7,8 @@ import re
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from tests.portal.web.conftest import chromium, screenshot  # noqa: F401 - the browser fixtures, shared
+
 pytestmark = pytest.mark.django_db
 
 # What the URL map routes that is not public API: pages for people (the site, its language switch, the
@@ -84,3 +86,80 @@ def test_the_project_feeds_and_the_operations_endpoints_are_described(client):
         assert {parameter["name"] for parameter in operation["parameters"]} == {"slug", "lang"}
     assert "text/plain" in paths["/metrics"]["get"]["responses"]["200"]["content"]
     assert set(paths["/healthz"]["get"]["responses"]) == {"200", "503"}
+
+
+@pytest.mark.parametrize(
+    ("language", "heading"), [("es", "Documentación de la API"), ("en", "API documentation")]
+)
+def test_the_docs_page_is_a_page_of_the_site_in_the_visitor_s_language(client, language, heading):
+    text = client.get("/api/v1/docs/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+
+    assert f'<html lang="{language}">' in text
+    assert '<a class="site-name" href="/">Vitrina</a>' in text, "the way back to the site"
+    assert '<link rel="stylesheet" href="/static/css/vitrina.css">' in text
+    assert f"<h1>{heading}</h1>" in text
+    # Swagger UI speaks English only: its part of the page says so, whatever the page's language.
+    assert '<div id="swagger-ui" class="api-reference" lang="en"' in text
+    assert '<a href="/api/v1/schema/?format=json">' in text, "the schema, for a reader without JavaScript"
+
+
+def test_the_docs_page_loads_swagger_ui_from_this_site_and_starts_it_from_a_file(client):
+    text = client.get("/api/v1/docs/").content.decode()
+
+    scripts = re.findall(r"<script\b([^>]*)>(.*?)</script>", text, re.S)
+    assert [body.strip() for _, body in scripts] == [""] * len(scripts)
+    sources = [re.search(r'src="([^"]+)"', attributes).group(1) for attributes, _ in scripts]
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in sources
+    assert sources[-1] == "/static/api/swagger_init.js"
+    assert all(source.startswith("/static/") for source in sources)
+    assert all("defer" in attributes for attributes, _ in scripts)
+    assert "<style" not in text
+    assert not re.search(r"\sstyle\s*=", text)
+
+
+# axe with every rule it has switched on, the AAA ones (7:1 contrast) and the experimental ones included.
+EVERY_RULE = "axe.getRules().map(rule => rule.ruleId)"
+SCREENS = {
+    "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True},
+    "desktop": {"viewport": {"width": 1280, "height": 900}},
+}
+
+
+def every_rule_violation(page):
+    from axe_playwright_python.sync_playwright import Axe
+
+    axe = Axe()
+    page.evaluate(axe.axe_script)
+    rules = {rule: {"enabled": True} for rule in page.evaluate(EVERY_RULE)}
+    violations = axe.run(page, options={"rules": rules}).response["violations"]
+    return [f"{v['id']} on {[node['target'] for node in v['nodes']][:3]}" for v in violations]
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("screen", SCREENS)
+@pytest.mark.parametrize("language", ["es", "en"])
+def test_axe_finds_nothing_on_the_docs_page_with_every_rule(
+    live_server,
+    chromium,  # noqa: F811 - the fixture imported above
+    screenshot,  # noqa: F811
+    screen,
+    language,
+):
+    context = chromium.new_context(locale=language, **SCREENS[screen])
+    try:
+        page = context.new_page()
+        errors = []
+        page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+        page.goto(f"{live_server.url}/api/v1/docs/")
+        page.wait_for_selector("#operations .opblock", timeout=15000)
+        width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        screenshot(page, f"api-docs-{language}-{screen}")
+
+        assert page.locator("html").get_attribute("lang") == language
+        assert page.locator(".opblock").count() >= 26
+        assert width[0] <= width[1], f"{width[0]} px wide in a {width[1]} px window"
+        assert every_rule_violation(page) == []
+        assert errors == []
+    finally:
+        context.close()
