@@ -85,6 +85,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "portal.web.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before the session and the locale: a kept public page is answered without either (portal/web/page_cache.py).
+    "portal.web.page_cache.SharedPageCache",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -308,6 +310,9 @@ VITRINA_LOG_ORIGIN = os.environ.get("VITRINA_LOG_ORIGIN", "vitrina.example/log")
 VITRINA_LOG_KEY_FILE = os.environ.get("VITRINA_LOG_KEY_FILE", str(VAR_DIR / "log-signing.key"))
 
 # Monitoring.
+# Seconds a public page (the same for every anonymous reader of a language) is answered from memory.
+# Off in tests, which change records between two reads of a page.
+VITRINA_PAGE_CACHE_SECONDS = int(os.environ.get("VITRINA_PAGE_CACHE_SECONDS", "0" if TESTING else "5"))
 VITRINA_ALLOW_PRIVATE_ADDRESSES = env_bool("VITRINA_ALLOW_PRIVATE_ADDRESSES", DEBUG or TESTING)
 VITRINA_REPO_CACHE_DIR = os.environ.get("VITRINA_REPO_CACHE_DIR", str(VAR_DIR / "repos"))
 VITRINA_LIVE_CONNECT_TIMEOUT = float(os.environ.get("VITRINA_LIVE_CONNECT_TIMEOUT", "3"))
