@@ -19,6 +19,10 @@ SCREENS = {
     "desktop": {"viewport": {"width": 1280, "height": 900}},
 }
 UNKNOWN_DIGEST = "sha256:" + "ab" * 32
+# For each bar on the page, how many of its cells have a width and end inside the window.
+VISIBLE_CELLS = """[...document.querySelectorAll('.days')].map(bar => [...bar.children]
+    .map(cell => cell.getBoundingClientRect())
+    .filter(box => box.width > 0 && box.right <= innerWidth).length)"""
 
 
 @pytest.fixture
@@ -71,10 +75,9 @@ def test_the_page_fits_and_is_accessible_on_phone_and_laptop(name, pages, chromi
                 width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
                 if width[0] > width[1]:
                     problems.append(f"{language} {screen}: {width[0]} px wide in a {width[1]} px window")
-                cells = page.evaluate(
-                    """[...document.querySelectorAll('.days')].map(bar => [...bar.children].map(
-                        cell => cell.getBoundingClientRect()).filter(r => r.width > 0 && r.right <= innerWidth).length)"""
-                )
+                cells = page.evaluate(VISIBLE_CELLS)
+                if name in ("project", "environment") and not cells:
+                    problems.append(f"{language} {screen}: no 90-day bar")
                 problems += [f"{language} {screen}: {n} of 90 cells visible" for n in cells if n != 90]
                 violations = Axe().run(page).response["violations"]
                 problems += [
