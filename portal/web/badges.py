@@ -1,11 +1,12 @@
 """Status badges: a small SVG per environment and per project, and the same status as JSON.
 
 Badges are embedded in READMEs and intranet pages and fetched far more often than any page, so they
-are built for speed: one query (two for a project without environments), whose answer is kept in the
-cache for ``CACHE_SECONDS`` so a popular badge costs one query every few seconds rather than one per
-view; a compiled SVG template rendered once per distinct (label, message, colour) and kept in memory;
-and a short ``max-age`` with an ETag so proxies and browsers revalidate cheaply. A badge is thus at
-most ``CACHE_SECONDS + MAX_AGE`` seconds behind the status, which changes at most once per check.
+are built for speed: one query (two for a project without environments; the status JSON adds two for
+the operator's notes beside the lights), whose answer is kept in the cache for ``CACHE_SECONDS`` so a
+popular badge costs one query every few seconds rather than one per view; a compiled SVG template
+rendered once per distinct (label, message, colour) and kept in memory; and a short ``max-age`` with
+an ETag so proxies and browsers revalidate cheaply. A badge is thus at most ``CACHE_SECONDS + MAX_AGE``
+seconds behind the status, which changes at most once per check.
 
 A badge never shows green without a check: a status without a check time is "not checked", and a
 project's badge is the worst of its environments.
@@ -17,14 +18,14 @@ import json
 
 from django.http import HttpResponse
 from django.template.loader import get_template
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from portal.http import public_time
 from portal.monitoring import reasons
 from portal.monitoring.models import Status, public_state
 from portal.registry import words
-from portal.registry.models import Environment, Project
+from portal.registry.models import Environment, Project, current_notes
 from portal.web import shared_cache
 from verifier.reasons import Result
 
@@ -200,6 +201,37 @@ def make_state(slug, env, result, reason, checked_at):
     }
 
 
+def project_notes(slug):
+    """{environment name: its operator's note as the status JSON shows it, or None}, kept like the
+    states; only the JSON documents carry notes, so a badge stays one query."""
+    return cached(f"badge-notes:{slug}", lambda: query_project_notes(slug))
+
+
+def query_project_notes(slug):
+    """Two queries, four when a note is shown (``registry.models.current_notes``)."""
+    names = dict(Environment.objects.filter(project__slug=slug).values_list("pk", "name"))
+    notes = current_notes(list(names), timezone.now()) if names else {}
+    return {name: note_document(notes.get(pk)) for pk, name in names.items()}
+
+
+def noted(state, notes):
+    """``state`` with ``note``: the operator's note shown beside that light now, or None. A note never
+    changes the light."""
+    return {**state, "note": notes.get(state["environment"])}
+
+
+def note_document(note):
+    if note is None:
+        return None
+    return {
+        "kind": note.kind,
+        "text": note.text,
+        "starts_at": public_time(note.starts_at),
+        "ends_at": public_time(note.ends_at),
+        "log_index": note.log_index,
+    }
+
+
 def project_state(slug, states):
     """A project's state: its worst environment's, or "not checked" when it has none."""
     if not states:
@@ -256,6 +288,7 @@ def environment_json(request, project, env):
     state = environment_state(project, env)
     if state is None:
         return json_not_found(request, env, f"There is no environment '{env}' in project '{project}'.")
+    state = noted(state, project_notes(project))
     return json_response(request, state, label=environment_badge_label(request, env))
 
 
@@ -263,7 +296,11 @@ def project_json(request, project):
     states = project_states(project)
     if states is None:
         return json_not_found(request, PROJECT_LABEL, f"There is no project '{project}'.")
-    return json_response(request, {**project_state(project, states), "environments": states}, PROJECT_LABEL)
+    notes = project_notes(project)
+    environments = [noted(state, notes) for state in states]
+    return json_response(
+        request, {**project_state(project, states), "environments": environments}, PROJECT_LABEL
+    )
 
 
 def json_response(request, state, label):

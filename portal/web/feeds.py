@@ -16,9 +16,11 @@ from django.utils import translation
 from django.utils.feedgenerator import Atom1Feed
 from django.utils.translation import gettext as _
 
+from portal.http import public_time
 from portal.monitoring.models import Observation, public_state
 from portal.registry import words
-from portal.registry.models import Deployment, Project
+from portal.registry.models import Deployment, Project, StatusNote
+from portal.transparency.models import LogEntry
 
 from .badges import requested_language
 
@@ -125,10 +127,25 @@ class StatusFeed(VitrinaFeed):
         return _("Each time an environment's check result or reason changed.")
 
     def items(self, project):
+        """Status changes and operators' notes (each a log entry), newest first, ``FEED_LENGTH`` in all."""
         changes = Observation.objects.filter(changed_status=True).select_related("environment__project")
-        return self.newest(changes, project, "checked_at")
+        notes = StatusNote.objects.select_related("project", "environment", *StatusNote.AUTHOR_FIELDS)
+        if project:
+            notes = notes.filter(project=project)
+        notes = list(notes.order_by("-registered_at", "-id")[:FEED_LENGTH])
+        indexes = dict(
+            LogEntry.objects.filter(kind=LogEntry.Kind.NOTE, object_id__in=[n.pk for n in notes]).values_list(
+                "object_id", "index"
+            )
+        )
+        for note in notes:
+            note.log_index = indexes.get(note.pk)
+        items = [*self.newest(changes, project, "checked_at"), *notes]
+        return sorted(items, key=self.item_pubdate, reverse=True)[:FEED_LENGTH]
 
     def item_title(self, observation):
+        if isinstance(observation, StatusNote):
+            return note_title(observation)
         return _("%(project)s/%(environment)s: %(result)s") % {
             "project": observation.environment.project.slug,
             "environment": words.environment_label(observation.environment.name),
@@ -136,6 +153,8 @@ class StatusFeed(VitrinaFeed):
         }
 
     def item_description(self, observation):
+        if isinstance(observation, StatusNote):
+            return note_description(observation)
         lines = [str(public_state(observation).sentence)]
         if observation.live_digest:
             lines.append(_("Running: %(digest)s") % {"digest": observation.live_digest})
@@ -144,16 +163,45 @@ class StatusFeed(VitrinaFeed):
         return "\n".join(lines)
 
     def item_link(self, observation):
+        if isinstance(observation, StatusNote):
+            return absolute(observation.get_absolute_url())
         return absolute(observation.environment.get_absolute_url())
 
     def item_guid(self, observation):
+        if isinstance(observation, StatusNote):
+            return f"{self.item_link(observation)}#note-{observation.pk}"
         return f"{self.item_link(observation)}#observation-{observation.pk}"
 
     item_guid_is_permalink = False
 
     def item_pubdate(self, observation):
+        if isinstance(observation, StatusNote):
+            return observation.registered_at
         return observation.checked_at
 
     def item_updateddate(self, observation):
-        """Atom requires <updated> on every entry; an observation never changes after it is written."""
-        return observation.checked_at
+        """Atom requires <updated> on every entry; an observation or a note never changes once written."""
+        return self.item_pubdate(observation)
+
+
+def note_title(note):
+    """An operator's note as a feed entry's title: where, and its kind in the reader's words."""
+    where = note.project.slug
+    if note.environment_id:
+        where = f"{where}/{words.environment_label(note.environment.name)}"
+    return _("%(where)s: operator's note, %(kind)s") % {"where": where, "kind": note.get_kind_display()}
+
+
+def note_description(note):
+    """The operator's own words, then who wrote them, when the note applies and its log entry."""
+    lines = [note.text, _("In the operator's words; %(who)s.") % {"who": words.entered_by(note)}]
+    if note.ends_at:
+        lines.append(
+            _("From %(start)s to %(end)s.")
+            % {"start": public_time(note.starts_at), "end": public_time(note.ends_at)}
+        )
+    else:
+        lines.append(_("From %(start)s.") % {"start": public_time(note.starts_at)})
+    if note.log_index is not None:
+        lines.append(_("Log entry #%(index)s.") % {"index": note.log_index})
+    return "\n".join(lines)

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from portal.http import public_read
 from portal.monitoring import reasons
 from portal.monitoring.models import Observation
-from portal.registry.models import Deployment, Release, SigningKey
+from portal.registry.models import Deployment, Release, SigningKey, StatusNote
 from portal.registry.words import environment_label
 from portal.transparency import services
 from portal.transparency.models import LogEntry
@@ -31,6 +31,7 @@ LINKED = {
     LogEntry.Kind.KEY_ADDED: SigningKey.objects.select_related("project"),
     LogEntry.Kind.KEY_REVOKED: SigningKey.objects.select_related("project"),
     LogEntry.Kind.STATUS: Observation.objects.select_related("environment__project"),
+    LogEntry.Kind.NOTE: StatusNote.objects.select_related("project", "environment"),
 }
 
 
@@ -129,7 +130,23 @@ def summary(kind, body):
             "result": words,
         }
         return f"{line} — {sentence}" if sentence else line
+    if kind == LogEntry.Kind.NOTE:
+        return note_summary(project, body)
     return ""
+
+
+def note_summary(project, body):
+    """An operator's note: where, its kind in the reader's words, and the operator's own words."""
+    where = f"{project}/{environment_label(body['environment'])}" if body.get("environment") else project
+    try:
+        kind = StatusNote.Kind(body.get("kind")).label
+    except ValueError:
+        kind = body.get("kind", "")
+    return _("%(where)s: operator's note, %(kind)s: “%(text)s”") % {
+        "where": where,
+        "kind": kind,
+        "text": body.get("text", ""),
+    }
 
 
 def _key(body):

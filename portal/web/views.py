@@ -14,10 +14,9 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 
-from portal.monitoring import uptime
-from portal.monitoring import evidence
+from portal.monitoring import evidence, uptime
 from portal.monitoring.models import Observation, status_of
-from portal.registry.models import Deployment, Environment, Project, Release
+from portal.registry.models import Deployment, Environment, Project, Release, current_notes
 from portal.transparency.models import LogEntry
 from portal.transparency.services import verifier_key
 from portal.transparency.signing import LogKeyError
@@ -48,12 +47,15 @@ def environments_with_status():
 
 
 def attach_current(environments):
-    """Give each environment ``.current`` (latest deployment, with release) and ``.state``, in one query."""
+    """Give each environment ``.current`` (latest deployment, with release), ``.state`` and ``.note`` (the
+    operator's note it shows now, or None), in four queries."""
     ids = [env.current_deployment_id for env in environments if env.current_deployment_id]
     deployments = Deployment.objects.select_related("release__project").in_bulk(ids)
+    notes = current_notes([env.pk for env in environments], timezone.now())
     for env in environments:
         env.current = deployments.get(env.current_deployment_id)
         env.state = status_of(env)
+        env.note = notes.get(env.pk)
     return environments
 
 

@@ -154,6 +154,7 @@ class TestEnvironmentBadge:
     def test_a_second_view_within_the_cache_time_takes_no_query(self, client, project):
         set_status(make_environment(project, "production"), "verified")
         client.get("/badge/demo/production.svg")
+        client.get("/badge/demo.json")  # the status JSON also keeps the operators' notes of the project
 
         with CaptureQueriesContext(connection) as queries:
             response = client.get("/badge/demo/production.json")
@@ -236,6 +237,7 @@ class TestJsonStatus:
             "message": "The server took too long to answer. This is not evidence of tampering: the project's "
             "operators must make it possible to check again.",
             "checked_at": "2025-03-01T12:00:00Z",
+            "note": None,
         }
 
     def test_never_checked_environment_is_unchecked_with_no_light(self, client, project):
