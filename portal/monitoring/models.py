@@ -108,18 +108,23 @@ class CheckResult(models.Model):
     that takes them over (``shared_fields``) when the check changes it: the result, its reason and
     message, when it was checked, what the live endpoint served and what was expected."""
 
-    result = models.CharField(max_length=20, choices=ResultChoices.choices)
-    reason = models.CharField(max_length=40, choices=REASON_CHOICES, blank=True)
-    message = models.TextField(blank=True)
-    checked_at = models.DateTimeField(db_index=True)
-    live_digest = models.CharField(max_length=71, blank=True)
-    live_commit = models.CharField(max_length=64, blank=True)
-    live_version = models.CharField(max_length=100, blank=True)
-    expected_digest = models.CharField(max_length=71, blank=True)
+    result = models.CharField(_("result"), max_length=20, choices=ResultChoices.choices)
+    reason = models.CharField(_("reason"), max_length=40, choices=REASON_CHOICES, blank=True)
+    message = models.TextField(_("message"), blank=True)
+    checked_at = models.DateTimeField(_("checked at"), db_index=True)
+    live_digest = models.CharField(_("digest served"), max_length=71, blank=True)
+    live_commit = models.CharField(_("commit served"), max_length=64, blank=True)
+    live_version = models.CharField(_("version served"), max_length=100, blank=True)
+    expected_digest = models.CharField(_("expected digest"), max_length=71, blank=True)
     live_release = models.ForeignKey(
-        Release, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        Release,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("release served"),
     )
-    ahead_by = models.IntegerField(null=True, blank=True)
+    ahead_by = models.IntegerField(_("commits ahead of the release"), null=True, blank=True)
 
     class Meta:
         abstract = True
@@ -141,15 +146,22 @@ class CheckResult(models.Model):
 
 class Status(CheckResult):
     environment = models.OneToOneField(
-        Environment, on_delete=models.CASCADE, primary_key=True, related_name="status"
+        Environment,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="status",
+        verbose_name=_("environment"),
     )
     # Never green by default: an environment's status starts unchecked, with no check time.
-    result = models.CharField(max_length=20, choices=ResultChoices.choices, default=ResultChoices.UNCHECKED)
-    checked_at = models.DateTimeField(null=True, blank=True)
-    changed_at = models.DateTimeField(null=True, blank=True)
+    result = models.CharField(
+        _("result"), max_length=20, choices=ResultChoices.choices, default=ResultChoices.UNCHECKED
+    )
+    checked_at = models.DateTimeField(_("checked at"), null=True, blank=True)
+    changed_at = models.DateTimeField(_("changed at"), null=True, blank=True)
 
     class Meta:
-        verbose_name_plural = "statuses"
+        verbose_name = _("status")
+        verbose_name_plural = _("statuses")
 
     def __str__(self):
         return f"{self.environment}: {self.result} {self.reason}".strip()
@@ -174,21 +186,30 @@ def status_of(environment):
 
 
 class Observation(CheckResult):
-    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="observations")
-    expected_release = models.ForeignKey(
-        Release, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    environment = models.ForeignKey(
+        Environment, on_delete=models.CASCADE, related_name="observations", verbose_name=_("environment")
     )
-    http_status = models.IntegerField(null=True, blank=True)
-    duration_ms = models.IntegerField(default=0)
+    expected_release = models.ForeignKey(
+        Release,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("expected release"),
+    )
+    http_status = models.IntegerField(_("HTTP status"), null=True, blank=True)
+    duration_ms = models.IntegerField(_("duration (ms)"), default=0)
     # The scheduled time this check answers (the environment's next_check_at when the dispatcher claimed
     # it). Unique per environment, so a check task delivered twice writes one observation, not two.
     # Empty for checks run by hand.
-    due_at = models.DateTimeField(null=True, blank=True, editable=False)
+    due_at = models.DateTimeField(_("due at"), null=True, blank=True, editable=False)
     # Whether this observation changed the environment's status; exactly these are in the log.
-    changed_status = models.BooleanField(default=False, editable=False)
+    changed_status = models.BooleanField(_("changed the status"), default=False, editable=False)
 
     class Meta:
         ordering = ["-checked_at", "-id"]
+        verbose_name = _("observation")
+        verbose_name_plural = _("observations")
         indexes = [models.Index(fields=["environment", "-checked_at"])]
         constraints = [
             models.UniqueConstraint(fields=["environment", "due_at"], name="one_observation_per_claim"),
@@ -267,23 +288,28 @@ class NotificationChannel(models.Model):
         WEBHOOK = "webhook", _("webhook")
         EMAIL = "email", _("email")
 
-    name = models.CharField(max_length=100, help_text=_("What this channel is, e.g. 'ops chat'."))
+    name = models.CharField(
+        _("name"), max_length=100, help_text=_("What this channel is, e.g. 'ops chat'.")
+    )
     project = models.ForeignKey(
         "registry.Project",
         null=True,
         blank=True,
         on_delete=models.CASCADE,
         related_name="notification_channels",
+        verbose_name=_("project"),
         help_text=_("Leave empty to hear about every project."),
     )
-    kind = models.CharField(max_length=10, choices=Kind.choices)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
     url = models.URLField(_("webhook URL"), max_length=500, blank=True)
     email = models.EmailField(_("email address"), blank=True)
-    enabled = models.BooleanField(default=True)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["name"]
+        verbose_name = _("notification channel")
+        verbose_name_plural = _("notification channels")
 
     def __str__(self):
         return f"{self.name} ({self.kind})"
@@ -451,7 +477,12 @@ class Delivery(models.Model):
 
     # Exactly one of the two: an operator's channel, or a subscriber (whose deliveries go when they do).
     channel = models.ForeignKey(
-        NotificationChannel, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
+        NotificationChannel,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+        verbose_name=_("channel"),
     )
     subscriber = models.ForeignKey(
         Subscriber,
@@ -461,15 +492,17 @@ class Delivery(models.Model):
         related_name="deliveries",
         verbose_name=_("email subscriber"),
     )
-    observation = models.ForeignKey(Observation, on_delete=models.CASCADE, related_name="deliveries")
-    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
-    created_at = models.DateTimeField(default=timezone.now)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
-    attempts = models.PositiveIntegerField(default=0)
-    attempted_at = models.DateTimeField(null=True, blank=True)
-    status_code = models.IntegerField(null=True, blank=True)
-    error = models.TextField(blank=True)
-    duration_ms = models.IntegerField(default=0)
+    observation = models.ForeignKey(
+        Observation, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("observation")
+    )
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.PENDING)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    next_attempt_at = models.DateTimeField(_("next attempt at"), default=timezone.now)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    attempted_at = models.DateTimeField(_("attempted at"), null=True, blank=True)
+    status_code = models.IntegerField(_("HTTP status"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    duration_ms = models.IntegerField(_("duration (ms)"), default=0)
 
     # What each attempt writes, and so what the admin lists of a delivery.
     ATTEMPT_FIELDS = (
@@ -484,7 +517,8 @@ class Delivery(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name_plural = "deliveries"
+        verbose_name = _("delivery")
+        verbose_name_plural = _("deliveries")
         indexes = [models.Index(fields=["state", "next_attempt_at"])]
         constraints = [
             models.UniqueConstraint(
