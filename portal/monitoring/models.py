@@ -210,7 +210,23 @@ class Observation(CheckResult):
         ordering = ["-checked_at", "-id"]
         verbose_name = _("observation")
         verbose_name_plural = _("observations")
-        indexes = [models.Index(fields=["environment", "-checked_at"])]
+        indexes = [
+            models.Index(fields=["environment", "-checked_at"]),
+            # The status changes alone (a few rows among a year of checks): the history bars read them,
+            # and the last change before a window, without walking every check back to it.
+            models.Index(
+                fields=["environment", "-checked_at"],
+                condition=models.Q(changed_status=True),
+                name="observation_status_changes",
+            ),
+            # What search looks for among checks: a digest a server reported that no release has.
+            models.Index(
+                fields=["live_digest"],
+                opclasses=["varchar_pattern_ops"],
+                condition=models.Q(reason="unregistered_artifact"),
+                name="observation_unregistered",
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["environment", "due_at"], name="one_observation_per_claim"),
         ]

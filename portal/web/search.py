@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from portal.monitoring.models import Observation, Status
 from portal.registry.models import Deployment, Release
 from portal.registry.services import VERSION_PATTERN
+from verifier.reasons import Reason
 
 from .views import log_indexes
 
@@ -140,9 +141,10 @@ def _attach_running(releases):
 
 
 def _reported(digest):
-    """Digests starting with ``digest`` that a server reported, per environment: first and last seen."""
+    """Digests starting with ``digest`` that a server reported and no release had, per environment: first
+    and last seen. Such a check is always red for that reason, which an index of its own covers."""
     return list(
-        Observation.objects.filter(live_digest__startswith=digest)
+        Observation.objects.filter(reason=Reason.UNREGISTERED_ARTIFACT.value, live_digest__startswith=digest)
         .values(
             "live_digest", "environment__name", "environment__project__slug", "environment__project__name"
         )
