@@ -13,6 +13,8 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils.translation import get_language, gettext
 
+from portal.registry.words import environment_label
+
 register = template.Library()
 
 
@@ -66,7 +68,8 @@ def feeds(project=None):
 
 @register.simple_tag
 def badge_snippets(project):
-    """The project's badge (the worst of its environments), then one per environment by name; one query."""
+    """The project's badge (the worst of its environments), then one per environment by name; one query.
+    Rendered inside the project page's cached body, so the snippets list the environments its table does."""
     site = settings.SITE_URL
     snippets = [
         BadgeSnippet(
@@ -78,13 +81,14 @@ def badge_snippets(project):
     ]
     for environment in project.environments.order_by("name"):
         environment.project = project
+        label = environment_label(environment.name)
         snippets.append(
             BadgeSnippet(
-                environment.name,
+                label,
                 site + in_language(reverse("share:environment-badge", args=[project.slug, environment.name])),
                 site + environment.get_absolute_url(),
                 gettext("Vitrina status of %(project)s in %(environment)s")
-                % {"project": project.name, "environment": environment.name},
+                % {"project": project.name, "environment": label},
             )
         )
     return snippets

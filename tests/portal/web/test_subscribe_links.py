@@ -132,3 +132,4 @@ def test_the_snippets_are_spanish_on_the_spanish_page(client, site):
     assert blocks[0].startswith("[![")
     assert "?lang=es" in blocks[0]
     assert "Vitrina status" not in "".join(blocks)
+    assert "[![Estado en Vitrina de City Portal en producción](" in blocks[2]
