@@ -1,13 +1,12 @@
 """The API docs page: the schema it shows describes every public endpoint the URL map routes, and the page
-is one of the site's pages (the visitor's language, the way back home, the feeds, local assets only)."""
+is one of the site's pages (the visitor's language, the way back home, the feeds, local assets only). In a
+real browser, with axe: tests/portal/web/test_api_docs_in_a_browser.py."""
 
 import json
 import re
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
-
-from tests.portal.web.conftest import chromium, screenshot  # noqa: F401 - the browser fixtures, shared
 
 pytestmark = pytest.mark.django_db
 
@@ -115,51 +114,3 @@ def test_the_docs_page_loads_swagger_ui_from_this_site_and_starts_it_from_a_file
     assert all("defer" in attributes for attributes, _ in scripts)
     assert "<style" not in text
     assert not re.search(r"\sstyle\s*=", text)
-
-
-# axe with every rule it has switched on, the AAA ones (7:1 contrast) and the experimental ones included.
-EVERY_RULE = "axe.getRules().map(rule => rule.ruleId)"
-SCREENS = {
-    "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True},
-    "desktop": {"viewport": {"width": 1280, "height": 900}},
-}
-
-
-def every_rule_violation(page):
-    from axe_playwright_python.sync_playwright import Axe
-
-    axe = Axe()
-    page.evaluate(axe.axe_script)
-    rules = {rule: {"enabled": True} for rule in page.evaluate(EVERY_RULE)}
-    violations = axe.run(page, options={"rules": rules}).response["violations"]
-    return [f"{v['id']} on {[node['target'] for node in v['nodes']][:3]}" for v in violations]
-
-
-@pytest.mark.browser
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("screen", SCREENS)
-@pytest.mark.parametrize("language", ["es", "en"])
-def test_axe_finds_nothing_on_the_docs_page_with_every_rule(
-    live_server,
-    chromium,  # noqa: F811 - the fixture imported above
-    screenshot,  # noqa: F811
-    screen,
-    language,
-):
-    context = chromium.new_context(locale=language, **SCREENS[screen])
-    try:
-        page = context.new_page()
-        errors = []
-        page.on("console", lambda message: message.type == "error" and errors.append(message.text))
-        page.goto(f"{live_server.url}/api/v1/docs/")
-        page.wait_for_selector("#operations .opblock", timeout=15000)
-        width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-        screenshot(page, f"api-docs-{language}-{screen}")
-
-        assert page.locator("html").get_attribute("lang") == language
-        assert page.locator(".opblock").count() >= 26
-        assert width[0] <= width[1], f"{width[0]} px wide in a {width[1]} px window"
-        assert every_rule_violation(page) == []
-        assert errors == []
-    finally:
-        context.close()
