@@ -235,6 +235,9 @@ def test_a_field_without_a_translatable_name_would_be_reported(spanish):
         class Meta:
             app_label = "web"
 
+        def __str__(self):
+            return self.plain_field
+
     try:
         assert "web.Probe.plain_field verbose_name: 'plain field' is not translatable" in (
             untranslated_model_texts(spanish)
@@ -303,7 +306,11 @@ def dataset(db):
     )
     Status.objects.update_or_create(
         environment=production,
-        defaults={"result": "mismatch", "reason": "unregistered_artifact", "checked_at": observation.checked_at},
+        defaults={
+            "result": "mismatch",
+            "reason": "unregistered_artifact",
+            "checked_at": observation.checked_at,
+        },
     )
     return project, production, release, deployment
 
