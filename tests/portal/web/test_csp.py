@@ -54,12 +54,17 @@ def test_no_page_has_inline_script_inline_style_or_external_asset(client, urls):
         assert assets and all(asset.startswith("/static/") for asset in assets), (url, assets)
 
 
-def test_the_language_switch_is_a_post_form_with_a_csrf_token(client, urls):
-    html = client.get("/").content.decode()
-    form = re.search(r'<form class="language" action="/i18n/setlang/" method="post">(.*?)</form>', html, re.S)
-    assert form
-    assert 'name="csrfmiddlewaretoken"' in form.group(1)
-    assert '<button type="submit" name="language" value="es"' in form.group(1)
+def test_the_language_switch_is_a_link_per_language_and_pages_hold_no_csrf_token(client, urls):
+    for url in urls:
+        response = client.get(url)
+        html = response.content.decode()
+        switch = re.search(r'<p class="language">(.*?)</p>', html, re.S)
+        assert switch, url
+        assert 'href="/language/es/?next=' in switch.group(1), url
+        assert 'href="/language/en/?next=' in switch.group(1), url
+        # Nothing of the reader's own: the same page can be answered to every reader of its language.
+        assert "csrfmiddlewaretoken" not in html, url
+        assert "csrftoken" not in response.cookies, url
 
 
 def test_pages_are_semantic_and_have_a_skip_link(client, urls):

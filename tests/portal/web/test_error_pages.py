@@ -59,7 +59,8 @@ def test_a_server_error_is_the_site_s_500_without_touching_the_database(language
     assert f'<html lang="{language}">' in html
     assert '<meta name="viewport"' in html
     assert f"<h1>{heading}</h1>" in html
-    assert 'name="csrfmiddlewaretoken"' in html, "the language switch must still work"
+    assert 'href="/language/en/?next=/p/city-portal/"' in html, "the language switch must still work"
+    assert 'href="/language/es/?next=/p/city-portal/"' in html
     assert "Server Error (500)" not in html
 
 
