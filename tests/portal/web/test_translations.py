@@ -360,3 +360,7 @@ def test_environment_names_are_shown_translated_and_addresses_keep_the_name(clie
     assert '<a href="/p/city-portal/canary-7/">canary-7</a>' in html
     english = client.get("/p/city-portal/", headers={"accept-language": "en"}).content.decode()
     assert '<a href="/p/city-portal/production/">production</a>' in english
+    release = client.get("/p/city-portal/releases/2.4.1/", headers={"accept-language": "es"}).content.decode()
+    assert '<a href="/p/city-portal/production/">producción</a>' in release
+    found = client.get("/search/?q=2.4.1", headers={"accept-language": "es"}).content.decode()
+    assert '<a href="/p/city-portal/production/">producción</a>' in found
