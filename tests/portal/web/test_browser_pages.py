@@ -169,16 +169,18 @@ def test_the_time_travel_answer_fits_a_phone(open_page, watched, screenshot):
     no_errors(page)
 
 
-def test_the_verify_page_shows_ready_commands(open_page, watched, screenshot):
+def test_the_verify_page_leads_to_each_releases_ready_commands(open_page, watched, screenshot):
     url, *_, release = watched
     for name, options in (("desktop", DESKTOP), ("phone", PHONE)):
         page = open_page(url + "/verify/", **options)
-        commands = page.locator("pre.command").all_inner_texts()
-        assert any(f"/api/v1/releases/{release.pk}/bundle" in command for command in commands)
-        assert any("--artifact app.tar.gz" in command for command in commands)
         expect(page.locator("pre.log-key")).to_contain_text("vitrina.example/log+")
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
         screenshot(page, f"pages-verify-{name}")
+        page.locator(f'a[href="{release.get_absolute_url()}#verify"]').click()
+        commands = page.locator("#verify pre.command").all_inner_texts()
+        assert any(f"/api/v1/releases/{release.pk}/bundle" in command for command in commands)
+        assert any("--artifact app.tar.gz" in command for command in commands)
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
         no_errors(page)
 
 
