@@ -242,3 +242,10 @@ def test_the_deployment_page_shows_the_release_evidence_and_the_warning(client, 
     text = page(client, deployment.get_absolute_url())
     assert WARNING["en"] in text
     assert re.search(r'id="evidence-heading"', text)
+
+
+def test_the_schedule_and_the_registration_queue_registered_task_names():
+    from django.conf import settings
+
+    scheduled = settings.CELERY_BEAT_SCHEDULE["monitoring-check-unanswered-releases"]["task"]
+    assert {scheduled, releases.CHECK_RELEASE_REPOSITORY} <= set(app.tasks)
