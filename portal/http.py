@@ -17,6 +17,7 @@ import datetime
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpResponseServerError, JsonResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 from rest_framework import exceptions, serializers
@@ -143,6 +144,23 @@ def public_read(view):
     return csrf_exempt(require_safe(view))
 
 
+class ApiSpeaksUtc:
+    """Middleware: under /api/ the current time zone is UTC.
+
+    The pages show times on the public's clock (``TIME_ZONE``), but the API's times are ``public_time``'s
+    RFC 3339 in UTC with ``Z``, and DRF writes (and reads a naive input) in the current time zone.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not request.path.startswith("/api/"):
+            return self.get_response(request)
+        with timezone.override(datetime.UTC):
+            return self.get_response(request)
+
+
 def public_time(moment):
     """A moment as the public reads it in the API, the badges and the pages' ``<time datetime>``: RFC 3339
     in UTC with ``Z``, microseconds only when there are some (as DRF writes its date-time fields).
@@ -263,12 +281,11 @@ def server_error(request):
     """The site's 500: the API's error shape under /api/ (no detail leaks), templates/500.html in the site's
     layout elsewhere, in the reader's language.
 
-    It runs no context processor: the failure may be the database or the cache they read. The request and
-    a CSRF token are all the layout needs (the language switch posts a form)."""
+    It runs no context processor: the failure may be the database or the cache they read. The request is
+    all the layout needs (the language switch is a link per language)."""
     if request.path.startswith("/api/"):
         return error_response(500, "The server failed to answer; the error was logged.", code="server_error")
     from django.template import loader
-    from django.template.context_processors import csrf
 
-    page = loader.get_template("500.html").render({"request": request, **csrf(request)})
+    page = loader.get_template("500.html").render({"request": request})
     return HttpResponseServerError(page)
