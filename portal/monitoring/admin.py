@@ -1,6 +1,5 @@
 """Admin for monitoring: the public's email subscribers (counted, addresses masked); notification channels
-(editable), observations and deliveries (read-only), and
-the environment's form with its current light.
+(editable), observations and deliveries (read-only), and the environment's form with its current light.
 
 The observations table grows by one row per check (hundreds of thousands a year): its list never counts
 the whole table, and orders by the index it is read through.
@@ -153,6 +152,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
             )
             % {"count": count},
         )
+
 
 class ConfirmedFilter(admin.SimpleListFilter):
     title = _("confirmed")

@@ -69,7 +69,9 @@ def test_the_verify_page_is_translated(client, db):
     assert "Elija la versión o el despliegue" in html
 
 
-def test_spanish_is_the_default_for_a_visitor_who_asks_for_no_language(client, production, site_default_language):
+def test_spanish_is_the_default_for_a_visitor_who_asks_for_no_language(
+    client, production, site_default_language
+):
     assert site_default_language == "es"
     html = client.get("/").content.decode()
     assert '<html lang="es">' in html
@@ -82,7 +84,9 @@ def test_a_browser_asking_for_english_still_gets_english(client, production, sit
     assert "Projects" in html
 
 
-def test_the_language_switch_to_english_outlasts_the_spanish_default(client, production, site_default_language):
+def test_the_language_switch_to_english_outlasts_the_spanish_default(
+    client, production, site_default_language
+):
     client.post("/i18n/setlang/", {"language": "en", "next": "/"})
     assert '<html lang="en">' in client.get("/").content.decode()
 
