@@ -85,7 +85,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "portal.web.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    # Before the session and the locale: a kept public page is answered without either (portal/web/page_cache.py).
+    # Before the session and the locale: a kept public page is answered without either (web/page_cache.py).
     "portal.web.page_cache.SharedPageCache",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",

@@ -53,7 +53,7 @@ def test_the_language_switch_works_without_javascript(chromium, site, screenshot
     context = chromium.new_context(java_script_enabled=False)
     page = context.new_page()
     page.goto(url + "/p/city-portal/")
-    page.get_by_role("button", name="Español").click()
+    page.get_by_role("link", name="Español").click()
     page.wait_for_url(url + "/p/city-portal/")
     assert page.locator("html").get_attribute("lang") == "es"
     assert "Rama protegida" in page.content()

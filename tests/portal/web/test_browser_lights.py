@@ -64,8 +64,11 @@ def test_red_rows_say_why_and_could_not_verify_is_amber(home, chromium, screensh
     try:
         page = context.new_page()
         page.goto(url + "/")
-        red = page.locator("tr", has_text="staging")
-        amber = page.locator("tr", has_text="production")
+        # Environment names are shown in the reader's words (staging: preproducción in Spanish).
+        names = {"en": ("staging", "production"), "es": ("preproducción", "producción")}[language]
+        red, amber = (
+            page.locator("tr").filter(has=page.get_by_role("link", name=name, exact=True)) for name in names
+        )
 
         assert red.locator(".reason").is_visible() and never_published in red.inner_text()
         assert reports in red.inner_text() and UNKNOWN_DIGEST[:19] in red.inner_text()
