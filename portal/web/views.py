@@ -133,7 +133,13 @@ def render_project_body(project):
         "-registered_at", "-id"
     )[:RECENT_RELEASES]
     return render_to_string(
-        "web/_project_body.html", {"project": project, "environments": environments, "releases": releases}
+        "web/_project_body.html",
+        {
+            "project": project,
+            "environments": environments,
+            "releases": releases,
+            "summary": uptime.summarize(env.state for env in environments),
+        },
     )
 
 

@@ -85,3 +85,14 @@ def test_on_the_home_page_only_the_summary_is_announced(client, checked):
     assert '<div id="status-home" data-refresh>' in html
     live = re.findall(r"<[^>]*aria-live[^>]*>", html)
     assert live == ['<h2 id="summary-heading" aria-live="polite" aria-atomic="true">']
+
+
+def test_on_the_project_page_only_its_summary_is_announced(client, checked):
+    """The project's status area is refreshed every 30 s: reading all of it aloud each time would drown
+    the reader; its one-line summary says when something changed."""
+    html = client.get("/p/city-portal/", headers={"accept-language": "es"}).content.decode()
+    assert '<div id="status-project" data-refresh>' in html
+    area = html[html.index('<div id="status-project"') :]
+    # The copy buttons' status words are announced only after a click on them.
+    live = [tag for tag in re.findall(r"<[^>]*aria-live[^>]*>", area) if "copy-status" not in tag]
+    assert live == ['<h2 id="summary-heading" aria-live="polite" aria-atomic="true">'], live

@@ -91,3 +91,13 @@ def test_no_environment_no_banner(client):
     factories.make_project()
 
     assert 'class="summary' not in client.get("/").content.decode()
+
+
+@pytest.mark.parametrize(
+    ("language", "headline"), [("es", "1 de 2 con problemas"), ("en", "1 of 2 with problems")]
+)
+def test_the_project_page_opens_with_its_own_summary(client, language, headline):
+    environments("verified", "mismatch")
+    html = client.get("/p/city-portal/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    start = html.index('<section class="summary')
+    assert headline in " ".join(html[start : html.index("</section>", start)].split())
