@@ -71,6 +71,9 @@ class Written(enum.Enum):
     TIME = "a time, as format_time spells it"
     TIME_OR_NULL = "a time, or null for None"
     EMPTY_AS_NULL = "as is, or null when empty"
+    # For members a type gained after its first entries were logged: an entry without the member (None)
+    # is written as before, so entries logged earlier still read as their records.
+    LEFT_OUT_WHEN_NONE = "as is, and left out of the body when None"
 
     def write(self, value: Any) -> Any:
         match self:
@@ -80,7 +83,7 @@ class Written(enum.Enum):
                 return None if value is None else format_time(value)
             case Written.EMPTY_AS_NULL:
                 return value or None
-            case Written.AS_IS:
+            case Written.AS_IS | Written.LEFT_OUT_WHEN_NONE:
                 return value
 
 
@@ -93,7 +96,7 @@ class EntryFields:
     by: bool
 
 
-AS_IS, TIME, TIME_OR_NULL, EMPTY_AS_NULL = Written
+AS_IS, TIME, TIME_OR_NULL, EMPTY_AS_NULL, LEFT_OUT_WHEN_NONE = Written
 
 # The format, one row per entry type (docs/formats/entries.md has a section for each). A key_revoked
 # entry's revoked_at is null only when the audit rebuilds the entry of a key that is not revoked, to show
@@ -199,7 +202,11 @@ def entry_body(kind: str, values: Mapping[str, Any], *, by: Actor | None = None)
         raise ValueError(f"a {kind} entry's values: {'; '.join(problems)}")
     if by is not None and not fields.by:
         raise ValueError(f"a {kind} entry has no 'by'")
-    body: Body = {name: written.write(values[name]) for name, written in fields.members.items()}
+    body: Body = {
+        name: written.write(values[name])
+        for name, written in fields.members.items()
+        if not (written is Written.LEFT_OUT_WHEN_NONE and values[name] is None)
+    }
     if by is not None:
         body["by"] = dict(by)
     return body

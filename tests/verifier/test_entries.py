@@ -315,3 +315,21 @@ def test_an_entry_of_another_schema_version_differs_as_a_whole(version):
 def test_an_entry_that_is_not_one_strict_json_object_is_a_format_error(data):
     with pytest.raises(FormatError, match="log entry 4"):
         parse_entry(data, what="log entry 4")
+
+
+def test_a_member_left_out_when_none_keeps_earlier_entries_as_they_were(monkeypatch):
+    """A member a type gains later is left out of the body while None, so an entry logged before it
+    existed still reads exactly as its record."""
+    from verifier import entries
+
+    row = entries.ENTRY_FIELDS["key_revoked"]
+    grown = entries.EntryFields({**row.members, "reason": entries.LEFT_OUT_WHEN_NONE}, by=row.by)
+    monkeypatch.setitem(entries.ENTRY_FIELDS, "key_revoked", grown)
+    values = {"project": "demo", "key_id": "9e", "revoked_at": None}
+    old_entry = {"v": entries.ENTRY_SCHEMA_VERSION, "type": "key_revoked", **values}
+    body = entries.entry_body("key_revoked", {**values, "reason": None})
+    assert body == values
+    assert entries.entry_differences("key_revoked", body, old_entry) == []
+    with_reason = entries.entry_body("key_revoked", {**values, "reason": "leaked"})
+    assert with_reason["reason"] == "leaked"
+    assert [d.field for d in entries.entry_differences("key_revoked", with_reason, old_entry)] == ["reason"]
