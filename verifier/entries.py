@@ -115,6 +115,13 @@ ENTRY_FIELDS: Final[Mapping[str, EntryFields]] = {
             "envelope_sha256": AS_IS,
             "signer_key_id": AS_IS,
             "registered_at": TIME,
+            # A keyless release (a Sigstore bundle; envelope_sha256 and signer_key_id null): the bundle's
+            # hash and what its certificate says. Left out of a keyed release's entry.
+            "sigstore_bundle_sha256": LEFT_OUT_WHEN_NONE,
+            "certificate_issuer": LEFT_OUT_WHEN_NONE,
+            "certificate_identity": LEFT_OUT_WHEN_NONE,
+            "source_ref": LEFT_OUT_WHEN_NONE,
+            "sigstore_log_index": LEFT_OUT_WHEN_NONE,
         },
         by=True,
     ),
@@ -143,6 +150,23 @@ ENTRY_FIELDS: Final[Mapping[str, EntryFields]] = {
         by=True,
     ),
     "key_revoked": EntryFields({"project": AS_IS, "key_id": AS_IS, "revoked_at": TIME_OR_NULL}, by=True),
+    # A CI identity a project trusts for keyless releases (a policy on a Sigstore certificate), and its
+    # removal; workflow and ref are fnmatch patterns, "" for any. removed_at is null as key_revoked's is.
+    "identity_added": EntryFields(
+        {
+            "project": AS_IS,
+            "identity_id": AS_IS,
+            "issuer": AS_IS,
+            "repository": AS_IS,
+            "workflow": AS_IS,
+            "ref": AS_IS,
+            "added_at": TIME,
+        },
+        by=True,
+    ),
+    "identity_removed": EntryFields(
+        {"project": AS_IS, "identity_id": AS_IS, "removed_at": TIME_OR_NULL}, by=True
+    ),
     "status": EntryFields(
         {
             "project": AS_IS,

@@ -197,6 +197,58 @@ class SigningKey(models.Model):
         self.key_id = key.key_id
 
 
+class TrustedIdentity(models.Model):
+    """A CI identity a project trusts for keyless releases: a policy a Sigstore bundle's short-lived
+    certificate must meet (``verifier.keyless.Identity``). Added and removed like a signing key, never
+    edited: a change is a removal and a new identity, each in the log."""
+
+    project = models.ForeignKey(
+        Project, on_delete=models.PROTECT, related_name="identities", verbose_name=_("project")
+    )
+    issuer = models.CharField(
+        _("OIDC issuer"),
+        max_length=500,
+        help_text=_("Exact, e.g. https://token.actions.githubusercontent.com for GitHub Actions."),
+    )
+    repository = models.CharField(
+        _("source repository"), max_length=500, help_text=_("The project's repository, as CI names it.")
+    )
+    workflow = models.CharField(
+        _("workflow pattern"),
+        max_length=500,
+        blank=True,
+        help_text=_(
+            "Pattern (* and ?) the signing workflow must match, e.g. "
+            "https://github.com/org/app/.github/workflows/release.yml@*; empty: any workflow."
+        ),
+    )
+    ref = models.CharField(
+        _("ref pattern"),
+        max_length=300,
+        blank=True,
+        help_text=_("Pattern the source ref must match, e.g. refs/heads/main or refs/tags/v*; empty: any."),
+    )
+    added_at = models.DateTimeField(_("added at"), default=timezone.now, editable=False)
+    removed_at = models.DateTimeField(_("removed at"), null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["added_at", "id"]
+        verbose_name = _("trusted CI identity")
+        verbose_name_plural = _("trusted CI identities")
+
+    def __str__(self):
+        return f"{self.repository} ({self.workflow or '*'} @ {self.ref or '*'})"
+
+    def identity(self):
+        """The policy as the verifier's keyless check takes it (``verifier.keyless.Identity``)."""
+        from verifier.keyless import Identity
+
+        return Identity(issuer=self.issuer, repository=self.repository, workflow=self.workflow, ref=self.ref)
+
+    def is_trusted_at(self, moment):
+        return self.added_at <= moment and (self.removed_at is None or moment < self.removed_at)
+
+
 class ApiToken(models.Model):
     """A CI token scoped to one project. Only its SHA-256 is stored; the token is shown once."""
 
@@ -309,11 +361,26 @@ class Release(EnteredRecord):
     artifact_digest = models.CharField(
         _("artifact digest"), max_length=71, validators=[DIGEST_VALIDATOR], db_index=True
     )
-    envelope = models.TextField(_("DSSE envelope, as received"))
-    envelope_sha256 = models.CharField(_("envelope SHA-256"), max_length=64, editable=False)
+    # A release's evidence is a DSSE envelope signed by a project key, or (keyless) a Sigstore bundle
+    # whose certificate names the CI identity that signed; the other's fields stay empty.
+    envelope = models.TextField(_("DSSE envelope, as received"), blank=True)
+    envelope_sha256 = models.CharField(_("envelope SHA-256"), max_length=64, blank=True, editable=False)
     signer_key = models.ForeignKey(
-        SigningKey, on_delete=models.PROTECT, related_name="releases", verbose_name=_("signing key")
+        SigningKey,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="releases",
+        verbose_name=_("signing key"),
     )
+    sigstore_bundle = models.TextField(_("Sigstore bundle, as stored"), blank=True)
+    sigstore_bundle_sha256 = models.CharField(
+        _("Sigstore bundle SHA-256"), max_length=64, blank=True, editable=False
+    )
+    certificate_issuer = models.CharField(_("certificate issuer"), max_length=500, blank=True)
+    certificate_identity = models.CharField(_("certificate identity (workflow)"), max_length=500, blank=True)
+    source_ref = models.CharField(_("source ref"), max_length=300, blank=True)
+    sigstore_log_index = models.BigIntegerField(_("Sigstore log index"), null=True, blank=True)
     registered_by_token = author_token_field(_("registered by token"))
     registered_by_user = author_user_field(_("registered by operator"))
     AUTHOR_FIELDS = ("registered_by_token", "registered_by_user")
@@ -341,6 +408,15 @@ class Release(EnteredRecord):
 
     def get_absolute_url(self):
         return reverse("web:release", args=[self.project.slug, self.version])
+
+    @property
+    def is_keyless(self):
+        """Registered with a Sigstore bundle rather than an envelope signed by a project key."""
+        return self.sigstore_log_index is not None
+
+    def workflow_name(self):
+        """The signing workflow's file and ref, from the certificate's identity (the last path part)."""
+        return (self.certificate_identity or "").rsplit("/", 1)[-1]
 
 
 class Deployment(EnteredRecord):

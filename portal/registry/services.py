@@ -246,8 +246,17 @@ def canonical(envelope_text):
     return dsse.envelope_to_json(jsontext.loads(envelope_text, what="the envelope"))
 
 
+KEYLESS_TEXT_MEMBERS = ("sigstore_bundle_sha256", "certificate_issuer", "certificate_identity", "source_ref")
+
+
 def release_entry_body(release, *, by=None):
-    ids = {"release_id": release.pk, "signer_key_id": release.signer_key.key_id}
+    ids = {
+        "release_id": release.pk,
+        "signer_key_id": release.signer_key.key_id if release.signer_key_id else None,
+        "envelope_sha256": release.envelope_sha256 or None,
+        # A keyed release's keyless members are empty, so left out of its entry.
+        **{name: getattr(release, name) or None for name in KEYLESS_TEXT_MEMBERS},
+    }
     return row_entry_body("release", release, by=by, project=release.project.slug, **ids)
 
 

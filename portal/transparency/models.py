@@ -63,6 +63,8 @@ class LogEntry(AppendOnlyModel):
         DEPLOYMENT = "deployment", _("deployment")
         KEY_ADDED = "key_added", _("key added")
         KEY_REVOKED = "key_revoked", _("key revoked")
+        IDENTITY_ADDED = "identity_added", _("CI identity added")
+        IDENTITY_REMOVED = "identity_removed", _("CI identity removed")
         STATUS = "status", _("status change")
         NOTE = "note", _("operator's note")
 

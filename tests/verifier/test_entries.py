@@ -26,6 +26,12 @@ TOKEN = {"kind": "token", "name": "ci", "hint": "vtr_AbCd"}
 
 
 def release(by=None, **changes):
+    return entry_body("release", release_values(**changes), by=by)
+
+
+def release_values(**changes):
+    """A keyed release's values: its keyless members (a Sigstore bundle's) are None, left out."""
+    keyless = ("sigstore_bundle_sha256", "certificate_issuer", "certificate_identity", "source_ref")
     values = {
         "project": "demo",
         "release_id": 7,
@@ -38,8 +44,9 @@ def release(by=None, **changes):
         "envelope_sha256": "0c" * 32,
         "signer_key_id": "9e" * 32,
         "registered_at": T0,
+        **dict.fromkeys((*keyless, "sigstore_log_index")),
     }
-    return entry_body("release", {**values, **changes}, by=by)
+    return {**values, **changes}
 
 
 def logged(kind, body):
@@ -216,8 +223,17 @@ def test_an_unrevoked_key_rebuilt_by_the_audit_has_a_null_revocation():
 
 
 def test_entry_types_are_the_rows_of_the_one_table():
-    assert ENTRY_TYPES == ("release", "deployment", "key_added", "key_revoked", "status", "note")
-    assert [kind for kind in ENTRY_TYPES if ENTRY_FIELDS[kind].by] == [*ENTRY_TYPES[:4], "note"]
+    assert ENTRY_TYPES == (
+        "release",
+        "deployment",
+        "key_added",
+        "key_revoked",
+        "identity_added",
+        "identity_removed",
+        "status",
+        "note",
+    )
+    assert [kind for kind in ENTRY_TYPES if ENTRY_FIELDS[kind].by] == [*ENTRY_TYPES[:6], "note"]
 
 
 def test_a_note_for_the_whole_project_names_no_environment_and_keeps_its_end():
@@ -242,7 +258,7 @@ def test_a_note_for_the_whole_project_names_no_environment_and_keeps_its_end():
 
 
 def test_values_missing_a_member_or_with_one_too_many_are_a_programming_error():
-    values = {**release(), "envelope": "x"}
+    values = {**release_values(), "envelope": "x"}
     del values["version"]
     with pytest.raises(ValueError, match="a release entry's values: missing version; unexpected envelope"):
         entry_body("release", values)
