@@ -310,6 +310,10 @@ CELERY_BEAT_SCHEDULE = {**MONITORING_BEAT_SCHEDULE, **TRANSPARENCY_BEAT_SCHEDULE
 VITRINA_LOG_ORIGIN = os.environ.get("VITRINA_LOG_ORIGIN", "vitrina.example/log")
 VITRINA_LOG_KEY_FILE = os.environ.get("VITRINA_LOG_KEY_FILE", str(VAR_DIR / "log-signing.key"))
 
+# Keyless releases: the Sigstore trust root (a trusted_root.json, for a private Sigstore instance) that
+# bundles are verified against offline. Empty: the public-good root the sigstore library embeds.
+VITRINA_SIGSTORE_TRUST_ROOT = os.environ.get("VITRINA_SIGSTORE_TRUST_ROOT", "")
+
 # Monitoring.
 # Seconds a public page (the same for every anonymous reader of a language) is answered from memory.
 # Off in tests, which change records between two reads of a page.

@@ -26,9 +26,11 @@ from portal.transparency.models import LogEntry
 from portal.transparency.services import LogCorrupted
 from verifier.entries import ABSENT, entry_differences, parse_entry
 
-from .models import Deployment, Release, SigningKey, StatusNote
+from .models import Deployment, Release, SigningKey, StatusNote, TrustedIdentity
 from .services import (
     deployment_entry_body,
+    identity_added_entry_body,
+    identity_removed_entry_body,
     key_added_entry_body,
     key_revoked_entry_body,
     note_entry_body,
@@ -54,6 +56,9 @@ def release_entries(release):
     body = release_entry_body(release)
     # The envelope itself is not in the entry; its hash is. Recompute it so an edited text is caught even
     # when the stored ``envelope_sha256`` column was left alone.
+    if release.is_keyless:
+        bundle = {"sigstore_bundle_sha256": hashlib.sha256(release.sigstore_bundle.encode()).hexdigest()}
+        return [Expected("release", body), Expected("release", bundle, label="Sigstore bundle (its sha256)")]
     envelope = {"envelope_sha256": hashlib.sha256(release.envelope.encode()).hexdigest()}
     return [Expected("release", body), Expected("release", envelope, label="envelope (its sha256)")]
 
@@ -69,6 +74,21 @@ def key_entries(signing_key):
             "key_revoked", key_revoked_entry_body(signing_key), required=signing_key.revoked_at is not None
         ),
     ]
+
+
+def identity_entries(identity):
+    return [
+        Expected("identity_added", identity_added_entry_body(identity)),
+        Expected(
+            "identity_removed",
+            identity_removed_entry_body(identity),
+            required=identity.removed_at is not None,
+        ),
+    ]
+
+
+def identity_name(identity):
+    return f"CI identity {identity.pk} ({identity.repository}) of project '{identity.project.slug}'"
 
 
 def note_entries(note):
@@ -100,6 +120,7 @@ class RecordType:
     kinds: tuple
     expected: object
     name: object
+    plural: str = ""  # when not the noun and an s
 
 
 RECORD_TYPES = [
@@ -113,6 +134,15 @@ RECORD_TYPES = [
         deployment_name,
     ),
     RecordType("signing key", SigningKey, ("project",), ("key_added", "key_revoked"), key_entries, key_name),
+    RecordType(
+        "CI identity",
+        TrustedIdentity,
+        ("project",),
+        ("identity_added", "identity_removed"),
+        identity_entries,
+        identity_name,
+        plural="CI identities",
+    ),
     RecordType("note", StatusNote, ("project", "environment"), ("note",), note_entries, note_name),
 ]
 
@@ -143,16 +173,16 @@ def audit_records(*, chunk_size):
             f"{findings.count} difference(s) between the records and the log, written behind the "
             f"application's back: {findings.summary()}"
         )
-    checked = ", ".join(f"{noun}s: {count}" for noun, count in counts.items())
+    checked = ", ".join(f"{nouns}: {count}" for nouns, count in counts.items())
     return f"Every record matches its log entries ({checked})."
 
 
 def check_records(*, chunk_size):
-    """Compare every record with its log entries. Returns (checked counts by noun, Findings)."""
+    """Compare every record with its log entries. Returns (checked counts by plural noun, Findings)."""
     findings = Findings()
     counts = {}
     for record_type in RECORD_TYPES:
-        counts[record_type.noun] = _check_type(record_type, chunk_size, findings)
+        counts[record_type.plural or f"{record_type.noun}s"] = _check_type(record_type, chunk_size, findings)
     return counts, findings
 
 

@@ -9,18 +9,30 @@ import hashlib
 import json
 import re
 import unicodedata
+from pathlib import Path
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from portal.http import Refusal
 from portal.transparency.services import LogClosed, append_entry
-from verifier import dsse, entries, jsontext
+from verifier import dsse, entries, jsontext, keyless
 from verifier.errors import ClaimMismatch, FormatError, StatementError, UntrustedSigner
+from verifier.keyless import KeylessError
 from verifier.keys import load_public_key
 from verifier.release import Claims, check_release, same_repository
 
-from .models import NOTE_MAX_LENGTH, Deployment, Environment, Project, Release, SigningKey, StatusNote
+from .models import (
+    NOTE_MAX_LENGTH,
+    Deployment,
+    Environment,
+    Project,
+    Release,
+    SigningKey,
+    StatusNote,
+    TrustedIdentity,
+)
 
 # A version names the release's page (/p/<slug>/releases/<version>/): one path segment, never ".." or "a/b".
 VERSION_PATTERN = re.compile(r"[0-9A-Za-z][0-9A-Za-z._+~-]*")
@@ -116,6 +128,59 @@ def key_revoked_entry_body(signing_key, *, by=None):
     return row_entry_body("key_revoked", signing_key, by=by, project=signing_key.project.slug)
 
 
+# --- trusted CI identities (keyless releases) ------------------------------------------------------
+
+
+@transaction.atomic
+def add_identity(project, *, issuer, repository, workflow="", ref="", user=None):
+    """Trust a CI identity for a project's keyless releases. Idempotent: the same policy, still trusted,
+    returns the first. Its repository must be the project's: a release is built from the project's code."""
+    issuer, repository, workflow, ref = (value.strip() for value in (issuer, repository, workflow, ref))
+    if not issuer.startswith("https://"):
+        raise Refused("issuer", f"issuer {issuer!r} must be the OIDC issuer's https:// URL.")
+    if not same_repository(repository, project.repo_url):
+        raise Refused(
+            "repository",
+            f"repository {repository!r} is not the repository of project '{project.slug}' "
+            f"({project.repo_url!r}).",
+        )
+    policy = {"issuer": issuer, "repository": repository, "workflow": workflow, "ref": ref}
+    existing = TrustedIdentity.objects.filter(project=project, removed_at=None, **policy).first()
+    if existing is not None:
+        return existing, False
+    identity = TrustedIdentity.objects.create(project=project, **policy, added_at=timezone.now())
+    append_or_refuse(
+        "identity_added", identity_added_entry_body(identity, by=actor(user=user)), object_id=identity.pk
+    )
+    return identity, True
+
+
+def identity_added_entry_body(identity, *, by=None):
+    return row_entry_body(
+        "identity_added", identity, by=by, project=identity.project.slug, identity_id=identity.pk
+    )
+
+
+@transaction.atomic
+def remove_identity(identity, *, at=None, user=None):
+    """Stop trusting a CI identity from ``at`` (default now); releases registered before stay valid."""
+    identity = TrustedIdentity.objects.select_for_update().get(pk=identity.pk)
+    if identity.removed_at is not None:
+        return identity
+    identity.removed_at = at or timezone.now()
+    identity.save(update_fields=["removed_at"])
+    append_or_refuse(
+        "identity_removed", identity_removed_entry_body(identity, by=actor(user=user)), object_id=identity.pk
+    )
+    return identity
+
+
+def identity_removed_entry_body(identity, *, by=None):
+    return row_entry_body(
+        "identity_removed", identity, by=by, project=identity.project.slug, identity_id=identity.pk
+    )
+
+
 # --- releases -------------------------------------------------------------------------------------
 
 
@@ -171,25 +236,40 @@ def check_repository(project, parsed):
         )
 
 
-def register_release(project, envelope_text, *, version, ci_build_url="", token=None, user=None, **claims):
-    """Register a signed release. Returns (release, created).
+def register_release(
+    project,
+    envelope_text=None,
+    *,
+    version,
+    sigstore_bundle=None,
+    ci_build_url="",
+    token=None,
+    user=None,
+    **claims,
+):
+    """Register a signed release: its evidence is a DSSE envelope signed by a project key, or (keyless)
+    a Sigstore bundle made in CI by an identity the project trusts. Returns (release, created).
 
-    The identical envelope posted again returns the existing release; the same version with another
-    envelope is a conflict: a published release never changes.
+    The identical evidence posted again returns the existing release; the same version with other
+    evidence is a conflict: a published release never changes.
     """
-    if isinstance(envelope_text, dict):
-        envelope_text = json.dumps(envelope_text, separators=(",", ":"))
-    version = (version or "").strip()
-    if not version:
-        raise Refused("version", "version is required.")
-    if len(version) > 100:
-        raise Refused("version", "version is longer than 100 characters.")
-    if not VERSION_PATTERN.fullmatch(version):
+    if (envelope_text is None) == (sigstore_bundle is None):
         raise Refused(
-            "version",
-            f"version {version!r} must start with a letter or digit "
-            "and hold only letters, digits and . _ + ~ -.",
+            "envelope",
+            "Give exactly one of envelope (a DSSE envelope) and sigstore_bundle (a Sigstore bundle).",
         )
+    version = check_version(version)
+    if sigstore_bundle is not None:
+        return register_keyless_release(
+            project,
+            compact(sigstore_bundle),
+            version=version,
+            token=token,
+            user=user,
+            **claims,
+            ci_build_url=ci_build_url,
+        )
+    envelope_text = compact(envelope_text)
     envelope_sha256 = hashlib.sha256(envelope_text.encode()).hexdigest()
     moment = timezone.now()
     signer, parsed = check_evidence(project, envelope_text, moment, {**claims, "ci_build_url": ci_build_url})
@@ -223,15 +303,42 @@ def register_release(project, envelope_text, *, version, ci_build_url="", token=
     return release, True
 
 
-def same_or_conflict(existing, envelope_text, envelope_sha256):
-    """The existing release when the envelope is the same document, else a 409.
+def compact(document):
+    """Evidence sent as a JSON object is stored as compact JSON; evidence sent as JSON text, as sent."""
+    return json.dumps(document, separators=(",", ":")) if isinstance(document, dict) else document
 
-    The same document, not the same bytes: an envelope sent as an object is stored as compact JSON, and
-    one sent as JSON text is stored as sent, so the same envelope may come back in another layout.
+
+def check_version(version):
+    version = (version or "").strip()
+    if not version:
+        raise Refused("version", "version is required.")
+    if len(version) > 100:
+        raise Refused("version", "version is longer than 100 characters.")
+    if not VERSION_PATTERN.fullmatch(version):
+        raise Refused(
+            "version",
+            f"version {version!r} must start with a letter or digit "
+            "and hold only letters, digits and . _ + ~ -.",
+        )
+    return version
+
+
+def same_or_conflict(existing, envelope_text, envelope_sha256, *, keyless=False):
+    """The existing release when its evidence (envelope, or Sigstore bundle when ``keyless``) is the same
+    document, else a 409.
+
+    The same document, not the same bytes: evidence sent as an object is stored as compact JSON, and
+    evidence sent as JSON text is stored as sent, so the same document may come back in another layout.
     """
-    if existing.envelope_sha256 == envelope_sha256 or canonical(existing.envelope) == canonical(
-        envelope_text
-    ):
+    if keyless:
+        stored, stored_sha256, same = (
+            existing.sigstore_bundle,
+            existing.sigstore_bundle_sha256,
+            canonical_json,
+        )
+    else:
+        stored, stored_sha256, same = existing.envelope, existing.envelope_sha256, canonical
+    if stored and (stored_sha256 == envelope_sha256 or same(stored) == same(envelope_text)):
         return existing, False
     raise Refused(
         "version",
@@ -247,6 +354,97 @@ def canonical(envelope_text):
 
 
 KEYLESS_TEXT_MEMBERS = ("sigstore_bundle_sha256", "certificate_issuer", "certificate_identity", "source_ref")
+
+
+def canonical_json(text):
+    """A JSON document as compact JSON with sorted keys (a Sigstore bundle's one text)."""
+    return json.dumps(jsontext.loads(text, what="the Sigstore bundle"), sort_keys=True, separators=(",", ":"))
+
+
+def register_keyless_release(
+    project, bundle_text, *, version, ci_build_url="", token=None, user=None, **claims
+):
+    """``register_release`` for a Sigstore bundle: verified offline (``verifier.keyless.verify_keyless``)
+    under the CI identities the project trusts now, its certificate's repository the project's, its
+    statement holding to the request's claims as a keyed release's does."""
+    bundle_bytes = bundle_text.encode()
+    bundle_sha256 = keyless.bundle_sha256(bundle_bytes)
+    moment = timezone.now()
+    evidence = check_keyless_evidence(project, bundle_bytes, moment)
+    try:
+        statement = keyless.check_keyless_claims(
+            evidence,
+            Claims(
+                **{name: claims.get(name) or None for name in CLAIMED_FIELDS if name != "ci_build_url"},
+                ci_build_url=ci_build_url or None,
+            ),
+        )
+    except ClaimMismatch as exc:
+        raise Refused(exc.field, claim_refusal(exc)) from exc
+    except (FormatError, StatementError, KeylessError) as exc:
+        raise Refused("sigstore_bundle", f"The Sigstore bundle is refused: {exc}.") from exc
+    existing = Release.objects.filter(project=project, version=version).first()
+    if existing is not None:
+        return same_or_conflict(existing, bundle_text, bundle_sha256, keyless=True)
+    try:
+        with transaction.atomic():
+            release = Release.objects.create(
+                project=project,
+                version=version,
+                source_commit=statement.source_commit,
+                repo_url=evidence.repository,
+                ci_build_url=evidence.run_url or statement.ci_build_url or ci_build_url or "",
+                artifact_name=statement.artifact_name or "",
+                artifact_digest=statement.artifact_digest,
+                sigstore_bundle=bundle_text,
+                sigstore_bundle_sha256=bundle_sha256,
+                certificate_issuer=evidence.issuer,
+                certificate_identity=evidence.signer,
+                source_ref=evidence.ref,
+                sigstore_log_index=evidence.log_index,
+                **Release.authored_by(token, user),
+                registered_at=moment,
+            )
+            append_or_refuse(
+                "release", release_entry_body(release, by=actor(token, user)), object_id=release.pk
+            )
+    except IntegrityError:
+        existing = Release.objects.get(project=project, version=version)
+        return same_or_conflict(existing, bundle_text, bundle_sha256, keyless=True)
+    return release, True
+
+
+def check_keyless_evidence(project, bundle_bytes, moment):
+    """The bundle verified under one of the project's identities trusted at ``moment``, its certificate
+    issued to a run of the project's own repository; ``Refused`` naming why not."""
+    identities = [identity for identity in project.identities.all() if identity.is_trusted_at(moment)]
+    if not identities:
+        raise Refused(
+            "sigstore_bundle",
+            f"Project '{project.slug}' trusts no CI identity, so it cannot accept a keyless release (a "
+            f"Sigstore bundle). An operator adds one in the admin or with: manage.py addidentity "
+            f"{project.slug} --issuer URL --repository URL [--workflow PATTERN] [--ref PATTERN].",
+        )
+    try:
+        evidence = keyless.verify_keyless(
+            bundle_bytes, [identity.identity() for identity in identities], trust_root=sigstore_trust_root()
+        )
+    except KeylessError as exc:
+        raise Refused("sigstore_bundle", f"The Sigstore bundle is refused: {exc}.") from exc
+    if not same_repository(evidence.repository, project.repo_url):
+        raise Refused(
+            "sigstore_bundle",
+            f"The Sigstore bundle's certificate was issued to a run of {evidence.repository!r}, not of the "
+            f"repository of project '{project.slug}' ({project.repo_url!r}).",
+        )
+    return evidence
+
+
+def sigstore_trust_root():
+    """The operator's ``trusted_root.json`` (``VITRINA_SIGSTORE_TRUST_ROOT``), or None: the public-good
+    root the ``sigstore`` library embeds."""
+    path = settings.VITRINA_SIGSTORE_TRUST_ROOT
+    return Path(path).read_bytes() if path else None
 
 
 def release_entry_body(release, *, by=None):
@@ -414,6 +612,7 @@ def check_token_scope(token, project):
 
 __all__ = [
     "Refused",
+    "add_identity",
     "add_signing_key",
     "check_token_scope",
     "find_release",
@@ -422,5 +621,6 @@ __all__ = [
     "post_note",
     "record_deployment",
     "register_release",
+    "remove_identity",
     "revoke_signing_key",
 ]

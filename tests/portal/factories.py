@@ -80,3 +80,35 @@ def make_deployment(environment, release, **fields):
 def make_note(project, environment=None, *, kind="maintenance", text="Mantenimiento programado", **fields):
     """An operator's public note, posted through the service (so it is logged)."""
     return services.post_note(project, environment=environment, kind=kind, text=text, **fields)
+
+
+# --- keyless releases: a real Sigstore bundle made by GitHub Actions (see its README) ----------------
+
+SIGSTORE_REPOSITORY = "https://github.com/malancas/attest-demo"
+SIGSTORE_IDENTITY = {
+    "issuer": "https://token.actions.githubusercontent.com",
+    "repository": SIGSTORE_REPOSITORY,
+    "workflow": "https://github.com/github/artifact-attestations-workflows/.github/workflows/attest.yml@*",
+    "ref": "refs/heads/main",
+}
+
+
+def sigstore_testdata(name):
+    """A file of the shared Sigstore test data, as bytes; a failure under CI and a skip elsewhere when
+    it is missing."""
+    from tests.conftest import SHARED_TESTDATA
+    from tests.helpers.needs import missing
+
+    path = SHARED_TESTDATA / "sigstore" / name
+    if not path.is_file():
+        missing(f"the Sigstore test data {path} is missing")
+    return path.read_bytes()
+
+
+def make_keyless_project(slug="attest-demo", *, trusted=True, **identity):
+    """A project built from the bundle's repository that trusts the identity its README describes (each
+    part replaceable by a keyword), or none when not ``trusted``."""
+    project = make_project(slug, repo_url=SIGSTORE_REPOSITORY)
+    if trusted:
+        services.add_identity(project, **{**SIGSTORE_IDENTITY, **identity})
+    return project

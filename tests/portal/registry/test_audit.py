@@ -73,7 +73,10 @@ def audit_fails(*expected, caplog):
 def test_records_that_match_their_entries_pass(log):
     run = services.audit()
     assert run.ok, run.message
-    expected = "Every record matches its log entries (releases: 3, deployments: 1, signing keys: 2, notes: 0)"
+    expected = (
+        "Every record matches its log entries (releases: 3, deployments: 1, signing keys: 2, "
+        "CI identities: 0, notes: 0)"
+    )
     assert expected in run.message
 
 
