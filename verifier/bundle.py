@@ -21,6 +21,7 @@ from verifier import jsontext
 from verifier.digest import sha256_directory, sha256_file
 from verifier.entries import ABSENT, ENTRY_SCHEMA_VERSION, Difference, entry_differences, parse_entry
 from verifier.errors import CouldNotCheck, FormatError, VerificationFailed, VerifierError
+from verifier.keyless import Identity, SigstoreUnavailable, check_keyless_claims, verify_keyless
 from verifier.keys import load_public_key
 from verifier.merkle import leaf_hash, verify_inclusion
 from verifier.note import Checkpoint, make_verifier_key, parse_verifier_key, verify_checkpoint
@@ -45,8 +46,8 @@ REQUIRED_RECORD_FIELDS: Final[dict[str, dict[str, type | tuple[type, ...]]]] = {
         "source_commit": str,
         "repo_url": str,
         "ci_build_url": str,
-        "envelope_sha256": str,
-        "signer_key_id": str,
+        "envelope_sha256": (str, type(None)),  # null in a keyless release's record
+        "signer_key_id": (str, type(None)),
         "registered_at": str,
     },
     "deployment": {
@@ -116,8 +117,10 @@ class Bundle:
     record: dict[str, Any]
     log: LogProof
     project: ProjectInfo
-    envelope: str | None = None  # release bundles only
-    signing_keys: tuple[SigningKeyInfo, ...] = ()  # release bundles only
+    envelope: str | None = None  # keyed release bundles only
+    signing_keys: tuple[SigningKeyInfo, ...] = ()  # keyed release bundles only
+    sigstore_bundle: str | None = None  # keyless release bundles only: the Sigstore bundle's JSON text
+    identities: tuple[Identity, ...] = ()  # keyless release bundles only: the CI identities trusted
     release: "Bundle | None" = None  # deployment bundles only: the deployed release's bundle
 
 
@@ -144,6 +147,15 @@ def parse_bundle(data: bytes) -> Bundle:
 # The members of each kind of bundle (docs/formats/bundle.md); the record is under the kind's name.
 _MEMBERS: Final = {
     "release": ["bundle_version", "kind", "release", "envelope", "signing_keys", "log", "project"],
+    "keyless release": [
+        "bundle_version",
+        "kind",
+        "release",
+        "sigstore_bundle",
+        "identities",
+        "log",
+        "project",
+    ],
     "deployment": ["bundle_version", "kind", "deployment", "log", "project", "release_bundle"],
     "note": ["bundle_version", "kind", "note", "log", "project"],
 }
@@ -159,13 +171,24 @@ def _bundle(document: Any, where: str) -> Bundle:
     kind = document.get("kind")
     if not isinstance(kind, str) or kind not in _MEMBERS:
         raise FormatError(f"{where}: kind must be 'release', 'deployment' or 'note', got {str(kind)[:40]!r}")
-    _fields(document, where, _MEMBERS[kind])
-    if kind == "release":
+    keyless = kind == "release" and "sigstore_bundle" in document
+    _fields(document, where, _MEMBERS["keyless release" if keyless else kind])
+    if keyless:
+        identities = _list(document["identities"], f"{where}.identities")
+        if not identities:
+            raise FormatError(f"{where}.identities is empty")
+        evidence: dict[str, Any] = {
+            "sigstore_bundle": _string(document["sigstore_bundle"], f"{where}.sigstore_bundle"),
+            "identities": tuple(
+                _identity(identity, f"{where}.identities[{i}]") for i, identity in enumerate(identities)
+            ),
+        }
+    elif kind == "release":
         keys = _list(document["signing_keys"], f"{where}.signing_keys")
         if not keys:
             raise FormatError(f"{where}.signing_keys is empty")
         signing_keys = (_signing_key(key, f"{where}.signing_keys[{i}]") for i, key in enumerate(keys))
-        evidence: dict[str, Any] = {
+        evidence = {
             "envelope": _string(document["envelope"], f"{where}.envelope"),
             "signing_keys": tuple(signing_keys),
         }
@@ -176,9 +199,13 @@ def _bundle(document: Any, where: str) -> Bundle:
         evidence = {"release": release}
     else:
         evidence = {}
+    record = _record(document[kind], kind, f"{where}.{kind}")
+    if kind == "release" and not keyless:
+        for name in ("envelope_sha256", "signer_key_id"):
+            _string(record[name], f"{where}.release.{name}")
     return Bundle(
         kind=kind,
-        record=_record(document[kind], kind, f"{where}.{kind}"),
+        record=record,
         log=_log(document["log"], f"{where}.log"),
         project=_project(document["project"], f"{where}.project"),
         **evidence,
@@ -228,6 +255,10 @@ def _log(value: Any, where: str) -> LogProof:
 
 def _project(value: Any, where: str) -> ProjectInfo:
     return ProjectInfo(*_strings(value, where, ["slug", "repo_url", "protected_branch"]))
+
+
+def _identity(value: Any, where: str) -> Identity:
+    return Identity(*_strings(value, where, ["issuer", "repository", "workflow", "ref"]))
 
 
 def _signing_key(value: Any, where: str) -> SigningKeyInfo:
@@ -322,9 +353,13 @@ def _verify_release(
     prefix: str,
 ) -> list[CheckResult]:
     facts: dict[str, Any] = {}
+    keyless = bundle.sigstore_bundle is not None
     results = [
-        _run(prefix + "signature", lambda: _check_signature(bundle, facts)),
-        _run(prefix + "statement", lambda: _check_statement(bundle, facts)),
+        _run(prefix + "signature", lambda: (_check_sigstore if keyless else _check_signature)(bundle, facts)),
+        _run(
+            prefix + "statement",
+            lambda: (_check_keyless_statement if keyless else _check_statement)(bundle, facts),
+        ),
         _run(prefix + "artifact", lambda: _check_artifact(bundle, facts, artifact_path)),
     ]
     results += _verify_log(bundle, log_key, history, prefix)
@@ -370,6 +405,54 @@ def _check_signature(bundle: Bundle, facts: dict[str, Any]) -> str:
     facts["envelope"] = signed.envelope
     algorithm = next(info.algorithm for info in bundle.signing_keys if info.key_id == signed.signer.key_id)
     return f"DSSE signature verifies under the project's key {signed.signer.key_id[:16]}… ({algorithm})"
+
+
+def _check_sigstore(bundle: Bundle, facts: dict[str, Any]) -> str:
+    """A keyless release: its Sigstore bundle verifies offline (``verifier.keyless``) under one of the CI
+    identities the project trusted, and its certificate says what the record says it does."""
+    text = bundle.sigstore_bundle or ""
+    try:
+        evidence = verify_keyless(text.encode("utf-8"), bundle.identities)
+    except SigstoreUnavailable as exc:
+        raise Skip(str(exc)) from None
+    record = bundle.record
+    certified = {
+        "certificate_issuer": evidence.issuer,
+        "certificate_identity": evidence.signer,
+        "source_ref": evidence.ref,
+        "sigstore_log_index": evidence.log_index,
+    }
+    for field, value in certified.items():
+        if field in record and record[field] != value:
+            raise VerificationFailed(
+                f"the release says {field} = {_short(record[field])}, its Sigstore certificate and log entry "
+                f"say {_short(value)}"
+            )
+    facts["keyless"] = evidence
+    return (
+        f"Sigstore bundle verifies offline: built by workflow {evidence.signer} of {evidence.repository} "
+        f"at {evidence.ref}, run {evidence.run_url or '(none)'}, certificate from {evidence.issuer}, "
+        f"Rekor log index {evidence.log_index} ({evidence.integrated_time:%Y-%m-%d %H:%M:%S} UTC)"
+    )
+
+
+def _check_keyless_statement(bundle: Bundle, facts: dict[str, Any]) -> str:
+    if "keyless" not in facts:
+        raise Skip("no verified Sigstore bundle to read the statement from")
+    record = bundle.record
+    statement = check_keyless_claims(
+        facts["keyless"],
+        Claims(
+            artifact_digest=record["artifact_digest"],
+            source_commit=record["source_commit"],
+            repo_url=record["repo_url"],
+        ),
+    )
+    facts["statement"] = statement
+    return (
+        f"signed statement: {statement.artifact_digest} built from {statement.source_uri} "
+        f"at {statement.source_commit}"
+    )
 
 
 def _check_statement(bundle: Bundle, facts: dict[str, Any]) -> str:
@@ -420,11 +503,17 @@ def _check_entry(bundle: Bundle) -> str:
     if differences:
         raise VerificationFailed(_entry_difference(bundle.kind, index, entry, differences[0]))
     if bundle.kind == "release":
-        envelope = {"envelope_sha256": hashlib.sha256(_envelope_of(bundle).encode("utf-8")).hexdigest()}
-        differences = entry_differences("release", envelope, entry)
+        evidence, field = (
+            (bundle.sigstore_bundle, "sigstore_bundle_sha256")
+            if bundle.sigstore_bundle is not None
+            else (_envelope_of(bundle), "envelope_sha256")
+        )
+        logged = {field: hashlib.sha256(evidence.encode("utf-8")).hexdigest()}
+        differences = entry_differences("release", logged, entry)
         if differences:
+            what = "Sigstore bundle" if bundle.sigstore_bundle is not None else "envelope"
             raise VerificationFailed(
-                f"the envelope's sha256 is {differences[0].recorded}, log entry {index} says "
+                f"the {what}'s sha256 is {differences[0].recorded}, log entry {index} says "
                 f"{differences[0].logged}"
             )
     return f"every field of the {bundle.kind} record matches log entry {index}"

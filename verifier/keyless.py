@@ -49,6 +49,12 @@ if TYPE_CHECKING:
     from sigstore.verify import Verifier
 
 MAX_SIGSTORE_BUNDLE_BYTES = 1024 * 1024
+MEDIA_TYPES = (
+    "application/vnd.dev.sigstore.bundle+json;version=0.1",
+    "application/vnd.dev.sigstore.bundle+json;version=0.2",
+    "application/vnd.dev.sigstore.bundle+json;version=0.3",
+    "application/vnd.dev.sigstore.bundle.v0.3+json",
+)
 
 # Fulcio's certificate extensions (https://github.com/sigstore/fulcio/blob/main/docs/oid-info.md).
 _FULCIO = "1.3.6.1.4.1.57264.1."
@@ -190,9 +196,16 @@ def _document(bundle: bytes) -> dict[str, Any]:
     if len(bundle) > MAX_SIGSTORE_BUNDLE_BYTES:
         raise KeylessError(f"the Sigstore bundle is larger than {MAX_SIGSTORE_BUNDLE_BYTES // 1024} KiB")
     try:
-        return jsontext.loads_object(bundle, what="the Sigstore bundle")
+        document = jsontext.loads_object(bundle, what="the Sigstore bundle")
     except FormatError as exc:
         raise KeylessError(str(exc)) from None
+    media_type = document.get("mediaType")
+    if media_type not in MEDIA_TYPES:
+        raise KeylessError(
+            f"the Sigstore bundle's mediaType is {str(media_type)[:80]!r}; this verifier reads bundles "
+            f"v0.1 to v0.3 ({', '.join(MEDIA_TYPES)})"
+        )
+    return document
 
 
 def _sigstore_bundle(bundle: bytes) -> "SigstoreBundle":
