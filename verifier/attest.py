@@ -1,6 +1,8 @@
 """``python -m verifier attest``: what a CI job runs to sign what it built.
 
-It hashes the artifact (a file, or a directory with ``verifier.digest.sha256_directory``), states
+It hashes the artifact (a file, or a directory with ``verifier.digest.sha256_directory``), or each
+component of a release of several (``--artifact NAME=PATH`` for each, ``--subject NAME=sha256:<hex>``
+for one built elsewhere, such as a container image known by its registry digest), states
 where it came from in an in-toto Statement v1 with a SLSA provenance v1 predicate, and signs the
 statement into a DSSE envelope with the project's private key. The envelope is what
 ``python -m verifier publish`` (or plain curl) posts to the portal.
@@ -14,6 +16,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from verifier import command, dsse, statement
@@ -31,15 +34,24 @@ def artifact_digest(path: str) -> str:
 
 
 def attest(
-    digest: str, *, name: str, commit: str, repo_url: str, ci_build_url: str, private_key: PrivateKey
+    digest: str,
+    *,
+    name: str,
+    commit: str,
+    repo_url: str,
+    ci_build_url: str,
+    private_key: PrivateKey,
+    components: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Any]:
-    """Return the signed DSSE envelope (a JSON-ready dict) for the artifact with ``digest``."""
+    """Return the signed DSSE envelope (a JSON-ready dict) for the artifact with ``digest``, or for the
+    release of several ``components`` (name, digest) when given (``digest`` and ``name`` then unused)."""
     doc = statement.build_statement(
         artifact_name=name,
         artifact_digest=digest,
         repo_uri=repo_url,
         commit=commit,
         ci_build_url=ci_build_url,
+        components=components,
     )
     return dsse.sign_envelope(statement.statement_to_payload(doc), private_key)
 
@@ -55,7 +67,18 @@ def read_private_key(path: str) -> PrivateKey:
 
 def add_attest_parser(subparsers: command.Subparsers) -> argparse.ArgumentParser:
     parser = command.add_subcommand(subparsers, "attest", run_attest)
-    parser.add_argument("--artifact", required=True, help="the built file (or directory) to sign")
+    parser.add_argument(
+        "--artifact",
+        action="append",
+        default=[],
+        help="the built file (or directory) to sign; NAME=PATH for each component of a release of several",
+    )
+    parser.add_argument(
+        "--subject",
+        action="append",
+        default=[],
+        help="NAME=sha256:<hex> (or sha512:<hex>): a component built elsewhere, e.g. a container image",
+    )
     parser.add_argument("--commit", required=True, help="the git commit it was built from (40 hex)")
     parser.add_argument("--repo", required=True, help="the public repository URL")
     parser.add_argument("--ci-url", required=True, help="the URL of this CI build's log")
@@ -65,23 +88,65 @@ def add_attest_parser(subparsers: command.Subparsers) -> argparse.ArgumentParser
     return parser
 
 
+def release_components(artifacts: list[str], subjects: list[str]) -> list[tuple[str, str]]:
+    """The (name, digest) of each component given, in order; empty for one plain ``--artifact PATH``.
+
+    One ``--artifact`` with no ``--subject`` is a path (even with an ``=`` in it); otherwise every value
+    is ``NAME=PATH`` or ``NAME=<digest>``. Raises ``CommandError`` for anything else.
+    """
+    if len(artifacts) == 1 and not subjects and ("=" not in artifacts[0] or os.path.exists(artifacts[0])):
+        return []
+    if not artifacts and not subjects:
+        raise command.CommandError("give --artifact PATH, or --artifact NAME=PATH / --subject NAME=DIGEST")
+    components = []
+    for option, values in (("--artifact", artifacts), ("--subject", subjects)):
+        for value in values:
+            name, sep, rest = value.partition("=")
+            if not sep or not name or not rest:
+                raise command.CommandError(
+                    f"{option} {value!r}: a release of several components needs NAME="
+                    + ("PATH" if option == "--artifact" else "sha256:<hex>")
+                )
+            if option == "--artifact":
+                components.append((name, artifact_digest(rest)))
+            else:
+                statement.component_digest(rest)
+                components.append((name, rest))
+    return components
+
+
 def run_attest(args: argparse.Namespace) -> int:
     """Sign a build: hash the artifact, state its source, sign it (DSSE, in-toto, SLSA provenance).
 
     Hash ARTIFACT and sign an in-toto Statement v1 with SLSA provenance v1 naming its source repository,
     commit and CI build log. An encrypted key's password is read from $VITRINA_KEY_PASSWORD. Exit codes:
-    0 signed, 3 bad input (file, key, commit...).
+    0 signed, 3 bad input (file, key, commit...). Several --artifact NAME=PATH and --subject
+    NAME=sha256:<hex> sign one release of several named components.
     """
     private_key = read_private_key(args.key)
-    digest = artifact_digest(args.artifact)
-    envelope = attest(
-        digest,
-        name=args.name or os.path.basename(os.path.normpath(args.artifact)),
-        commit=args.commit,
-        repo_url=args.repo,
-        ci_build_url=args.ci_url,
-        private_key=private_key,
-    )
+    components = release_components(args.artifact, args.subject)
+    if components:
+        digest = ", ".join(f"{name} {component}" for name, component in components)
+        envelope = attest(
+            "",
+            name="",
+            commit=args.commit,
+            repo_url=args.repo,
+            ci_build_url=args.ci_url,
+            private_key=private_key,
+            components=components,
+        )
+    else:
+        path = args.artifact[0]
+        digest = artifact_digest(path)
+        envelope = attest(
+            digest,
+            name=args.name or os.path.basename(os.path.normpath(path)),
+            commit=args.commit,
+            repo_url=args.repo,
+            ci_build_url=args.ci_url,
+            private_key=private_key,
+        )
     text = json.dumps(envelope, sort_keys=True) + "\n"
     if not args.out:
         sys.stdout.write(text)

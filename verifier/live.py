@@ -2,6 +2,9 @@
 
 A watched service serves ``GET <url>`` answering ``{"artifact_digest": "sha256:…", "source_commit":
 "<40 hex>", "version": "…"}`` (only the digest is required), or a body that is just ``sha256:<hex>``.
+A service deployed as several components (a release of several) answers ``{"components": {"web":
+"sha256:…", "worker": "sha256:…"}, "source_commit": …, "version": …}`` instead: each component's name
+and digest (``sha256:`` or ``sha512:``; an OCI image digest is one).
 
 The URL comes from an operator and the answer from a server Vitrina does not control, so the fetch is
 hardened the way a server-side request has to be:
@@ -40,6 +43,7 @@ from verifier import jsontext
 from verifier.digest import format_digest, is_commit_id, parse_digest
 from verifier.errors import CouldNotCheck, FormatError
 from verifier.reasons import Reason
+from verifier.statement import MAX_COMPONENT_NAME, component_digest
 from verifier.version import __version__
 
 DEFAULT_USER_AGENT = f"Vitrina-verifier/{__version__}"
@@ -60,17 +64,30 @@ _METADATA_NETWORKS = (
 _THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _MAX_VERSION_LENGTH = 256
+MAX_COMPONENTS = 64
 
 # One ``socket.getaddrinfo`` entry: (family, type, proto, canonname, sockaddr); sockaddr[0] is the address.
 AddressInfo = tuple[socket.AddressFamily, socket.SocketKind, int, str, tuple[Any, ...]]
 _IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+@dataclass(frozen=True)
+class LiveAnswer:
+    """What a live endpoint's answer says: one ``artifact_digest``, or the ``components`` of a release of
+    several (name to ``sha256:<hex>`` or ``sha512:<hex>``); the other is None."""
+
+    artifact_digest: str | None
+    components: dict[str, str] | None
+    source_commit: str | None
+    version: str | None
+
+
 @dataclass
 class LiveReport:
-    """What a live endpoint said, and how it was reached."""
+    """What a live endpoint said, and how it was reached. ``artifact_digest`` is None when the endpoint
+    reported ``components`` instead."""
 
-    artifact_digest: str
+    artifact_digest: str | None
     source_commit: str | None
     version: str | None
     url: str
@@ -78,6 +95,7 @@ class LiveReport:
     http_status: int
     elapsed: float
     raw: bytes
+    components: dict[str, str] | None = None
 
 
 def fetch_live(
@@ -117,23 +135,31 @@ def fetch_live(
     if status != 200:
         raise CouldNotCheck(Reason.UNREACHABLE, f"The server at {current} answered HTTP {status}, not 200.")
     try:
-        digest, commit, version = parse_live_body(body, content_type)
+        answer = parse_live_answer(body, content_type)
     except CouldNotCheck as exc:
         raise CouldNotCheck(exc.reason, f"{current} gave an unusable answer: {exc}") from exc
     return LiveReport(
-        artifact_digest=digest,
-        source_commit=commit,
-        version=version,
+        artifact_digest=answer.artifact_digest,
+        source_commit=answer.source_commit,
+        version=answer.version,
         url=url,
         final_url=current,
         http_status=status,
         elapsed=time.monotonic() - started,
         raw=body,
+        components=answer.components,
     )
 
 
-def parse_live_body(body: bytes, content_type: str | None) -> tuple[str, str | None, str | None]:
-    """Return ``(digest, commit or None, version or None)`` from a live endpoint's answer.
+def parse_live_body(body: bytes, content_type: str | None) -> tuple[str | None, str | None, str | None]:
+    """Return ``(digest, commit or None, version or None)`` from a live endpoint's answer, as
+    ``parse_live_answer`` reads it; the digest is None for an answer naming components."""
+    answer = parse_live_answer(body, content_type)
+    return answer.artifact_digest, answer.source_commit, answer.version
+
+
+def parse_live_answer(body: bytes, content_type: str | None) -> LiveAnswer:
+    """Return the ``LiveAnswer`` of a live endpoint's answer.
 
     JSON is recognised by its content type or by a body starting with ``{`` and read by the one strict
     reader (``jsontext.loads``: no duplicate keys, no ``NaN``, bounded nesting); anything else must be
@@ -146,7 +172,7 @@ def parse_live_body(body: bytes, content_type: str | None) -> tuple[str, str | N
         text = body.decode("ascii").rstrip()
     except UnicodeDecodeError:
         raise _bad("the answer is neither JSON nor a plain 'sha256:<hex>' line") from None
-    return _checked_digest(text), None, None
+    return LiveAnswer(_checked_digest(text), None, None, None)
 
 
 def address_problem(address: str | _IP, *, allow_private: bool = False) -> str | None:
@@ -478,18 +504,41 @@ def _is_json(body: bytes, content_type: str | None) -> bool:
     return media_type == "application/json" or media_type.endswith("+json") or body.lstrip()[:1] == b"{"
 
 
-def _parse_json_body(body: bytes) -> tuple[str, str | None, str | None]:
+def _parse_json_body(body: bytes) -> LiveAnswer:
     try:
         document = jsontext.loads_object(body, what="the answer")
     except FormatError as exc:
         raise _bad(str(exc)) from None
-    if "artifact_digest" not in document:
-        raise _bad("the answer has no 'artifact_digest' field")
-    return (
-        _checked_digest(document["artifact_digest"]),
+    has_digest, has_components = "artifact_digest" in document, "components" in document
+    if has_digest == has_components:
+        raise _bad(
+            "the answer has both 'artifact_digest' and 'components'; give one"
+            if has_digest
+            else "the answer has no 'artifact_digest' field (nor 'components')"
+        )
+    return LiveAnswer(
+        _checked_digest(document["artifact_digest"]) if has_digest else None,
+        _checked_components(document["components"]) if has_components else None,
         _checked_commit(document.get("source_commit")),
         _checked_version(document.get("version")),
     )
+
+
+def _checked_components(value: object) -> dict[str, str]:
+    if not isinstance(value, dict) or not value:
+        raise _bad("components must be an object naming each component's digest")
+    if len(value) > MAX_COMPONENTS:
+        raise _bad(f"components names {len(value)} components, more than the {MAX_COMPONENTS} allowed")
+    components: dict[str, str] = {}
+    for name, digest in value.items():
+        if not name or len(name) > MAX_COMPONENT_NAME:
+            raise _bad(f"a component name must be 1 to {MAX_COMPONENT_NAME} characters")
+        try:
+            algorithm, hex_part = component_digest(digest)
+        except FormatError as exc:
+            raise _bad(f"component {name[:80]!r}: {exc}") from None
+        components[name] = f"{algorithm}:{hex_part}"
+    return components
 
 
 def _checked_digest(value: object) -> str:

@@ -82,6 +82,8 @@ class Claims:
     repo_url: str | None = None
     ci_build_url: str | None = None
     signer_key_id: str | None = None
+    # A release of several components: each as ``Subject.to_json`` spells it, in the statement's order.
+    components: list[dict[str, object]] | None = None
 
 
 @dataclass(frozen=True)
@@ -167,10 +169,20 @@ def check_claims(envelope: Envelope, claims: Claims) -> Statement:
 
     ``envelope`` must already be verified (``verify_signature``): before that its payload is anyone's
     word. The artifact digest, commit and repository are compared wherever claimed; the CI build URL
-    only where the statement names one too (it is optional in a statement). Raises ``StatementError``
-    or ``ClaimMismatch`` (the first field that disagrees).
+    only where the statement names one too (it is optional in a statement); the components, when
+    claimed, all of them (none for a one-artifact release). Raises ``StatementError`` or
+    ``ClaimMismatch`` (the first field that disagrees).
     """
     statement = parse_statement(envelope.payload)
+    signed_components = [subject.to_json() for subject in statement.components]
+    if claims.components is not None and claims.components != signed_components:
+        raise ClaimMismatch(
+            f"the release's components are {_listed(claims.components)}, the signed statement names "
+            f"{_listed(signed_components)}",
+            field="components",
+            claimed=repr(claims.components),
+            signed=repr(signed_components),
+        )
     signed = {
         "artifact_digest": (claims.artifact_digest, statement.artifact_digest),
         "source_commit": (claims.source_commit, statement.source_commit),
@@ -186,6 +198,10 @@ def check_claims(envelope: Envelope, claims: Claims) -> Statement:
                 signed=in_statement,
             )
     return statement
+
+
+def _listed(components: list[dict[str, object]]) -> str:
+    return ", ".join(f"{c['name']} {c['digest']}" for c in components) or "none"
 
 
 def _signer(envelope: Envelope, keys: list[TrustedKey]) -> TrustedKey | None:

@@ -2,7 +2,10 @@
 
 Vitrina reads four facts from a signed statement (field locations as in the in-toto and SLSA specs):
 
-- the artifact: the first ``subject[]`` with a ``digest.sha256``;
+- the artifacts: every ``subject[]`` with a ``digest.sha256`` or ``digest.sha512``. One subject is a
+  one-artifact release, named by its sha256; several are a release of several named components (a
+  ``web`` image, a ``worker`` image, a ``static`` bundle), each with its digest set. The release's
+  ``artifact_digest`` is then the first subject's sha256, and every component counts: none is ignored;
 - the source: the first ``predicate.buildDefinition.resolvedDependencies[]`` entry with a
   ``digest.gitCommit``, and its ``uri``;
 - the CI build log: ``predicate.runDetails.metadata.invocationId``;
@@ -14,6 +17,8 @@ ends up checking a field the signer never meant.
 """
 
 import json
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,17 +35,33 @@ BUILD_TYPE = "https://vitrina.invalid/buildtypes/ci/v1"
 DEFAULT_BUILDER_ID = "https://vitrina.invalid/ci"
 
 
+# The digest algorithms a component may be named by, strongest first, with their hex lengths.
+DIGEST_ALGORITHMS: dict[str, int] = {"sha512": 128, "sha256": 64}
+_COMPONENT_DIGEST = re.compile(r"(sha256|sha512):([0-9a-f]+)")
+MAX_COMPONENT_NAME = 200
+
+
 @dataclass(frozen=True)
 class Subject:
-    """An artifact named by the statement; ``sha256`` is 64 lowercase hex, without the ``sha256:`` prefix."""
+    """An artifact named by the statement, with its digest set: algorithm (``sha256``, ``sha512``) to
+    lowercase hex, without the ``<algorithm>:`` prefix. At least one of the two is there."""
 
     name: str
-    sha256: str
+    digests: Mapping[str, str]
+
+    @property
+    def sha256(self) -> str | None:
+        return self.digests.get("sha256")
+
+    def to_json(self) -> dict[str, Any]:
+        """The subject as a statement (and a release's log entry) spells it: ``{"name", "digest"}``."""
+        return {"name": self.name, "digest": dict(sorted(self.digests.items()))}
 
 
 @dataclass
 class Statement:
-    """The facts Vitrina uses from a statement. ``subjects`` lists only subjects with a sha256 digest."""
+    """The facts Vitrina uses from a statement. ``subjects`` lists the subjects with a sha256 or sha512
+    digest, in the statement's order."""
 
     subjects: list[Subject]
     predicate_type: str
@@ -52,12 +73,43 @@ class Statement:
 
     @property
     def artifact_digest(self) -> str:
-        """``sha256:<hex>`` of the artifact: the first subject's digest."""
-        return format_digest(self.subjects[0].sha256)
+        """``sha256:<hex>`` of the release: the first subject with a sha256 digest (``parse_statement``
+        refuses a statement without one)."""
+        return format_digest(next(subject.sha256 for subject in self.subjects if subject.sha256))
 
     @property
     def artifact_name(self) -> str:
-        return self.subjects[0].name
+        return next(subject.name for subject in self.subjects if subject.sha256)
+
+    @property
+    def components(self) -> list[Subject]:
+        """The release's components when it has several; empty for a one-artifact release."""
+        return self.subjects if len(self.subjects) > 1 else []
+
+
+def component_digest(text: object) -> tuple[str, str]:
+    """``(algorithm, hex)`` of a component's digest as text, ``sha256:<64 hex>`` or ``sha512:<128 hex>``
+    (an OCI image digest is one); ``FormatError`` saying what is wrong otherwise."""
+    match = _COMPONENT_DIGEST.fullmatch(text) if isinstance(text, str) else None
+    if match is None or len(match[2]) != DIGEST_ALGORITHMS[match[1]]:
+        shown = text[:80] if isinstance(text, str) else type(text).__name__
+        raise FormatError(
+            f"a component digest must be 'sha256:<64 lowercase hex>' or 'sha512:<128 lowercase hex>', "
+            f"got {shown!r}"
+        )
+    return match[1], match[2]
+
+
+def strongest_common(first: Mapping[str, str], second: Mapping[str, str]) -> str | None:
+    """The strongest digest algorithm both digest sets know, or None when they share none."""
+    return next((name for name in DIGEST_ALGORITHMS if name in first and name in second), None)
+
+
+def digest_sets_match(declared: Mapping[str, str], reported: Mapping[str, str]) -> bool | None:
+    """Whether two digest sets name the same artifact, by the strongest algorithm both know; None when
+    they share no algorithm (nothing can be compared)."""
+    algorithm = strongest_common(declared, reported)
+    return None if algorithm is None else declared[algorithm] == reported[algorithm]
 
 
 def parse_statement(payload: bytes) -> Statement:
@@ -91,21 +143,33 @@ def build_statement(
     commit: str,
     ci_build_url: str | None = None,
     builder_id: str = DEFAULT_BUILDER_ID,
+    components: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Any]:
     """Return a Statement v1 dict with a SLSA provenance v1 predicate, ready for ``statement_to_payload``.
 
-    What a CI job signs: the artifact (name, ``sha256:<hex>``), the repository and commit it was built
-    from, and optionally the URL of the build log. Raises ``FormatError`` for a malformed digest or
-    commit, so a CI job cannot sign a statement that every verifier would refuse.
+    What a CI job signs: the artifact (name, ``sha256:<hex>``), or several ``components`` (name, digest:
+    ``sha256:<hex>`` or ``sha512:<hex>``) instead, the repository and commit it was built from, and
+    optionally the URL of the build log. Raises ``FormatError`` for a malformed digest or commit, or
+    components ``parse_statement`` would refuse, so a CI job cannot sign a statement that every verifier
+    would refuse.
     """
     if not is_commit_id(commit):
         raise FormatError(f"commit must be 40 lowercase hex characters (or 64), got {commit!r}")
+    subjects = (
+        [_component_subject(name, digest) for name, digest in components]
+        if components
+        else [Subject(artifact_name, {"sha256": parse_digest(artifact_digest)})]
+    )
+    try:
+        _check_subjects(subjects)
+    except StatementError as e:
+        raise FormatError(str(e)) from None
     run_details: dict[str, Any] = {"builder": {"id": builder_id}}
     if ci_build_url is not None:
         run_details["metadata"] = {"invocationId": ci_build_url}
     return {
         "_type": STATEMENT_TYPE,
-        "subject": [{"name": artifact_name, "digest": {"sha256": parse_digest(artifact_digest)}}],
+        "subject": [subject.to_json() for subject in subjects],
         "predicateType": SLSA_PROVENANCE_V1,
         "predicate": {
             "buildDefinition": {
@@ -135,22 +199,58 @@ def _field_is(raw: dict[str, Any], name: str) -> str:
     return f"{name} is {raw[name]!r}" if name in raw else f"the statement has no {name}"
 
 
+def _component_subject(name: str, digest: str) -> Subject:
+    algorithm, hex_part = component_digest(digest)
+    return Subject(name, {algorithm: hex_part})
+
+
 def _subjects(raw: dict[str, Any]) -> list[Subject]:
     subjects: list[Subject] = []
     entries = raw.get("subject")
     for i, entry in enumerate(entries if isinstance(entries, list) else []):
-        sha256 = _value_at(entry, "digest", "sha256")
-        if sha256 is None:
+        digests: dict[str, str] = {}
+        for algorithm in DIGEST_ALGORITHMS:
+            value = _value_at(entry, "digest", algorithm)
+            if value is None:
+                continue
+            try:
+                digests[algorithm] = component_digest(
+                    f"{algorithm}:{value}" if isinstance(value, str) else value
+                )[1]
+            except FormatError as e:
+                raise StatementError(f"subject[{i}].digest.{algorithm} is malformed: {e}") from e
+        if not digests:
             continue
-        try:
-            parse_digest(f"sha256:{sha256}" if isinstance(sha256, str) else sha256)
-        except FormatError as e:
-            raise StatementError(f"subject[{i}].digest.sha256 is malformed: {e}") from e
         name = entry.get("name")
-        subjects.append(Subject(name=name if isinstance(name, str) else "", sha256=sha256))
+        subjects.append(Subject(name=name if isinstance(name, str) else "", digests=digests))
     if not subjects:
-        raise StatementError("the statement has no subject with a sha256 digest")
+        raise StatementError("the statement has no subject with a sha256 digest (nor a sha512 one)")
+    _check_subjects(subjects)
     return subjects
+
+
+def _check_subjects(subjects: list[Subject]) -> None:
+    """A release is named by a sha256 digest; the components of a release of several are told apart by
+    their names, so each needs one of its own."""
+    if not any(subject.sha256 for subject in subjects):
+        raise StatementError(
+            "the statement has no subject with a sha256 digest, only sha512 ones; Vitrina names a release "
+            "by the sha256 digest of its artifact, so sign the statement with the sha256 digest too"
+        )
+    if len(subjects) < 2:
+        return
+    seen: set[str] = set()
+    for i, subject in enumerate(subjects):
+        if not subject.name or len(subject.name) > MAX_COMPONENT_NAME:
+            raise StatementError(
+                f"subject[{i}] has no name (or one longer than {MAX_COMPONENT_NAME} characters): in a "
+                "release of several components each subject names its component"
+            )
+        if subject.name in seen:
+            raise StatementError(
+                f"two subjects are named {subject.name!r}: each component of a release needs its own name"
+            )
+        seen.add(subject.name)
 
 
 def _source(raw: dict[str, Any]) -> tuple[str, str]:

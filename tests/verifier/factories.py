@@ -63,8 +63,10 @@ def signed_envelope(
     artifact_name=ARTIFACT_NAME,
     ci_build_url=CI_BUILD_URL,
     keyid=None,
+    components=(),
 ):
-    """A DSSE envelope dict holding a signed Statement v1 / SLSA provenance v1 for one artifact.
+    """A DSSE envelope dict holding a signed Statement v1 / SLSA provenance v1 for one artifact, or for
+    the release of several ``components`` ((name, digest) pairs) when given.
 
     ``signer`` is a ``KeyPair`` or a ``PrivateKey``. ``keyid`` defaults to the signer's key id.
     """
@@ -75,6 +77,7 @@ def signed_envelope(
         repo_uri=repo_uri,
         commit=commit,
         ci_build_url=ci_build_url,
+        components=components,
     )
     return sign_envelope(
         statement_to_payload(statement),

@@ -175,3 +175,40 @@ def test_a_public_key_is_refused_as_signing_key(tmp_path, artifact, capsys):
 
     assert run(attest_argv(artifact, key)) == 3
     assert "private key" in capsys.readouterr().err
+
+
+IMAGE = "sha256:" + "9" * 64
+
+
+def test_several_artifacts_and_subjects_sign_one_release_of_named_components(tmp_path, artifact):
+    private_key = generate_private_key()
+    worker = tmp_path / "worker.tar"
+    worker.write_bytes(b"the worker")
+    out = tmp_path / "envelope.json"
+    argv = attest_argv(f"static={artifact}", write_key(tmp_path, private_key), "--out", str(out))
+    argv += ["--artifact", f"worker={worker}", "--subject", f"web={IMAGE}"]
+
+    assert run(argv) == 0
+
+    signed = verified_statement(out, private_key.public_key)
+    assert [(c.name, c.sha256) for c in signed.components] == [
+        ("static", sha256_bytes(b"the built artifact").removeprefix("sha256:")),
+        ("worker", sha256_bytes(b"the worker").removeprefix("sha256:")),
+        ("web", "9" * 64),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("extra", "complaint"),
+    [
+        (["--subject", "web"], "--subject 'web': a release of several components needs NAME=sha256:<hex>"),
+        (["--subject", "web=sha256:abc"], "a component digest must be"),
+        (["--subject", "=" + IMAGE], "needs NAME="),
+        (["--subject", f"app-1.0.tar.gz={IMAGE}"], "two subjects are named"),
+    ],
+)
+def test_bad_components_are_bad_input_with_a_clear_line(tmp_path, artifact, capsys, extra, complaint):
+    argv = attest_argv(f"app-1.0.tar.gz={artifact}", write_key(tmp_path, generate_private_key()), *extra)
+
+    assert run(argv) == 3
+    assert complaint in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 import datetime
 import ipaddress
+import json
 import socket
 import ssl
 import threading
@@ -26,7 +27,7 @@ from tests.helpers.liveserver import (
     live_endpoint,  # noqa: F401 (fixture)
 )
 from verifier.errors import CouldNotCheck
-from verifier.live import LiveReport, address_problem, fetch_live, parse_live_body
+from verifier.live import LiveReport, address_problem, fetch_live, parse_live_answer, parse_live_body
 from verifier.reasons import Reason
 
 OTHER_DIGEST = "sha256:" + "0a" * 32
@@ -348,6 +349,37 @@ def test_null_commit_and_version_count_as_absent():
     body = b'{"artifact_digest": "%s", "source_commit": null, "version": null}' % EXAMPLE_DIGEST.encode()
 
     assert parse_live_body(body, "application/json") == (EXAMPLE_DIGEST, None, None)
+
+
+def test_a_service_of_several_components_reports_each_by_name():
+    web, static = "sha256:" + "1" * 64, "sha512:" + "3" * 128
+    body = json.dumps({"components": {"web": web, "static": static}, "version": "2.0"}).encode()
+
+    answer = parse_live_answer(body, "application/json")
+
+    assert (answer.artifact_digest, answer.components, answer.version) == (
+        None,
+        {"web": web, "static": static},
+        "2.0",
+    )
+
+
+@pytest.mark.parametrize(
+    ("document", "complaint"),
+    [
+        ({"components": {}}, "components must be an object"),
+        ({"components": ["web"]}, "components must be an object"),
+        ({"components": {"web": "sha256:abc"}}, "component 'web': a component digest must be"),
+        ({"components": {"": "sha256:" + "1" * 64}}, "a component name must be"),
+        ({"components": {"web": "sha256:" + "1" * 64}, "artifact_digest": "sha256:" + "1" * 64}, "give one"),
+        ({"components": {f"c{i}": "sha256:" + "1" * 64 for i in range(65)}}, "more than the 64 allowed"),
+    ],
+)
+def test_malformed_components_are_a_bad_response_saying_why(document, complaint):
+    with pytest.raises(CouldNotCheck, match=complaint) as caught:
+        parse_live_answer(json.dumps(document).encode(), "application/json")
+
+    assert caught.value.reason is Reason.BAD_RESPONSE
 
 
 # --- which addresses may be contacted -------------------------------------------------------------

@@ -130,3 +130,33 @@ def test_a_signed_payload_that_is_no_statement_is_a_statement_error():
 
     with pytest.raises(StatementError):
         check_release(sign_envelope(b'{"_type": "x"}', pair.private_key), [trusted(pair)])
+
+
+COMPONENTS = [("web", "sha256:" + "1" * 64), ("static", "sha512:" + "3" * 128)]
+RECORDED_COMPONENTS = [
+    {"name": "web", "digest": {"sha256": "1" * 64}},
+    {"name": "static", "digest": {"sha512": "3" * 128}},
+]
+
+
+def test_a_record_of_several_components_must_name_every_signed_component():
+    pair = key_pair()
+    envelope = signed_envelope(pair, components=COMPONENTS)
+    record = Claims(source_commit=COMMIT, repo_url=REPO_URI, components=RECORDED_COMPONENTS)
+
+    checked = check_release(envelope, [trusted(pair)], at=NOON, claims=record)
+    assert [c.name for c in checked.statement.components] == ["web", "static"]
+
+    for wrong in (RECORDED_COMPONENTS[:1], [RECORDED_COMPONENTS[1], RECORDED_COMPONENTS[0]], []):
+        with pytest.raises(ClaimMismatch, match="components") as caught:
+            check_release(envelope, [trusted(pair)], at=NOON, claims=Claims(components=wrong))
+        assert caught.value.field == "components"
+
+
+def test_a_one_artifact_release_records_no_components():
+    pair = key_pair()
+    check_release(signed_envelope(pair), [trusted(pair)], at=NOON, claims=Claims(components=[]))
+    with pytest.raises(ClaimMismatch):
+        check_release(
+            signed_envelope(pair), [trusted(pair)], at=NOON, claims=Claims(components=RECORDED_COMPONENTS)
+        )

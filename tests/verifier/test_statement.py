@@ -12,6 +12,7 @@ from verifier.statement import (
     STATEMENT_TYPE,
     Subject,
     build_statement,
+    digest_sets_match,
     parse_statement,
     statement_to_payload,
 )
@@ -40,7 +41,7 @@ def payload_of(doc):
 
 def test_built_statement_parses_back_to_the_same_facts():
     parsed = parse_statement(statement_to_payload(statement()))
-    assert parsed.subjects == [Subject("portal.tar.gz", DIGEST_HEX)]
+    assert parsed.subjects == [Subject("portal.tar.gz", {"sha256": DIGEST_HEX})]
     assert parsed.artifact_digest == f"sha256:{DIGEST_HEX}"
     assert parsed.artifact_name == "portal.tar.gz"
     assert parsed.predicate_type == SLSA_PROVENANCE_V1
@@ -104,7 +105,7 @@ def test_statement_with_a_malformed_digest_or_commit_cannot_be_built(fields, com
         build(**fields)
 
 
-def test_first_subject_with_a_sha256_digest_is_the_artifact():
+def test_every_subject_with_a_digest_set_is_a_component_and_the_first_sha256_names_the_release():
     doc = statement(
         subject=[
             {"name": "checksums.txt", "digest": {"sha512": "ab" * 64}},
@@ -115,7 +116,10 @@ def test_first_subject_with_a_sha256_digest_is_the_artifact():
     parsed = parse_statement(payload_of(doc))
     assert parsed.artifact_name == "app.tar.gz"
     assert parsed.artifact_digest == "sha256:" + "1" * 64
-    assert [subject.name for subject in parsed.subjects] == ["app.tar.gz", "app.sbom"]
+    assert [subject.name for subject in parsed.subjects] == ["checksums.txt", "app.tar.gz", "app.sbom"]
+    assert parsed.components == parsed.subjects
+    assert parsed.subjects[0].digests == {"sha512": "ab" * 64}
+    assert parsed.subjects[0].sha256 is None
 
 
 def test_first_resolved_dependency_with_a_git_commit_is_the_source():
@@ -211,3 +215,72 @@ def test_parsing_does_not_depend_on_key_order_or_whitespace():
     doc = statement()
     reordered = json.dumps(dict(reversed(list(copy.deepcopy(doc).items()))), indent=2).encode()
     assert parse_statement(reordered).raw == parse_statement(statement_to_payload(doc)).raw
+
+
+WEB, WORKER = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+STATIC_SHA512 = "sha512:" + "3" * 128
+
+
+def test_a_statement_of_several_subjects_is_a_release_of_several_named_components():
+    doc = build(components=[("web", WEB), ("worker", WORKER), ("static", STATIC_SHA512)])
+
+    parsed = parse_statement(statement_to_payload(doc))
+
+    assert [(c.name, dict(c.digests)) for c in parsed.components] == [
+        ("web", {"sha256": "1" * 64}),
+        ("worker", {"sha256": "2" * 64}),
+        ("static", {"sha512": "3" * 128}),
+    ]
+    assert (parsed.artifact_name, parsed.artifact_digest) == ("web", WEB)
+    assert doc["subject"][2] == {"name": "static", "digest": {"sha512": "3" * 128}}
+
+
+def test_a_one_subject_statement_has_no_components_and_is_built_as_before():
+    assert parse_statement(statement_to_payload(build())).components == []
+    assert build()["subject"] == [{"name": "app", "digest": {"sha256": DIGEST_HEX}}]
+
+
+@pytest.mark.parametrize(
+    ("subjects", "complaint"),
+    [
+        ([{"name": "web", "digest": {"sha256": "1" * 64}}, {"digest": {"sha256": "2" * 64}}], "has no name"),
+        (
+            [
+                {"name": "web", "digest": {"sha256": "1" * 64}},
+                {"name": "web", "digest": {"sha256": "2" * 64}},
+            ],
+            "two subjects are named 'web'",
+        ),
+        ([{"name": "a", "digest": {"sha512": "ab" * 64}}], "only sha512 ones"),
+        (
+            [{"name": "web", "digest": {"sha256": "1" * 64}}, {"name": "s", "digest": {"sha512": "AB" * 64}}],
+            "subject\\[1\\].digest.sha512 is malformed",
+        ),
+        ([{"name": "web", "digest": {"sha256": "1" * 64, "sha512": "ab"}}], "digest.sha512 is malformed"),
+    ],
+)
+def test_components_without_names_of_their_own_or_with_bad_digests_are_refused(subjects, complaint):
+    with pytest.raises(StatementError, match=complaint):
+        parse_statement(payload_of(statement(subject=subjects)))
+
+
+def test_components_a_verifier_would_refuse_cannot_be_built():
+    with pytest.raises(FormatError, match="two subjects are named 'web'"):
+        build(components=[("web", WEB), ("web", WORKER)])
+    with pytest.raises(FormatError, match="a component digest must be"):
+        build(components=[("web", "sha384:" + "1" * 96)])
+
+
+@pytest.mark.parametrize(
+    ("declared", "reported", "same"),
+    [
+        ({"sha256": "a", "sha512": "b"}, {"sha256": "a", "sha512": "b"}, True),
+        # The strongest both know decides: a sha256 agreeing does not hide a sha512 disagreeing.
+        ({"sha256": "a", "sha512": "b"}, {"sha256": "a", "sha512": "c"}, False),
+        ({"sha256": "a", "sha512": "b"}, {"sha512": "b"}, True),
+        ({"sha256": "a"}, {"sha256": "a", "sha512": "z"}, True),
+        ({"sha256": "a"}, {"sha512": "b"}, None),
+    ],
+)
+def test_digest_sets_compare_by_the_strongest_algorithm_both_know(declared, reported, same):
+    assert digest_sets_match(declared, reported) is same
