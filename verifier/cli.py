@@ -12,6 +12,7 @@ Subcommands register themselves with ``add_<name>_parser(subparsers)``, through
 import argparse
 import functools
 import os
+import sys
 from collections.abc import Sequence
 
 from verifier.attest import add_attest_parser
@@ -147,9 +148,15 @@ def read_log_key(value: str) -> str:
     return text
 
 
+def program_name(argv0: str) -> str:
+    """The name usage lines show: ``vitrina-verify`` as the installed script, else ``python -m verifier``."""
+    name = os.path.basename(argv0)
+    return "vitrina-verify" if name.startswith("vitrina-verify") else "python -m verifier"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m verifier",
+        prog=program_name(sys.argv[0]),
         description="Check Vitrina's proofs yourself. Needs only 'cryptography' (and git for --repo).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
