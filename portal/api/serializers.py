@@ -66,11 +66,42 @@ class EnvelopeField(serializers.JSONField):
         raise serializers.ValidationError("Expected a DSSE envelope: a JSON object or its JSON text.")
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "description": "A Sigstore bundle (v0.1 to v0.3) over an in-toto Statement v1, as "
+        "actions/attest-build-provenance or cosign attest --bundle write it.",
+        "properties": {
+            "mediaType": {"type": "string", "example": "application/vnd.dev.sigstore.bundle.v0.3+json"},
+            "verificationMaterial": {"type": "object"},
+            "dsseEnvelope": {"type": "object"},
+        },
+        "required": ["mediaType", "verificationMaterial", "dsseEnvelope"],
+    }
+)
+class SigstoreBundleField(serializers.JSONField):
+    """A Sigstore bundle, as an object or as its JSON text (the file CI's attestation step wrote)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict | str):
+            return data
+        raise serializers.ValidationError("Expected a Sigstore bundle: a JSON object or its JSON text.")
+
+
 class ReleaseCreateSerializer(serializers.Serializer):
     project = serializers.SlugField(
         max_length=50, required=False, help_text="The project's slug; defaults to the token's project."
     )
-    envelope = EnvelopeField(help_text="The DSSE envelope signed by CI over an in-toto Statement v1.")
+    envelope = EnvelopeField(
+        required=False,
+        help_text="The DSSE envelope signed by CI with a project key over an in-toto Statement v1. "
+        "Exactly one of envelope and sigstore_bundle.",
+    )
+    sigstore_bundle = SigstoreBundleField(
+        required=False,
+        help_text="Keyless: a Sigstore bundle made in CI, whose certificate must match one of the "
+        "project's trusted CI identities. Exactly one of envelope and sigstore_bundle.",
+    )
     version = serializers.CharField(max_length=100)
     ci_build_url = serializers.CharField(max_length=500, required=False, allow_blank=True)
     artifact_digest = digest_field(required=False, allow_blank=True)
@@ -81,6 +112,16 @@ class ReleaseCreateSerializer(serializers.Serializer):
 
     def validate_artifact_digest(self, value):
         return check_digest(value) if value else value
+
+    def validate(self, attrs):
+        if ("envelope" in attrs) == ("sigstore_bundle" in attrs):
+            raise serializers.ValidationError(
+                {
+                    "envelope": "Give exactly one of envelope (a DSSE envelope) and sigstore_bundle "
+                    "(a Sigstore bundle)."
+                }
+            )
+        return attrs
 
 
 class DeploymentCreateSerializer(serializers.Serializer):
@@ -250,6 +291,14 @@ class ProjectDetailSerializer(ProjectSerializer):
     environments = EnvironmentDetailSerializer(many=True)
 
 
+class KeylessSerializer(serializers.Serializer):
+    certificate_issuer = serializers.CharField(help_text="The OIDC issuer of the CI run's token.")
+    certificate_identity = serializers.CharField(help_text="The signing workflow (the certificate's SAN).")
+    source_ref = serializers.CharField()
+    sigstore_log_index = serializers.IntegerField(help_text="The bundle's entry in Sigstore's log (Rekor).")
+    sigstore_bundle_sha256 = serializers.CharField()
+
+
 class ReleaseSummarySerializer(serializers.Serializer):
     id = serializers.IntegerField()
     version = serializers.CharField()
@@ -265,12 +314,23 @@ class ReleaseDetailSerializer(ReleaseSummarySerializer):
     artifact_name = serializers.CharField()
     repo_url = serializers.CharField()
     ci_build_url = serializers.CharField()
-    signer_key_id = serializers.CharField(source="signer_key.key_id")
-    signer_algorithm = serializers.CharField(source="signer_key.algorithm")
+    signer_key_id = serializers.CharField(
+        source="signer_key.key_id", allow_null=True, help_text="null for a keyless release."
+    )
+    signer_algorithm = serializers.CharField(source="signer_key.algorithm", allow_null=True)
     entered_by_hand = serializers.BooleanField(help_text="Registered by an operator in the admin, not by CI.")
     bundle_url = BundleField()
-    envelope = serializers.SerializerMethodField(help_text="The DSSE envelope as received, parsed.")
+    envelope = serializers.SerializerMethodField(
+        help_text="The DSSE envelope as received, parsed; null for a keyless release."
+    )
+    keyless = serializers.SerializerMethodField(
+        help_text="For a keyless release, what its Sigstore bundle's certificate says; else null."
+    )
 
-    @extend_schema_field(OpenApiTypes.OBJECT)
+    @extend_schema_field({"type": "object", "nullable": True})
     def get_envelope(self, release):
-        return json.loads(release.envelope)
+        return json.loads(release.envelope) if release.envelope else None
+
+    @extend_schema_field(KeylessSerializer(allow_null=True))
+    def get_keyless(self, release):
+        return KeylessSerializer(release).data if release.is_keyless else None

@@ -124,10 +124,11 @@ class ReleaseCreateView(TokenView):
     @extend_schema(
         summary="Register a signed release",
         description=(
-            "CI posts the DSSE envelope it signed. The artifact digest, source commit and repository come "
-            "from the signed statement; top-level fields, where given, must agree with it. Posting the "
-            "identical envelope again answers 200 with the same release; the same version with other "
-            "content is refused with 409."
+            "CI posts the DSSE envelope it signed with a project key, or (keyless) the Sigstore bundle its "
+            "attestation step made (sigstore_bundle), verified offline under the project's trusted CI "
+            "identities. The artifact digest, source commit and repository come from the signed statement; "
+            "top-level fields, where given, must agree with it. Posting the identical evidence again "
+            "answers 200 with the same release; the same version with other content is refused with 409."
         ),
         request=serializers.ReleaseCreateSerializer,
         responses={
@@ -143,7 +144,7 @@ class ReleaseCreateView(TokenView):
         data = dict(serializer.validated_data)
         project = self.project_for(data.pop("project", None))
         release, created = services.register_release(
-            project, data.pop("envelope"), version=data.pop("version"), token=request.auth, **data
+            project, data.pop("envelope", None), version=data.pop("version"), token=request.auth, **data
         )
         release.log_index = log_index("release", release.pk)
         body = serializers.ReleaseCreatedSerializer(release, context={"request": request}).data

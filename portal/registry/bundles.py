@@ -27,15 +27,28 @@ class NotLogged(Exception):
 def release_bundle(release, checkpoint=None):
     entry = _entry(release, "release")
     checkpoint = checkpoint or ensure_integrated(entry)
+    if release.is_keyless:
+        evidence = {"sigstore_bundle": release.sigstore_bundle, "identities": identities_info(release)}
+    else:
+        evidence = {"envelope": release.envelope, "signing_keys": [signing_key_info(release.signer_key)]}
     return {
         "bundle_version": BUNDLE_VERSION,
         "kind": "release",
         "release": release_entry_body(release),
-        "envelope": release.envelope,
-        "signing_keys": [signing_key_info(release.signer_key)],
+        **evidence,
         "log": log_proof(entry, checkpoint),
         "project": project_info(release.project),
     }
+
+
+def identities_info(release):
+    """The CI identities the project trusted when the keyless release was registered: the policies its
+    Sigstore bundle was verified under (each one's added and removed entries are in the log)."""
+    return [
+        {"issuer": i.issuer, "repository": i.repository, "workflow": i.workflow, "ref": i.ref}
+        for i in release.project.identities.all()
+        if i.is_trusted_at(release.registered_at)
+    ]
 
 
 def deployment_bundle(deployment):
