@@ -207,3 +207,24 @@ def test_an_identity_must_name_the_projects_repository_and_an_https_issuer():
         services.add_identity(project, issuer="https://token.actions.githubusercontent.com", repository="x")
     with pytest.raises(Refused, match="https:// URL"):
         services.add_identity(project, issuer="github", repository=factories.SIGSTORE_REPOSITORY)
+
+
+def test_addidentity_trusts_an_identity_once_and_refuses_another_repository(log_key_file):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    project = factories.make_keyless_project(trusted=False)
+    args = ["addidentity", "attest-demo", "--issuer", factories.SIGSTORE_IDENTITY["issuer"]]
+    out = StringIO()
+    call_command(*args, "--repository", factories.SIGSTORE_REPOSITORY, "--ref", "refs/heads/main", stdout=out)
+    identity = project.identities.get()
+    assert out.getvalue().strip() == str(identity.pk)
+    assert identity.ref == "refs/heads/main" and identity.workflow == ""
+    call_command(*args, "--repository", factories.SIGSTORE_REPOSITORY, "--ref", "refs/heads/main", stdout=out)
+    assert project.identities.count() == 1
+    assert LogEntry.objects.filter(kind="identity_added").count() == 1
+    with pytest.raises(CommandError, match="not the repository of project"):
+        call_command(*args, "--repository", "https://github.com/other/repo")
+    release, _ = register(project)
+    assert release.is_keyless
