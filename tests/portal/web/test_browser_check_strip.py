@@ -5,17 +5,16 @@ and announces the light (the only aria-live part) only when its words change."""
 import datetime
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from django.utils import timezone
 from playwright.sync_api import expect
 
 from portal.monitoring.recording import record
 from portal.monitoring.rules import Finding
+from tests.helpers.screens import NOT_YET_MET, axe_violations, screen_page, too_wide
 from tests.portal import factories
 
 pytestmark = pytest.mark.browser
 
-PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 WORDS = {
     "en": ("The last 12 checks, newest first", "could not verify", "verified", "mismatch", "5 minutes ago"),
     "es": (
@@ -54,9 +53,7 @@ def checked(transactional_db, live_server, log_key_file):
 def test_a_tap_on_the_newest_cell_shows_its_details_on_a_phone(checked, chromium, screenshot, language):
     url, *_ = checked
     hint, could_not_verify, *_ = WORDS[language]
-    context = chromium.new_context(locale=language, **PHONE)
-    try:
-        page = context.new_page()
+    with screen_page(chromium, language, "phone") as page:
         page.goto(url)
         expect(page.locator("#strip-hint")).to_contain_text(hint)
         newest = page.locator(".check-strip .cell").first
@@ -68,13 +65,11 @@ def test_a_tap_on_the_newest_cell_shows_its_details_on_a_phone(checked, chromium
         expect(details.locator("time")).to_contain_text("(UTC−3)")
         box = details.bounding_box()
         assert box["x"] >= 0 and box["x"] + box["width"] <= 390, box
-        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        assert too_wide(page) == []
         screenshot(page, f"check-strip-details-{language}-390", full_page=False)
-        assert Axe().run(page).response["violations"] == []
+        assert axe_violations(page, but=NOT_YET_MET) == []
         details.get_by_role("button").tap()
         expect(details).to_be_hidden()
-    finally:
-        context.close()
 
 
 def test_the_keyboard_opens_and_closes_a_cell_s_details(checked, open_page):

@@ -5,19 +5,15 @@ violation. Screenshots are kept (see ``$SCREENSHOT_DIR``)."""
 import datetime
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from django.utils import timezone
 
 from portal.monitoring.recording import record
 from portal.monitoring.rules import Finding
+from tests.helpers.screens import NOT_YET_MET, axe_violations, each_screen, too_wide
 from tests.portal import factories
 
 pytestmark = pytest.mark.browser
 
-SCREENS = {
-    "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True},
-    "desktop": {"viewport": {"width": 1280, "height": 900}},
-}
 UNKNOWN_DIGEST = "sha256:" + "ab" * 32
 # For each bar on the page, how many of its cells have a width and end inside the window.
 VISIBLE_CELLS = """[...document.querySelectorAll('.days')].map(bar => [...bar.children]
@@ -66,25 +62,13 @@ def pages(transactional_db, live_server):
 def test_the_page_fits_and_is_accessible_on_phone_and_laptop(name, pages, chromium, screenshot):
     url, paths = pages
     problems = []
-    for language in ("es", "en"):
-        for screen, options in SCREENS.items():
-            context = chromium.new_context(locale=language, **options)
-            try:
-                page = context.new_page()
-                page.goto(url + paths[name])
-                width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-                if width[0] > width[1]:
-                    problems.append(f"{language} {screen}: {width[0]} px wide in a {width[1]} px window")
-                cells = page.evaluate(VISIBLE_CELLS)
-                if name in ("project", "environment") and not cells:
-                    problems.append(f"{language} {screen}: no 90-day bar")
-                problems += [f"{language} {screen}: {n} of 90 cells visible" for n in cells if n != 90]
-                violations = Axe().run(page).response["violations"]
-                problems += [
-                    f"{language} {screen}: axe {v['id']} on {[n['target'] for n in v['nodes']]}"
-                    for v in violations
-                ]
-                screenshot(page, f"h3-{name}-{language}-{screen}")
-            finally:
-                context.close()
+    for language, screen, page in each_screen(chromium):
+        page.goto(url + paths[name])
+        cells = page.evaluate(VISIBLE_CELLS)
+        found = too_wide(page) + [f"{n} of 90 cells visible" for n in cells if n != 90]
+        if name in ("project", "environment") and not cells:
+            found.append("no 90-day bar")
+        found += axe_violations(page, but=NOT_YET_MET)
+        screenshot(page, f"h3-{name}-{language}-{screen}")
+        problems += [f"{language} {screen}: {problem}" for problem in found]
     assert problems == [], problems

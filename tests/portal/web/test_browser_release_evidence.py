@@ -3,14 +3,13 @@ commands, fits a 390 px phone in both languages with no axe violation and no CSP
 copies the commands exactly and says "Copiado"/"Copied" through its aria-live status."""
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 
 from portal.monitoring.models import ReleaseRepositoryCheck
+from tests.helpers.screens import LANGUAGES, NOT_YET_MET, axe_violations, screen_page, too_wide
 from tests.portal import factories
 
 pytestmark = pytest.mark.browser
 
-PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 COPIED = {"es": "Copiado", "en": "Copied"}
 
 
@@ -30,23 +29,17 @@ def off_branch(transactional_db, live_server, log_key_file):
     return live_server.url, release, deployment
 
 
-@pytest.mark.parametrize("language", ["es", "en"])
+@pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("which", ["release", "deployment"])
 def test_the_page_fits_a_phone_and_the_copy_button_copies(off_branch, chromium, screenshot, language, which):
     url, release, deployment = off_branch
     path = release.get_absolute_url() if which == "release" else deployment.get_absolute_url()
-    context = chromium.new_context(locale=language, **PHONE)
-    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=url)
-    try:
-        page = context.new_page()
-        errors = []
-        page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    with screen_page(chromium, language, "phone") as page:
+        page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=url)
         page.goto(url + path)
-        width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-        assert width[0] <= width[1], width
+        assert too_wide(page) == []
         assert page.locator(".evidence-alert").is_visible()
-        violations = Axe().run(page).response["violations"]
-        assert [v["id"] for v in violations] == []
+        assert axe_violations(page, but=NOT_YET_MET) == []
         screenshot(page, f"release-evidence-{which}-{language}-phone")
 
         block = page.locator(".command-block").first
@@ -57,6 +50,4 @@ def test_the_page_fits_a_phone_and_the_copy_button_copies(off_branch, chromium, 
         copied = page.evaluate("navigator.clipboard.readText()")
         assert copied == block.locator("pre code").text_content()
         assert "/bundle" in copied
-        assert errors == []
-    finally:
-        context.close()
+        assert page.errors == []

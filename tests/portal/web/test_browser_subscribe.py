@@ -9,18 +9,14 @@ The email is read from Django's locmem backend (``mail.outbox``): the SMTP serve
 import re
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from django.core import mail
 
 from portal.monitoring.models import Subscriber
+from tests.helpers.screens import SCREENS, axe_violations, too_wide
 from tests.portal import factories
 
 pytestmark = pytest.mark.browser
 
-SCREENS = {
-    "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True},
-    "desktop": {"viewport": {"width": 1280, "height": 900}},
-}
 WORDS = {
     "es": ("Suscribirse", "Revise su bandeja de entrada", "Confirmar", "Está suscrito", "Darse de baja"),
     "en": ("Subscribe", "Check your inbox", "Confirm", "You are subscribed", "Unsubscribe"),
@@ -37,16 +33,7 @@ def site(transactional_db, live_server, settings):
 
 def fits_and_is_clean(page):
     """Problems of the page: wider than the screen, console errors (CSP), axe violations."""
-    problems = []
-    width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-    if width[0] > width[1]:
-        problems.append(f"{width[0]} px wide in a {width[1]} px window")
-    problems += [f"console: {error}" for error in page.errors]
-    problems += [
-        f"axe {v['id']} on {[n['target'] for n in v['nodes']]}"
-        for v in Axe().run(page).response["violations"]
-    ]
-    return problems
+    return too_wide(page) + [f"console: {error}" for error in page.errors] + axe_violations(page)
 
 
 @pytest.mark.parametrize("language", WORDS)
