@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 from verifier import command, dsse, jsontext
 from verifier.errors import FormatError
+from verifier.keyless import MAX_SIGSTORE_BUNDLE_BYTES
 
 DEFAULT_TOKEN_ENV = "VITRINA_TOKEN"  # noqa: S105 (the variable's name, not a token)
 TIMEOUT_SECONDS = 30
@@ -185,6 +186,21 @@ def read_envelope(path: str) -> Any:
         raise PublishError(f"{path}: {exc}") from None
 
 
+def read_sigstore_bundle(path: str) -> dict[str, Any]:
+    """The Sigstore bundle file's JSON object (the portal verifies it); ``PublishError`` naming the file
+    when it is too large or not a JSON object."""
+    with open(path, "rb") as f:
+        data = f.read(MAX_SIGSTORE_BUNDLE_BYTES + 1)
+    if len(data) > MAX_SIGSTORE_BUNDLE_BYTES:
+        raise PublishError(
+            f"{path}: larger than {MAX_SIGSTORE_BUNDLE_BYTES // 1024} KiB, not a Sigstore bundle"
+        )
+    try:
+        return jsontext.loads_object(data, what="the Sigstore bundle")
+    except FormatError as exc:
+        raise PublishError(f"{path}: {exc}") from None
+
+
 def read_token(variable: str) -> str:
     token = os.environ.get(variable, "").strip()
     if not token:
@@ -201,9 +217,13 @@ def publish(
     ci_build_url: str | None = None,
     environment: str | None = None,
     pipeline_url: str | None = None,
+    evidence: str = "envelope",
 ) -> Iterator[str]:
-    """Register the release and, with ``environment``, record its deployment. Yields one line per step."""
-    body = {"envelope": envelope, "version": version, **_given(ci_build_url=ci_build_url)}
+    """Register the release and, with ``environment``, record its deployment. Yields one line per step.
+
+    ``envelope`` is sent as the member ``evidence`` names: ``envelope`` (DSSE, signed with a project key)
+    or ``sigstore_bundle`` (keyless, made in CI)."""
+    body = {evidence: envelope, "version": version, **_given(ci_build_url=ci_build_url)}
     release = call(f"{portal}/api/v1/releases/", body, token)
     what = f"release {release.get('version')} of {release.get('project')} {release.get('artifact_digest')}"
     yield _logged(what, release)
@@ -235,7 +255,13 @@ def add_publish_parser(subparsers: command.Subparsers) -> argparse.ArgumentParse
         default=DEFAULT_TOKEN_ENV,
         help=f"name of the environment variable holding the API token (default {DEFAULT_TOKEN_ENV})",
     )
-    parser.add_argument("--envelope", required=True, help="the DSSE envelope written by 'attest'")
+    evidence = parser.add_mutually_exclusive_group(required=True)
+    evidence.add_argument("--envelope", help="the DSSE envelope written by 'attest'")
+    evidence.add_argument(
+        "--sigstore-bundle",
+        metavar="FILE",
+        help="instead of --envelope: a Sigstore bundle made in CI (actions/attest-build-provenance, cosign)",
+    )
     parser.add_argument("--version", required=True, help="the release's version, e.g. 1.4.2")
     parser.add_argument("--ci-url", help="the CI build log URL, if the signed statement does not name it")
     parser.add_argument("--environment", help="also record a deployment of this release to this environment")
@@ -246,23 +272,27 @@ def add_publish_parser(subparsers: command.Subparsers) -> argparse.ArgumentParse
 def run_publish(args: argparse.Namespace) -> int:
     """Post a signed envelope to a Vitrina portal, and optionally record a deployment.
 
-    Register the release signed in ENVELOPE with the portal; with --environment, also record that it
-    now runs there. The API token is read from the environment variable named by --token-env. Exit
-    codes: 0 ok, 1 refused, 2 could not reach the portal, 3 bad input.
+    Register the release signed in ENVELOPE (or made keyless in CI, --sigstore-bundle) with the portal;
+    with --environment, also record that it now runs there. The API token is read from the environment
+    variable named by --token-env. Exit codes: 0 ok, 1 refused, 2 could not reach the portal, 3 bad input.
     """
     if args.pipeline_url and not args.environment:
         raise PublishError("--pipeline-url describes a deployment: give --environment too")
     portal = check_portal_url(args.portal)
     token = read_token(args.token_env)
-    envelope = read_envelope(args.envelope)
+    if args.sigstore_bundle:
+        evidence, document = "sigstore_bundle", read_sigstore_bundle(args.sigstore_bundle)
+    else:
+        evidence, document = "envelope", read_envelope(args.envelope)
     for line in publish(
         portal,
         token,
-        envelope,
+        document,
         args.version,
         ci_build_url=args.ci_url,
         environment=args.environment,
         pipeline_url=args.pipeline_url,
+        evidence=evidence,
     ):
         print(line)
     return command.EXIT_OK
