@@ -272,9 +272,9 @@ def add_publish_parser(subparsers: command.Subparsers) -> argparse.ArgumentParse
 def run_publish(args: argparse.Namespace) -> int:
     """Post a signed envelope to a Vitrina portal, and optionally record a deployment.
 
-    Register the release signed in ENVELOPE (or made keyless in CI, --sigstore-bundle) with the portal;
-    with --environment, also record that it now runs there. The API token is read from the environment
-    variable named by --token-env. Exit codes: 0 ok, 1 refused, 2 could not reach the portal, 3 bad input.
+    Register the release signed in ENVELOPE (or made keyless in CI: a Sigstore bundle) with the portal;
+    with --environment, also record that it now runs there. The API token comes from the environment
+    variable that --token-env names. Exit codes: 0 ok, 1 refused, 2 could not reach the portal, 3 bad input.
     """
     if args.pipeline_url and not args.environment:
         raise PublishError("--pipeline-url describes a deployment: give --environment too")
