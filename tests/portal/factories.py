@@ -77,6 +77,15 @@ def make_deployment(environment, release, **fields):
     return services.record_deployment(environment, release, **fields)
 
 
+def make_deployed_release(project, version, *environments):
+    """A release of ``version`` signed with a newly trusted key, deployed to each of ``environments``."""
+    private_key, _ = make_key(project)
+    release = make_release(project, private_key, version)
+    for environment in environments:
+        make_deployment(environment, release)
+    return release
+
+
 def make_note(project, environment=None, *, kind="maintenance", text="Mantenimiento programado", **fields):
     """An operator's public note, posted through the service (so it is logged)."""
     return services.post_note(project, environment=environment, kind=kind, text=text, **fields)

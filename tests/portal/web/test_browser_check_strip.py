@@ -32,9 +32,7 @@ def checked(transactional_db, live_server, log_key_file):
     """Production checked twelve times, a minute apart: green, but the newest check timed out."""
     project = factories.make_project("city-portal", name="City Portal")
     production = factories.make_environment(project, "production")
-    private_key, _ = factories.make_key(project)
-    release = factories.make_release(project, private_key, "2.4.1")
-    factories.make_deployment(production, release)
+    release = factories.make_deployed_release(project, "2.4.1", production)
     now = timezone.now()
     for n in range(12):
         newest = n == 11

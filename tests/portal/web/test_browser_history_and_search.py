@@ -26,10 +26,7 @@ def pages(transactional_db, live_server):
     project = factories.make_project("city-portal", name="City Portal")
     production = factories.make_environment(project, "production")
     staging = factories.make_environment(project, "staging")
-    private_key, _ = factories.make_key(project)
-    release = factories.make_release(project, private_key, "2.4.1")
-    factories.make_deployment(production, release)
-    factories.make_deployment(staging, release)
+    release = factories.make_deployed_release(project, "2.4.1", production, staging)
     now = timezone.now()
     verified = Finding("verified", "", "", live_digest=release.artifact_digest, live_release=release)
     unregistered = Finding(

@@ -33,10 +33,7 @@ def home(transactional_db, live_server, log_key_file):
     project = factories.make_project("city-portal", name="City Portal")
     production = factories.make_environment(project, "production")
     staging = factories.make_environment(project, "staging")
-    private_key, _ = factories.make_key(project)
-    release = factories.make_release(project, private_key, "2.4.0-rc.1")
-    factories.make_deployment(production, release)
-    factories.make_deployment(staging, release)
+    release = factories.make_deployed_release(project, "2.4.0-rc.1", production, staging)
     record(
         production,
         Finding("unverifiable", "repo_unreachable", "", live_digest=release.artifact_digest),

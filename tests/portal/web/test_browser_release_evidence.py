@@ -17,8 +17,7 @@ COPIED = {"es": "Copiado", "en": "Copied"}
 def off_branch(transactional_db, live_server, log_key_file):
     project = factories.make_project("city-portal", name="City Portal")
     environment = factories.make_environment(project, "production")
-    private_key, _ = factories.make_key(project)
-    release = factories.make_release(project, private_key, "2.5.0-rc.1")
+    release = factories.make_deployed_release(project, "2.5.0-rc.1")
     ReleaseRepositoryCheck.objects.create(
         release=release,
         on_branch=False,
