@@ -113,3 +113,38 @@ def test_a_broken_envelope_file_is_named_once_before_any_request(
     assert publish("http://127.0.0.1:9", str(envelope)) == EXIT_BAD_INPUT
     err = capsys.readouterr().err
     assert err.startswith(f"publish: {envelope}: {problem}") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        (b"[1, 2]", "the Sigstore bundle is JSON but not an object"),
+        (b"not json", "the Sigstore bundle is not valid JSON"),
+        (b" " * (1024 * 1024 + 1), "larger than 1024 KiB, not a Sigstore bundle"),
+    ],
+)
+def test_a_broken_sigstore_bundle_file_is_named_once_before_any_request(
+    tmp_path, monkeypatch, capsys, content, problem
+):
+    bundle = tmp_path / "attestation.json"
+    bundle.write_bytes(content)
+    monkeypatch.setenv(TOKEN_ENV, "token")
+    parser = argparse.ArgumentParser(prog="verifier")
+    add_publish_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(
+        ["publish", "--portal", "http://127.0.0.1:9", "--token-env", TOKEN_ENV,
+         "--sigstore-bundle", str(bundle), "--version", "1"]
+    )  # fmt: skip
+    assert args.func(args) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert err.startswith(f"publish: {bundle}: ") and problem in err and err.count("\n") == 1
+
+
+def test_an_envelope_and_a_sigstore_bundle_together_are_refused(tmp_path):
+    parser = argparse.ArgumentParser(prog="verifier")
+    add_publish_parser(parser.add_subparsers(dest="command", required=True))
+    with pytest.raises(SystemExit):
+        parser.parse_args(
+            ["publish", "--portal", "https://x.example", "--envelope", "e.json", "--sigstore-bundle", "b",
+             "--version", "1"]
+        )  # fmt: skip
