@@ -8,7 +8,6 @@ with the ``CI_*`` variables and the job's ``variables:``. Both install the verif
 (packaging/verifier) with pip into a new venv, and must register the release and its deployment.
 """
 
-import json
 import os
 import re
 import subprocess
@@ -218,8 +217,7 @@ def gitlab_job(inputs):
     values = {name: inputs.get(name, (field or {}).get("default")) for name, field in spec.items()}
 
     def interpolate(match):
-        value = values[match.group(1).strip().removeprefix("inputs.")]
-        return json.dumps(value) if isinstance(value, list) else str(value)
+        return str(values[match.group(1).strip().removeprefix("inputs.")])
 
     jobs = yaml.safe_load(re.sub(r"\$\[\[(.*?)\]\]", interpolate, body))
     return jobs["vitrina-publish"]
