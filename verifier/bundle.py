@@ -446,6 +446,7 @@ def _check_keyless_statement(bundle: Bundle, facts: dict[str, Any]) -> str:
             artifact_digest=record["artifact_digest"],
             source_commit=record["source_commit"],
             repo_url=record["repo_url"],
+            components=record.get("components"),
         ),
     )
     facts["statement"] = statement
@@ -465,6 +466,7 @@ def _check_statement(bundle: Bundle, facts: dict[str, Any]) -> str:
             artifact_digest=record["artifact_digest"],
             source_commit=record["source_commit"],
             repo_url=record["repo_url"],
+            components=record.get("components"),
         ),
     )
     facts["statement"] = statement

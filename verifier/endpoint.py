@@ -26,6 +26,8 @@ DEFAULT_PATH = "/.well-known/vitrina/deployment"
 MAX_VERSION_LENGTH = 256  # what verifier.live accepts
 
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_COMPONENT_DIGEST = re.compile(r"sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}")
+MAX_COMPONENTS = 64  # what verifier.live accepts
 _COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _HEADERS = [
     ("Content-Type", "application/json"),
@@ -93,15 +95,32 @@ def read_manifest(path: str | os.PathLike[str]) -> bytes:
     if not isinstance(document, dict):
         raise ValueError("not a JSON object")
     return deployment_json(
-        document.get("artifact_digest"), document.get("source_commit"), document.get("version")
+        document.get("artifact_digest"),
+        document.get("source_commit"),
+        document.get("version"),
+        components=document.get("components"),
     )
 
 
-def deployment_json(artifact_digest: object, source_commit: object = None, version: object = None) -> bytes:
-    """The endpoint's body as bytes, after checking each value; raises ``ValueError`` naming the bad one."""
-    if not isinstance(artifact_digest, str) or not _DIGEST.fullmatch(artifact_digest):
+def deployment_json(
+    artifact_digest: object,
+    source_commit: object = None,
+    version: object = None,
+    *,
+    components: object = None,
+) -> bytes:
+    """The endpoint's body as bytes, after checking each value; raises ``ValueError`` naming the bad one.
+
+    A service deployed as several components gives ``components`` (name to ``sha256:<hex>`` or
+    ``sha512:<hex>``, an image digest for a container) instead of ``artifact_digest``.
+    """
+    document: dict[str, object] = {}
+    if components is not None and artifact_digest is None:
+        document["components"] = _checked_components(components)
+    elif not isinstance(artifact_digest, str) or not _DIGEST.fullmatch(artifact_digest):
         raise ValueError(f"artifact_digest must be 'sha256:' and 64 lowercase hex, got {artifact_digest!r}")
-    document: dict[str, str] = {"artifact_digest": artifact_digest}
+    else:
+        document["artifact_digest"] = artifact_digest
     if source_commit is not None:
         if not isinstance(source_commit, str) or not _COMMIT.fullmatch(source_commit):
             raise ValueError(f"source_commit must be 40 or 64 lowercase hex, got {source_commit!r}")
@@ -111,6 +130,17 @@ def deployment_json(artifact_digest: object, source_commit: object = None, versi
             raise ValueError(f"version must be a string of at most {MAX_VERSION_LENGTH} characters")
         document["version"] = version
     return json.dumps(document, sort_keys=True).encode() + b"\n"
+
+
+def _checked_components(components: object) -> dict[str, str]:
+    if not isinstance(components, dict) or not 0 < len(components) <= MAX_COMPONENTS:
+        raise ValueError(f"components must be an object of 1 to {MAX_COMPONENTS} name: digest pairs")
+    for name, digest in components.items():
+        if not isinstance(digest, str) or not _COMPONENT_DIGEST.fullmatch(digest):
+            raise ValueError(
+                f"component {name!r} must be 'sha256:<64 hex>' or 'sha512:<128 hex>', got {digest!r}"
+            )
+    return components
 
 
 def _respond(

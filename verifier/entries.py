@@ -122,6 +122,9 @@ ENTRY_FIELDS: Final[Mapping[str, EntryFields]] = {
             "certificate_identity": LEFT_OUT_WHEN_NONE,
             "source_ref": LEFT_OUT_WHEN_NONE,
             "sigstore_log_index": LEFT_OUT_WHEN_NONE,
+            # A release of several components: each {"name", "digest": {algorithm: hex}}, in the
+            # statement's order. Left out of a one-artifact release's entry.
+            "components": LEFT_OUT_WHEN_NONE,
         },
         by=True,
     ),

@@ -21,6 +21,11 @@ class Reason(StrEnum):
     COMMIT_NOT_ON_BRANCH = "commit_not_on_branch"
     BAD_SIGNATURE = "bad_signature"
     NOT_IN_LOG = "not_in_log"
+    # A release of several components: one differs from the deployed release's, is not reported, or is
+    # reported but no component of the deployed release.
+    COMPONENT_MISMATCH = "component_mismatch"
+    COMPONENT_MISSING = "component_missing"
+    COMPONENT_UNEXPECTED = "component_unexpected"
     # red / unverifiable: could not check
     UNREACHABLE = "unreachable"
     TIMEOUT = "timeout"
@@ -45,5 +50,8 @@ MISMATCH_REASONS = frozenset(
         Reason.COMMIT_NOT_ON_BRANCH,
         Reason.BAD_SIGNATURE,
         Reason.NOT_IN_LOG,
+        Reason.COMPONENT_MISMATCH,
+        Reason.COMPONENT_MISSING,
+        Reason.COMPONENT_UNEXPECTED,
     }
 )

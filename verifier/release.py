@@ -83,6 +83,8 @@ class Claims:
     ci_build_url: str | None = None
     signer_key_id: str | None = None
     # A release of several components: each as ``Subject.to_json`` spells it, in the statement's order.
+    # None for a record that has none: a one-artifact release, or one registered before components
+    # were recorded, whose statement's other subjects nothing recorded.
     components: list[dict[str, object]] | None = None
 
 
@@ -200,8 +202,12 @@ def check_claims(envelope: Envelope, claims: Claims) -> Statement:
     return statement
 
 
-def _listed(components: list[dict[str, object]]) -> str:
-    return ", ".join(f"{c['name']} {c['digest']}" for c in components) or "none"
+def _listed(components: object) -> str:
+    """Components as a sentence shows them; whatever a bundle's record holds instead, as it is."""
+    if not isinstance(components, list):
+        return repr(components)
+    shown = (f"{c.get('name')} {c.get('digest')}" if isinstance(c, dict) else repr(c) for c in components)
+    return ", ".join(shown) or "none"
 
 
 def _signer(envelope: Envelope, keys: list[TrustedKey]) -> TrustedKey | None:

@@ -116,6 +116,8 @@ class CheckResult(models.Model):
     live_commit = models.CharField(_("commit served"), max_length=64, blank=True)
     live_version = models.CharField(_("version served"), max_length=100, blank=True)
     expected_digest = models.CharField(_("expected digest"), max_length=71, blank=True)
+    # What a service of several components reported: component name to digest text; empty otherwise.
+    live_components = models.JSONField(_("components served"), default=dict, blank=True)
     live_release = models.ForeignKey(
         Release,
         null=True,

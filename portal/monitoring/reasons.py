@@ -24,6 +24,15 @@ REASON_SENTENCES = {
     ),
     Reason.BAD_SIGNATURE: _("The signature on this version is not valid: we cannot tell who built it."),
     Reason.NOT_IN_LOG: _("This version or its deployment is missing from the public record."),
+    Reason.COMPONENT_MISMATCH: _(
+        "One of the pieces the server runs is not the one published for the version last declared deployed."
+    ),
+    Reason.COMPONENT_MISSING: _(
+        "The server does not say what it runs for one of the pieces of the version last declared deployed."
+    ),
+    Reason.COMPONENT_UNEXPECTED: _(
+        "The server runs a piece that is not part of the version last declared deployed."
+    ),
     Reason.UNREACHABLE: _("We could not reach the server."),
     Reason.TIMEOUT: _("The server took too long to answer."),
     Reason.BAD_RESPONSE: _("The server answered, but not in a form we can read."),

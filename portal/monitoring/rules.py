@@ -8,14 +8,17 @@ holds: evidence of inconsistency (registry, signature, log) outranks inability t
 signature is reported as such even while the repository is unreachable.
 """
 
+import dataclasses
 import hashlib
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 
 from portal.registry.models import Release
 from verifier.entries import ABSENT, entry_differences, format_time, parse_entry
 from verifier.errors import ClaimMismatch, CouldNotCheck, FormatError, StatementError, UntrustedSigner
 from verifier.reasons import Reason, Result
 from verifier.release import Claims, check_release
+from verifier.statement import component_digest, digest_sets_match
 
 
 @dataclass
@@ -26,6 +29,7 @@ class Finding:
     reason: str
     message: str
     live_digest: str = ""
+    live_components: dict = field(default_factory=dict)
     live_commit: str = ""
     live_version: str = ""
     http_status: int | None = None
@@ -70,7 +74,8 @@ def examine(environment, *, answer, deployment, releases, log_entries, verified,
         result=Result.VERIFIED.value,
         reason="",
         message="",
-        live_digest=report.artifact_digest,
+        live_digest=report.artifact_digest or "",
+        live_components=report.components or {},
         live_commit=report.source_commit or "",
         live_version=(report.version or "")[:100],
         http_status=report.http_status,
@@ -78,7 +83,11 @@ def examine(environment, *, answer, deployment, releases, log_entries, verified,
     if deployment is not None:
         finding.expected_release = deployment.release
     try:
-        finding.live_release = live_release(project, report.artifact_digest, deployment, releases)
+        if report.components is not None:
+            finding.live_release = components_release(environment, report.components, deployment)
+            finding.live_digest = served_artifact(finding.live_release, report.components)
+        else:
+            finding.live_release = live_release(project, report.artifact_digest, deployment, releases)
         if deployment is None:
             raise BrokenLink(
                 Reason.NO_DEPLOYMENT,
@@ -86,6 +95,8 @@ def examine(environment, *, answer, deployment, releases, log_entries, verified,
                 f"no deployment to {environment} was ever recorded, so there is nothing to compare it with.",
             )
         check_deployed_release(environment, deployment, finding.live_release)
+        if report.components is None:
+            check_one_artifact(environment, finding.live_release)
         check_signature(finding.live_release, verified)
         check_logged(finding.live_release, deployment, log_entries)
         finding.ahead_by = repository(project, finding.live_release)
@@ -117,6 +128,78 @@ def live_release(project, digest, deployment, releases):
     return releases[0]
 
 
+def declared_components(release):
+    """A release's components by name, each its digest set; a one-artifact release's one artifact,
+    under its name, so that a service may report it either way."""
+    components = {component.name: component.digests for component in release.components.all()}
+    return components or {release.artifact_name: {"sha256": release.artifact_digest.removeprefix("sha256:")}}
+
+
+def components_release(environment, reported, deployment):
+    """The deployed release, when the service reports each of its components and each matches (by the
+    strongest digest both sides know); else ``BrokenLink`` naming the component at fault: one differing
+    first, then one not reported, then one reported that the release does not have."""
+    if deployment is None:
+        raise BrokenLink(
+            Reason.NO_DEPLOYMENT,
+            f"The server reports the components {', '.join(sorted(reported))}, but no deployment to "
+            f"{environment} was ever recorded, so there is nothing to compare them with.",
+        )
+    release = deployment.release
+    declared = declared_components(release)
+    what = f"release {release.version}, deployed to {environment} at {format_time(deployment.deployed_at)}"
+    for name, digests in declared.items():
+        if name not in reported:
+            continue
+        algorithm, hex_part = component_digest(reported[name])
+        same = digest_sets_match(digests, {algorithm: hex_part})
+        if not same:
+            expected = ", ".join(f"{alg}:{value}" for alg, value in sorted(digests.items()))
+            compared = "" if same is False else f" (the release knows only {', '.join(sorted(digests))})"
+            raise BrokenLink(
+                Reason.COMPONENT_MISMATCH,
+                f"The server reports component '{name}' as {reported[name]}, but {what}, declares "
+                f"{expected}{compared}.",
+            )
+    missing = [name for name in declared if name not in reported]
+    if missing:
+        raise BrokenLink(
+            Reason.COMPONENT_MISSING,
+            f"The server does not report component {quoted(missing)} of {what}; it must report every "
+            "component of the release.",
+        )
+    extra = [name for name in reported if name not in declared]
+    if extra:
+        raise BrokenLink(
+            Reason.COMPONENT_UNEXPECTED,
+            f"The server reports component {quoted(extra)}, which {what}, does not have "
+            f"(its components: {quoted(list(declared))}).",
+        )
+    return release
+
+
+def check_one_artifact(environment, release):
+    """A service reporting one artifact digest runs a one-artifact release: a release of several
+    components is green only when each is reported."""
+    names = [component.name for component in release.components.all()]
+    if names:
+        raise BrokenLink(
+            Reason.COMPONENT_MISSING,
+            f"The server reports one artifact digest, but release {release.version} deployed to "
+            f"{environment} has the components {quoted(names)}: it must report each by name ('components').",
+        )
+
+
+def served_artifact(release, reported):
+    """The digest the service reports for the artifact that names the release, for the status entry."""
+    digest = reported.get(release.artifact_name, "")
+    return digest if digest.startswith("sha256:") else ""
+
+
+def quoted(names):
+    return ", ".join(f"'{name}'" for name in names)
+
+
 def check_deployed_release(environment, deployment, release):
     if deployment.release_id != release.pk:
         expected = deployment.release
@@ -131,6 +214,7 @@ def check_deployed_release(environment, deployment, release):
 # How a release's stored fields are named in a sentence.
 RECORDED = {
     "artifact_digest": "artifact digest",
+    "components": "components",
     "source_commit": "commit",
     "repo_url": "repository",
 }
@@ -145,12 +229,20 @@ def check_signature(release, verified):
     envelope, the key and its window, the record's fields) misses it and is checked afresh.
     """
     key = release.signer_key.trusted()
+    components = recorded_components(release)
     claims = Claims(
         artifact_digest=release.artifact_digest,
         source_commit=release.source_commit,
         repo_url=release.repo_url,
+        components=components or None,
     )
-    inputs = (hashlib.sha256(release.envelope.encode()).digest(), key, release.registered_at, claims)
+    inputs = (
+        hashlib.sha256(release.envelope.encode()).digest(),
+        key,
+        release.registered_at,
+        dataclasses.replace(claims, components=None),
+        json.dumps(components),
+    )
     if inputs in verified:
         return
     try:
@@ -189,7 +281,11 @@ def check_logged(release, deployment, log_entries):
             "release",
             release.pk,
             f"Release {release.version}",
-            {"artifact_digest": release.artifact_digest, "envelope_sha256": envelope_sha256},
+            {
+                "artifact_digest": release.artifact_digest,
+                "envelope_sha256": envelope_sha256,
+                **logged_components(release),
+            },
         ),
         (
             "deployment",
@@ -212,6 +308,20 @@ def check_logged(release, deployment, log_entries):
                 f"{difference.recorded} in the record but {logged} in the log; the record was changed "
                 "after it was logged.",
             )
+
+
+def logged_components(release):
+    """The components a release of several logged (a one-artifact release's entry has none)."""
+    components = recorded_components(release)
+    return {"components": components} if components else {}
+
+
+def recorded_components(release):
+    """The release's components as its entry spells them. A page that annotated ``has_components``
+    (``Exists``, in the query that read the release) spares the read for a release that has none."""
+    if not getattr(release, "has_components", True):
+        return []
+    return [component.to_json() for component in release.components.all()]
 
 
 def repository_link(project, release, found):

@@ -207,7 +207,8 @@ def timed_fetch(environment):
 
 
 def latest_deployments(environment_ids):
-    """``{environment id: latest deployment}`` for the environments that have one, in one query."""
+    """``{environment id: latest deployment}`` for the environments that have one, in one query, and
+    the components of their releases in a second (``rules`` compares and checks each)."""
     latest = (
         Deployment.objects.filter(environment=OuterRef("environment"))
         .order_by("-deployed_at", "-id")
@@ -217,6 +218,7 @@ def latest_deployments(environment_ids):
         deployment.environment_id: deployment
         for deployment in Deployment.objects.filter(environment_id__in=environment_ids, pk=Subquery(latest))
         .select_related("release__signer_key")
+        .prefetch_related("release__components")
         .order_by()
     }
 
@@ -240,8 +242,8 @@ def log_entries_of(deployments):
 def releases_bearing(project, answer, deployment):
     """The newest release of ``project`` bearing the live digest, as a list of at most one, for
     ``rules.live_release``; nothing is read when the deployed release bears it or there is no digest."""
-    if isinstance(answer, CouldNotCheck):
-        return []
+    if isinstance(answer, CouldNotCheck) or answer.artifact_digest is None:
+        return []  # a service of several components is compared with the deployed release alone
     if deployment is not None and deployment.release.artifact_digest == answer.artifact_digest:
         return [deployment.release]
     return list(

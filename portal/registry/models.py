@@ -419,6 +419,47 @@ class Release(EnteredRecord):
         return (self.certificate_identity or "").rsplit("/", 1)[-1]
 
 
+class ReleaseComponent(ImmutableModel):
+    """One named component of a release of several (a ``web`` image, a ``worker`` image, a ``static``
+    bundle) with its digest set, as its signed statement names it. Written with its release, in the same
+    transaction, and never changed; a one-artifact release has none (its artifact is the release's own)."""
+
+    release = models.ForeignKey(
+        Release, on_delete=models.PROTECT, related_name="components", verbose_name=_("release")
+    )
+    position = models.PositiveSmallIntegerField(_("position in the statement"))
+    name = models.CharField(_("name"), max_length=200)
+    sha256 = models.CharField(_("SHA-256"), max_length=64, blank=True)
+    sha512 = models.CharField(_("SHA-512"), max_length=128, blank=True)
+
+    class Meta:
+        ordering = ["release", "position"]
+        verbose_name = _("release component")
+        verbose_name_plural = _("release components")
+        constraints = [
+            models.UniqueConstraint(fields=["release", "name"], name="unique_component_name"),
+            models.UniqueConstraint(fields=["release", "position"], name="unique_component_position"),
+        ]
+
+    def __str__(self):
+        return f"{self.release} {self.name}"
+
+    @property
+    def digests(self):
+        """The digest set, algorithm to hex, as ``verifier.statement.Subject.digests``."""
+        return {name: value for name, value in (("sha256", self.sha256), ("sha512", self.sha512)) if value}
+
+    @property
+    def digest(self):
+        """The strongest digest, as text (``sha512:<hex>`` or ``sha256:<hex>``), for the pages."""
+        name = "sha512" if self.sha512 else "sha256"
+        return f"{name}:{self.digests[name]}"
+
+    def to_json(self):
+        """The component as a statement's subject and the release's log entry spell it."""
+        return {"name": self.name, "digest": dict(sorted(self.digests.items()))}
+
+
 class Deployment(EnteredRecord):
     environment = models.ForeignKey(
         Environment, on_delete=models.PROTECT, related_name="deployments", verbose_name=_("environment")

@@ -29,6 +29,7 @@ from .models import (
     Environment,
     Project,
     Release,
+    ReleaseComponent,
     SigningKey,
     StatusNote,
     TrustedIdentity,
@@ -293,6 +294,7 @@ def register_release(
                 **Release.authored_by(token, user),
                 registered_at=moment,
             )
+            record_components(release, parsed)
             append_or_refuse(
                 "release", release_entry_body(release, by=actor(token, user)), object_id=release.pk
             )
@@ -405,6 +407,7 @@ def register_keyless_release(
                 **Release.authored_by(token, user),
                 registered_at=moment,
             )
+            record_components(release, statement)
             append_or_refuse(
                 "release", release_entry_body(release, by=actor(token, user)), object_id=release.pk
             )
@@ -447,6 +450,26 @@ def sigstore_trust_root():
     return Path(path).read_bytes() if path else None
 
 
+def record_components(release, statement):
+    """The components of a release of several, as its signed statement names them, in its order; a
+    one-artifact release has none. Called inside the release's transaction, before its log entry."""
+    ReleaseComponent.objects.bulk_create(
+        ReleaseComponent(
+            release=release,
+            position=position,
+            name=subject.name,
+            sha256=subject.digests.get("sha256", ""),
+            sha512=subject.digests.get("sha512", ""),
+        )
+        for position, subject in enumerate(statement.components)
+    )
+
+
+def release_components(release):
+    """The release's components as its log entry and its signed statement spell them, in order."""
+    return [component.to_json() for component in release.components.all()]
+
+
 def release_entry_body(release, *, by=None):
     ids = {
         "release_id": release.pk,
@@ -454,6 +477,8 @@ def release_entry_body(release, *, by=None):
         "envelope_sha256": release.envelope_sha256 or None,
         # A keyed release's keyless members are empty, so left out of its entry.
         **{name: getattr(release, name) or None for name in KEYLESS_TEXT_MEMBERS},
+        # A one-artifact release has no components, so its entry is as it always was.
+        "components": release_components(release) or None,
     }
     return row_entry_body("release", release, by=by, project=release.project.slug, **ids)
 

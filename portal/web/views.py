@@ -7,7 +7,7 @@ are joined, lists are prefetched, and each environment's current deployment is f
 import time
 
 from django.conf import settings
-from django.db.models import OuterRef, Prefetch, Subquery
+from django.db.models import Exists, OuterRef, Prefetch, Subquery
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -16,7 +16,7 @@ from django.utils.translation import get_language
 
 from portal.monitoring import evidence, uptime
 from portal.monitoring.models import Observation, status_of
-from portal.registry.models import Deployment, Environment, Project, Release, current_notes
+from portal.registry.models import Deployment, Environment, Project, Release, ReleaseComponent, current_notes
 from portal.transparency.models import LogEntry
 from portal.transparency.services import verifier_key
 from portal.transparency.signing import LogKeyError
@@ -50,7 +50,13 @@ def attach_current(environments):
     """Give each environment ``.current`` (latest deployment, with release), ``.state`` and ``.note`` (the
     operator's note it shows now, or None), in four queries."""
     ids = [env.current_deployment_id for env in environments if env.current_deployment_id]
-    deployments = Deployment.objects.select_related("release__project").in_bulk(ids)
+    # Whether the release has components, in the same query: only a release of several reads them.
+    components = ReleaseComponent.objects.filter(release=OuterRef("release"))
+    deployments = (
+        Deployment.objects.select_related("release__project")
+        .annotate(release_has_components=Exists(components))
+        .in_bulk(ids)
+    )
     notes = current_notes([env.pk for env in environments], timezone.now())
     for env in environments:
         env.current = deployments.get(env.current_deployment_id)
@@ -188,7 +194,9 @@ def time_travel(request, environment):
 
 def release(request, slug, version):
     release = get_object_or_404(
-        Release.objects.select_related("project", "signer_key", "registered_by_token", "registered_by_user"),
+        Release.objects.select_related(
+            "project", "signer_key", "registered_by_token", "registered_by_user"
+        ).annotate(has_components=Exists(ReleaseComponent.objects.filter(release=OuterRef("pk")))),
         project__slug=slug,
         version=version,
     )

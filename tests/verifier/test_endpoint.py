@@ -100,8 +100,31 @@ def test_rewritten_manifest_is_served_without_a_restart(tmp_path):
     assert (after.artifact_digest, after.version) == (NEW_DIGEST, "2")
 
 
+def test_a_manifest_of_several_components_is_served_as_the_checker_reads_it(tmp_path):
+    image = "sha256:" + "0c" * 32
+    manifest = tmp_path / "deployment.json"
+    manifest.write_text(json.dumps({"components": {"web": image, "worker": DIGEST}, "version": "3"}))
+
+    with serving(LiveEndpointMiddleware(application, manifest_path=manifest)) as base_url:
+        report = fetch_live(base_url + DEFAULT_PATH, **FAST)
+
+    assert (report.artifact_digest, report.components, report.version) == (
+        None,
+        {"web": image, "worker": DIGEST},
+        "3",
+    )
+
+
 @pytest.mark.parametrize(
-    "content", [None, "{broken", '["sha256:x"]', '{"artifact_digest": "sha256:ABC"}'], ids=str
+    "content",
+    [
+        None,
+        "{broken",
+        '["sha256:x"]',
+        '{"artifact_digest": "sha256:ABC"}',
+        '{"components": {"web": "sha256:x"}}',
+    ],
+    ids=str,
 )
 def test_missing_or_broken_manifest_makes_the_check_fail_not_guess(tmp_path, content):
     manifest = tmp_path / "deployment.json"

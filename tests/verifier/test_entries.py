@@ -45,6 +45,7 @@ def release_values(**changes):
         "signer_key_id": "9e" * 32,
         "registered_at": T0,
         **dict.fromkeys((*keyless, "sigstore_log_index")),
+        "components": None,  # a one-artifact release: left out
     }
     return {**values, **changes}
 
@@ -255,6 +256,19 @@ def test_a_note_for_the_whole_project_names_no_environment_and_keeps_its_end():
         '"starts_at":"2026-01-02T03:04:05.000006Z","text":"Servicio normalizado — «ok»","type":"note","v":1}'
     )
     assert canonical_entry("note", body, T1) == expected.encode()
+
+
+def test_a_release_of_several_components_logs_them_last_and_a_one_artifact_release_does_not():
+    components = [
+        {"name": "web", "digest": {"sha256": "1" * 64}},
+        {"name": "static", "digest": {"sha512": "3" * 128}},
+    ]
+
+    several = entry_body("release", release_values(components=components))
+
+    assert list(several)[-1] == "components" and several["components"] == components
+    assert "components" not in entry_body("release", release_values())
+    assert entry_differences("release", several, logged("release", several)) == []
 
 
 def test_values_missing_a_member_or_with_one_too_many_are_a_programming_error():

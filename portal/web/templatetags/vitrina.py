@@ -110,6 +110,20 @@ def column_heads(*headings):
 
 
 @register.filter
+def component_rows(status, deployment):
+    """A release of several components, one row each: ``(name, what the server said, what the deployed
+    release declares)``, the declared components first in the release's order, then any the server
+    reported that the release does not have; "" where one side has nothing. No rows for a one-artifact
+    release that the server reported by its one digest."""
+    reported = dict(getattr(status, "live_components", None) or {})
+    # ``views.attach_current`` says whether there are components to read (most releases have none).
+    has_components = deployment is not None and getattr(deployment, "release_has_components", True)
+    declared = [(c.name, c.digest) for c in deployment.release.components.all()] if has_components else []
+    rows = [(name, reported.pop(name, ""), digest) for name, digest in declared]
+    return rows + [(name, digest, "") for name, digest in reported.items()]
+
+
+@register.filter
 def short_commit(commit):
     return (commit or "")[:12]
 
