@@ -193,3 +193,24 @@ def test_the_environment_page_shows_a_row_per_component_reported_and_declared(de
     assert "<code>worker</code>" in worker and OTHER_WORKER in worker and WORKER in worker
     assert "<code>static</code>" in static and "not reported" in static and STATIC_SHA512 in static
     assert "<code>cron</code>" in cron and "not part of this version" in cron
+
+
+def test_components_without_names_of_their_own_are_a_400_saying_so(deployed):
+    project = deployed.release.project
+    private_key, _ = factories.make_key(project)
+    _, token = factories.make_token(project, "ci-2")
+    doc = statement.build_statement(
+        artifact_name="",
+        artifact_digest="",
+        repo_uri=project.repo_url,
+        commit=deployed.release.source_commit,
+        components=[("web", WEB), ("worker", WORKER)],
+    )
+    doc["subject"][1]["name"] = "web"
+    envelope = dsse.sign_envelope(statement.statement_to_payload(doc), private_key)
+
+    response = post(Client(), token, "/api/v1/releases/", {"envelope": envelope, "version": "2.0.1"})
+
+    assert response.status_code == 400
+    assert "two subjects are named 'web'" in response.json()["error"]["message"]
+    assert not Release.objects.filter(version="2.0.1").exists()
