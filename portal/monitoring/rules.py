@@ -13,7 +13,9 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
+from portal.registry import services
 from portal.registry.models import Release
+from verifier import keyless
 from verifier.entries import ABSENT, entry_differences, format_time, parse_entry
 from verifier.errors import ClaimMismatch, CouldNotCheck, FormatError, StatementError, UntrustedSigner
 from verifier.reasons import Reason, Result
@@ -228,6 +230,9 @@ def check_signature(release, verified):
     ``verified`` (a set) holds the inputs of the checks that passed; any change to one of them (the
     envelope, the key and its window, the record's fields) misses it and is checked afresh.
     """
+    if release.is_keyless:
+        check_keyless_signature(release, verified)
+        return
     key = release.signer_key.trusted()
     components = recorded_components(release)
     claims = Claims(
@@ -266,6 +271,55 @@ def check_signature(release, verified):
     verified.add(inputs)
 
 
+def check_keyless_signature(release, verified):
+    """``check_signature`` for a keyless release, as at registration (``registry.services``): its Sigstore
+    bundle verifies offline under a CI identity the project trusted when it was registered, issued to a run
+    of the project's repository, and its statement names exactly what the record says."""
+    components = recorded_components(release)
+    claims = Claims(
+        artifact_digest=release.artifact_digest,
+        source_commit=release.source_commit,
+        repo_url=release.repo_url,
+        components=components or None,
+    )
+    identities = tuple(
+        identity.identity()
+        for identity in release.project.identities.all()
+        if identity.is_trusted_at(release.registered_at)
+    )
+    inputs = (
+        "keyless",
+        hashlib.sha256(release.sigstore_bundle.encode()).digest(),
+        identities,
+        release.project.repo_url,
+        release.registered_at,
+        dataclasses.replace(claims, components=None),
+        json.dumps(components),
+    )
+    if inputs in verified:
+        return
+    try:
+        evidence = services.check_keyless_evidence(
+            release.project, release.sigstore_bundle.encode(), release.registered_at
+        )
+        keyless.check_keyless_claims(evidence, claims)
+    except services.Refused as exc:
+        raise BrokenLink(
+            Reason.BAD_SIGNATURE, f"The Sigstore bundle of release {release.version} does not verify: {exc}"
+        ) from None
+    except ClaimMismatch as exc:
+        raise BrokenLink(
+            Reason.BAD_SIGNATURE,
+            f"Release {release.version} records {RECORDED[exc.field]} {exc.claimed}, but its signed "
+            f"statement says {exc.signed}.",
+        ) from None
+    except (FormatError, StatementError, keyless.KeylessError) as exc:
+        raise BrokenLink(
+            Reason.BAD_SIGNATURE, f"The Sigstore bundle of release {release.version} does not verify: {exc}."
+        ) from None
+    verified.add(inputs)
+
+
 def not_verified(release, key, error):
     return (
         f"The stored envelope of release {release.version} does not verify under its signing key "
@@ -275,17 +329,16 @@ def not_verified(release, key, error):
 
 def check_logged(release, deployment, log_entries):
     """Release and deployment each have a log entry, and the entry describes the record as it is now."""
-    envelope_sha256 = hashlib.sha256(release.envelope.encode()).hexdigest()
+    if release.is_keyless:
+        evidence = {"envelope_sha256": None, "sigstore_bundle_sha256": release.sigstore_bundle_sha256}
+    else:
+        evidence = {"envelope_sha256": hashlib.sha256(release.envelope.encode()).hexdigest()}
     expectations = [
         (
             "release",
             release.pk,
             f"Release {release.version}",
-            {
-                "artifact_digest": release.artifact_digest,
-                "envelope_sha256": envelope_sha256,
-                **logged_components(release),
-            },
+            {"artifact_digest": release.artifact_digest, **evidence, **logged_components(release)},
         ),
         (
             "deployment",
