@@ -13,8 +13,24 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from . import services
-from .forms import ApiTokenAddForm, DeploymentAddForm, ReleaseAddForm, SigningKeyAddForm, StatusNoteAddForm
-from .models import ApiToken, Deployment, Environment, Project, Release, SigningKey, StatusNote
+from .forms import (
+    ApiTokenAddForm,
+    DeploymentAddForm,
+    ReleaseAddForm,
+    SigningKeyAddForm,
+    StatusNoteAddForm,
+    TrustedIdentityAddForm,
+)
+from .models import (
+    ApiToken,
+    Deployment,
+    Environment,
+    Project,
+    Release,
+    SigningKey,
+    StatusNote,
+    TrustedIdentity,
+)
 from .words import entered_by
 
 # A live endpoint typed without a scheme is https (Django 6's default; said explicitly for 5.2).
@@ -148,6 +164,55 @@ class SigningKeyAdmin(AddOnlyAdmin):
         self.message_user(
             request,
             ngettext("%(count)d key revoked.", "%(count)d keys revoked.", len(keys)) % {"count": len(keys)},
+        )
+
+
+@admin.register(TrustedIdentity)
+class TrustedIdentityAdmin(AddOnlyAdmin):
+    """The CI identities a project trusts for keyless releases: added and removed, each logged."""
+
+    add_form = TrustedIdentityAddForm
+    add_fields = ["project", "issuer", "repository", "workflow", "ref"]
+    fields = ["project", "issuer", "repository", "workflow", "ref", "added_at", "removed_at"]
+    list_display = ["repository", "project", "issuer", "workflow", "ref", "added_at", "removed_at"]
+    list_filter = ["project"]
+    list_select_related = ["project"]
+    actions = ["remove"]
+
+    def save_model(self, request, obj, form, change):
+        """Trust the identity through the service, so its log entry names the operator."""
+        identity, _created = services.add_identity(
+            obj.project,
+            issuer=obj.issuer,
+            repository=obj.repository,
+            workflow=obj.workflow,
+            ref=obj.ref,
+            user=request.user,
+        )
+        obj.pk, obj.added_at = identity.pk, identity.added_at
+        obj._state.adding = False
+
+    def has_remove_permission(self, request):
+        return self.has_permission_to(request, "change")
+
+    @admin.action(
+        description=_("Stop trusting the selected identities (releases registered before stay valid)"),
+        permissions=["remove"],
+    )
+    def remove(self, request, queryset):
+        identities = [
+            identity for identity in queryset.select_related("project") if identity.removed_at is None
+        ]
+        try:
+            for identity in identities:
+                services.remove_identity(identity, user=request.user)
+        except services.Refused as refused:
+            self.message_user(request, refused.message, messages.ERROR)
+            return
+        self.message_user(
+            request,
+            ngettext("%(count)d identity removed.", "%(count)d identities removed.", len(identities))
+            % {"count": len(identities)},
         )
 
 

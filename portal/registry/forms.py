@@ -13,7 +13,7 @@ from verifier.errors import FormatError
 from verifier.keys import load_public_key
 
 from . import services
-from .models import ApiToken, Deployment, Release, SigningKey, StatusNote
+from .models import ApiToken, Deployment, Release, SigningKey, StatusNote, TrustedIdentity
 
 
 class ServiceForm(forms.ModelForm):
@@ -250,4 +250,27 @@ class StatusNoteAddForm(ServiceForm):
             )
         except services.Refused as refused:
             self.add_refusal(refused)
+        return cleaned
+
+
+class TrustedIdentityAddForm(forms.ModelForm):
+    """Checks the policy with the service's own rule; the admin then trusts it through
+    ``services.add_identity``, which logs it."""
+
+    class Meta:
+        model = TrustedIdentity
+        fields = ["project", "issuer", "repository", "workflow", "ref"]
+
+    def clean(self):
+        cleaned = super().clean()
+        project, issuer, repository = (cleaned.get(name) for name in ("project", "issuer", "repository"))
+        if project is None or not issuer or not repository:
+            return cleaned
+        try:
+            check_open()
+            services.check_identity(project, issuer=issuer, repository=repository)
+        except LogClosed as exc:
+            self.add_error(None, exc.message)
+        except services.Refused as refused:
+            self.add_error(refused.field, refused.message)
         return cleaned

@@ -137,14 +137,7 @@ def add_identity(project, *, issuer, repository, workflow="", ref="", user=None)
     """Trust a CI identity for a project's keyless releases. Idempotent: the same policy, still trusted,
     returns the first. Its repository must be the project's: a release is built from the project's code."""
     issuer, repository, workflow, ref = (value.strip() for value in (issuer, repository, workflow, ref))
-    if not issuer.startswith("https://"):
-        raise Refused("issuer", f"issuer {issuer!r} must be the OIDC issuer's https:// URL.")
-    if not same_repository(repository, project.repo_url):
-        raise Refused(
-            "repository",
-            f"repository {repository!r} is not the repository of project '{project.slug}' "
-            f"({project.repo_url!r}).",
-        )
+    check_identity(project, issuer=issuer, repository=repository)
     policy = {"issuer": issuer, "repository": repository, "workflow": workflow, "ref": ref}
     existing = TrustedIdentity.objects.filter(project=project, removed_at=None, **policy).first()
     if existing is not None:
@@ -154,6 +147,19 @@ def add_identity(project, *, issuer, repository, workflow="", ref="", user=None)
         "identity_added", identity_added_entry_body(identity, by=actor(user=user)), object_id=identity.pk
     )
     return identity, True
+
+
+def check_identity(project, *, issuer, repository):
+    """``Refused`` naming the field at fault unless ``project`` may trust this issuer and repository: the
+    issuer is an https:// URL, and the repository is the project's own (a release is built from its code)."""
+    if not issuer.strip().startswith("https://"):
+        raise Refused("issuer", f"issuer {issuer!r} must be the OIDC issuer's https:// URL.")
+    if not same_repository(repository.strip(), project.repo_url):
+        raise Refused(
+            "repository",
+            f"repository {repository!r} is not the repository of project '{project.slug}' "
+            f"({project.repo_url!r}).",
+        )
 
 
 def identity_added_entry_body(identity, *, by=None):
