@@ -10,6 +10,7 @@ import json
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
 
 from portal.monitoring.models import Light, public_state, status_of
 from portal.registry.models import COMMIT_VALIDATOR, NOTE_MAX_LENGTH, StatusNote
@@ -113,14 +114,23 @@ class ReleaseCreateSerializer(serializers.Serializer):
     def validate_artifact_digest(self, value):
         return check_digest(value) if value else value
 
+    ONE_EVIDENCE = "Give exactly one of envelope (a DSSE envelope) and sigstore_bundle (a Sigstore bundle)."
+
+    def to_internal_value(self, data):
+        """The fields' own errors, and with them the missing evidence, so that one answer names every
+        field to fix (DRF runs ``validate`` only once every field is valid)."""
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            missing = isinstance(data, dict) and not ("envelope" in data or "sigstore_bundle" in data)
+            if missing and isinstance(exc.detail, dict):
+                evidence = [ErrorDetail(self.ONE_EVIDENCE, code="required")]
+                raise serializers.ValidationError({"envelope": evidence, **exc.detail}) from None
+            raise
+
     def validate(self, attrs):
         if ("envelope" in attrs) == ("sigstore_bundle" in attrs):
-            raise serializers.ValidationError(
-                {
-                    "envelope": "Give exactly one of envelope (a DSSE envelope) and sigstore_bundle "
-                    "(a Sigstore bundle)."
-                }
-            )
+            raise serializers.ValidationError({"envelope": self.ONE_EVIDENCE})
         return attrs
 
 

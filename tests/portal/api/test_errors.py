@@ -38,7 +38,7 @@ def test_missing_fields_are_each_named(ci):
     assert response.status_code == 400
     assert error["code"] == "invalid"
     assert set(error["fields"]) == {"envelope", "version"}
-    assert error["message"].startswith("envelope: This field is required.")
+    assert error["message"].startswith("envelope: Give exactly one of envelope (a DSSE envelope) and")
 
 
 @pytest.mark.parametrize("digest", ["sha256:XYZ", "sha256:" + "A" * 64, "md5:" + "0" * 32, "0" * 64])

@@ -47,8 +47,9 @@ def insert_release_behind_the_log(project, private_key, signing_key, version, co
         cursor.execute(
             f"INSERT INTO {Release._meta.db_table} (project_id, version, source_commit, repo_url, "
             "ci_build_url, artifact_name, artifact_digest, envelope, envelope_sha256, signer_key_id, "
-            "registered_at) "
-            "VALUES (%s, %s, %s, %s, '', 'app.tar.gz', %s, %s, %s, %s, %s)",
+            "registered_at, sigstore_bundle, sigstore_bundle_sha256, certificate_issuer, "
+            "certificate_identity, source_ref) "
+            "VALUES (%s, %s, %s, %s, '', 'app.tar.gz', %s, %s, %s, %s, %s, '', '', '', '', '')",
             [
                 project.pk,
                 version,
