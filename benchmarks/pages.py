@@ -730,18 +730,27 @@ def answers(path):
 
 
 def measure_cost(paths, repeat=20):
-    """Per path: SQL queries, and median CPU ms per request with the caches warm and just emptied (with
-    the wall-clock ms of the latter), one request at a time through the Django test client."""
+    """Per path: SQL queries, and median CPU ms per request with the caches warm (the kept page, as most
+    readers meet it) and just emptied (the shared fragments and the kept pages: what one reader pays
+    every few seconds), with the wall-clock ms of the latter, one request at a time through the Django
+    test client."""
     from django.core.cache import cache
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
+    from portal.web import page_cache
+
+    def empty_caches():
+        """Both caches a page goes through: the shared fragments and the kept pages."""
+        cache.clear()
+        page_cache.clear()
+
     client = Client(HTTP_HOST="127.0.0.1")
     cost = {}
     for path in paths:
         client.get(path)  # compile templates, open the connection
-        cache.clear()
+        empty_caches()
         with CaptureQueriesContext(connection) as queries:
             response = client.get(path)
         if response.status_code != 200:
@@ -749,7 +758,7 @@ def measure_cost(paths, repeat=20):
         count = len(queries)  # now: the next request resets the connection's query log
         cold_cpu, cold_wall, warm_cpu = [], [], []
         for _ in range(repeat):
-            cache.clear()
+            empty_caches()
             c0, t0 = time.process_time(), time.perf_counter()
             client.get(path)
             cold_cpu.append((time.process_time() - c0) * 1000)
