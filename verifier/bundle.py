@@ -13,7 +13,7 @@ import binascii
 import hashlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -28,6 +28,7 @@ from verifier.note import Checkpoint, make_verifier_key, parse_verifier_key, ver
 from verifier.reasons import Reason
 from verifier.release import Claims, TrustedKey, check_claims, same_repository, verify_signature
 from verifier.repo import check_commit_in_repo
+from verifier.statement import Statement
 
 BUNDLE_VERSION = 1
 MAX_BUNDLE_BYTES = 16 * 1024 * 1024
@@ -439,36 +440,26 @@ def _check_sigstore(bundle: Bundle, facts: dict[str, Any]) -> str:
 def _check_keyless_statement(bundle: Bundle, facts: dict[str, Any]) -> str:
     if "keyless" not in facts:
         raise Skip("no verified Sigstore bundle to read the statement from")
-    record = bundle.record
-    statement = check_keyless_claims(
-        facts["keyless"],
-        Claims(
-            artifact_digest=record["artifact_digest"],
-            source_commit=record["source_commit"],
-            repo_url=record["repo_url"],
-            components=record.get("components"),
-        ),
-    )
-    facts["statement"] = statement
-    return (
-        f"signed statement: {statement.artifact_digest} built from {statement.source_uri} "
-        f"at {statement.source_commit}"
-    )
+    return _statement_found(facts, check_keyless_claims(facts["keyless"], _record_claims(bundle.record)))
 
 
 def _check_statement(bundle: Bundle, facts: dict[str, Any]) -> str:
     if "envelope" not in facts:
         raise Skip("no verified envelope to read the statement from")
-    record = bundle.record
-    statement = check_claims(
-        facts["envelope"],
-        Claims(
-            artifact_digest=record["artifact_digest"],
-            source_commit=record["source_commit"],
-            repo_url=record["repo_url"],
-            components=record.get("components"),
-        ),
+    return _statement_found(facts, check_claims(facts["envelope"], _record_claims(bundle.record)))
+
+
+def _record_claims(record: Mapping[str, Any]) -> Claims:
+    """What the release record claims, for the signed statement to confirm."""
+    return Claims(
+        artifact_digest=record["artifact_digest"],
+        source_commit=record["source_commit"],
+        repo_url=record["repo_url"],
+        components=record.get("components"),
     )
+
+
+def _statement_found(facts: dict[str, Any], statement: Statement) -> str:
     facts["statement"] = statement
     return (
         f"signed statement: {statement.artifact_digest} built from {statement.source_uri} "

@@ -235,12 +235,7 @@ def check_signature(release, verified):
         return
     key = release.signer_key.trusted()
     components = recorded_components(release)
-    claims = Claims(
-        artifact_digest=release.artifact_digest,
-        source_commit=release.source_commit,
-        repo_url=release.repo_url,
-        components=components or None,
-    )
+    claims = release_claims(release, components)
     inputs = (
         hashlib.sha256(release.envelope.encode()).digest(),
         key,
@@ -261,11 +256,7 @@ def check_signature(release, verified):
             f"signing key {key.short_id} was not trusted ({exc.refusal}).",
         ) from None
     except ClaimMismatch as exc:
-        raise BrokenLink(
-            Reason.BAD_SIGNATURE,
-            f"Release {release.version} records {RECORDED[exc.field]} {exc.claimed}, but its signed "
-            f"statement says {exc.signed}.",
-        ) from None
+        raise BrokenLink(Reason.BAD_SIGNATURE, claim_mismatch(release, exc)) from None
     except (FormatError, StatementError) as exc:
         raise BrokenLink(Reason.BAD_SIGNATURE, not_verified(release, key, exc)) from None
     verified.add(inputs)
@@ -276,12 +267,7 @@ def check_keyless_signature(release, verified):
     bundle verifies offline under a CI identity the project trusted when it was registered, issued to a run
     of the project's repository, and its statement names exactly what the record says."""
     components = recorded_components(release)
-    claims = Claims(
-        artifact_digest=release.artifact_digest,
-        source_commit=release.source_commit,
-        repo_url=release.repo_url,
-        components=components or None,
-    )
+    claims = release_claims(release, components)
     identities = tuple(
         identity.identity()
         for identity in release.project.identities.all()
@@ -308,16 +294,29 @@ def check_keyless_signature(release, verified):
             Reason.BAD_SIGNATURE, f"The Sigstore bundle of release {release.version} does not verify: {exc}"
         ) from None
     except ClaimMismatch as exc:
-        raise BrokenLink(
-            Reason.BAD_SIGNATURE,
-            f"Release {release.version} records {RECORDED[exc.field]} {exc.claimed}, but its signed "
-            f"statement says {exc.signed}.",
-        ) from None
+        raise BrokenLink(Reason.BAD_SIGNATURE, claim_mismatch(release, exc)) from None
     except (FormatError, StatementError, keyless.KeylessError) as exc:
         raise BrokenLink(
             Reason.BAD_SIGNATURE, f"The Sigstore bundle of release {release.version} does not verify: {exc}."
         ) from None
     verified.add(inputs)
+
+
+def release_claims(release, components):
+    """What the release's record claims, for its signed statement to confirm."""
+    return Claims(
+        artifact_digest=release.artifact_digest,
+        source_commit=release.source_commit,
+        repo_url=release.repo_url,
+        components=components or None,
+    )
+
+
+def claim_mismatch(release, exc):
+    return (
+        f"Release {release.version} records {RECORDED[exc.field]} {exc.claimed}, but its signed "
+        f"statement says {exc.signed}."
+    )
 
 
 def not_verified(release, key, error):
