@@ -1,5 +1,5 @@
 """The HTTP edge every app shares: the API's one error shape, the site's 404 and 500, public reads, the
-one paging rule and the public time format.
+one paging rule and the public time formats (for machines, and on the public's clock for people).
 
 Neutral ground: it imports Django and DRF only, never an app, so the log, the registry, monitoring, the
 API and the pages may all import it. The error shape, for every 4xx the API gives (and a 503)::
@@ -17,7 +17,8 @@ import datetime
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpResponseServerError, JsonResponse
-from django.utils import timezone
+from django.utils import dateformat, timezone
+from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 from rest_framework import exceptions, serializers
@@ -171,6 +172,28 @@ def public_time(moment):
     if moment is None:
         return None
     return moment.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
+
+
+def local_time(value):
+    """``value`` on the public's clock (``settings.TIME_ZONE``) to the minute, with its UTC offset, in the
+    reader's language: "2 dic 2026, 10:56 (UTC−3)", "2 Dec 2026, 10:56 (UTC−3)"."""
+    local = timezone.localtime(value, timezone.get_default_timezone())
+    return f"{readable_time(local)} ({utc_offset(local)})"
+
+
+def readable_time(value):
+    # Translators: a date and time as Django's date filter writes it (j: day, M: month as "Dec", b: month
+    # as "dec", Y: year, H:i: 24-hour time). Spanish: "j b Y, H:i" gives "2 dic 2026, 10:56".
+    return dateformat.format(value, gettext("j M Y, H:i"))
+
+
+def utc_offset(local):
+    """A local time's offset from UTC as the public reads it: "UTC−3", "UTC+5:30", "UTC" (a true minus)."""
+    minutes = round(local.utcoffset().total_seconds() / 60)
+    if not minutes:
+        return "UTC"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"UTC{'−' if minutes < 0 else '+'}{hours}{f':{rest:02d}' if rest else ''}"
 
 
 def error_body(status, message, code="invalid", fields=None):

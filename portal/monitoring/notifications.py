@@ -38,6 +38,7 @@ from django.utils import timezone, translation
 from kombu.exceptions import OperationalError
 
 from portal.celery import app
+from portal.http import local_time
 from portal.registry.words import environment_label
 from portal.transparency.services import entry_for
 from verifier.live import address_problem
@@ -269,7 +270,7 @@ def send_to_subscriber(delivery):
             "environment": environment,
             "environment_name": environment_label(environment.name),
             "state": public_state(observation),
-            "checked_at": observation.checked_at,
+            "checked_at": local_time(observation.checked_at),
             "zone": settings.TIME_ZONE,
             "url": settings.SITE_URL + environment.get_absolute_url(),
             "unsubscribe_url": subscriber.unsubscribe_url(),

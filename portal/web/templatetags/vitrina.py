@@ -5,11 +5,11 @@ import posixpath
 import shlex
 
 from django import template
-from django.utils import dateformat, formats, timezone
+from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, ngettext
 
-from portal.http import public_time
+from portal.http import local_time, public_time, readable_time
 from portal.monitoring import reasons, uptime
 from portal.monitoring.models import LIGHTS, Light, public_state
 from portal.registry import words
@@ -139,7 +139,7 @@ def moment(value, utc=False):
     if utc:
         shown = gettext("%(local)s, that is %(utc)s") % {
             "local": shown,
-            "utc": f"{_format(value.astimezone(datetime.UTC))} UTC",
+            "utc": f"{readable_time(value.astimezone(datetime.UTC))} UTC",
         }
     return format_html(
         '<time datetime="{}">{} · <span class="ago">{}</span></time>',
@@ -147,28 +147,6 @@ def moment(value, utc=False):
         shown,
         time_ago(value, timezone.now()),
     )
-
-
-def local_time(value):
-    """``value`` on the public's clock (``settings.TIME_ZONE``) to the minute, with its UTC offset, in the
-    reader's language: "2 dic 2026, 10:56 (UTC−3)", "2 Dec 2026, 10:56 (UTC−3)"."""
-    local = timezone.localtime(value, timezone.get_default_timezone())
-    return f"{_format(local)} ({utc_offset(local)})"
-
-
-def _format(value):
-    # Translators: a date and time as Django's date filter writes it (j: day, M: month as "Dec", b: month
-    # as "dec", Y: year, H:i: 24-hour time). Spanish: "j b Y, H:i" gives "2 dic 2026, 10:56".
-    return dateformat.format(value, gettext("j M Y, H:i"))
-
-
-def utc_offset(local):
-    """A local time's offset from UTC as the public reads it: "UTC−3", "UTC+5:30", "UTC" (a true minus)."""
-    minutes = round(local.utcoffset().total_seconds() / 60)
-    if not minutes:
-        return "UTC"
-    hours, rest = divmod(abs(minutes), 60)
-    return f"UTC{'−' if minutes < 0 else '+'}{hours}{f':{rest:02d}' if rest else ''}"
 
 
 # How long ago, in the largest unit that fits (refresh.js counts the same way with Intl.RelativeTimeFormat).

@@ -33,6 +33,7 @@ TEMPLATES = ROOT / "templates"
 # and the admin's modules.
 PUBLIC_PYTHON = [
     ROOT / "portal" / "web",
+    ROOT / "portal" / "http.py",
     ROOT / "portal" / "monitoring" / "reasons.py",
     ROOT / "portal" / "monitoring" / "evidence.py",
     ROOT / "portal" / "registry" / "words.py",
