@@ -195,6 +195,41 @@ ENTRY_FIELDS: Final[Mapping[str, EntryFields]] = {
         },
         by=True,
     ),
+    # An independent observer (docs/observers.md): registered with its key, named in public, removed like
+    # a key is revoked (removed_at null as key_revoked's revoked_at is).
+    "observer_added": EntryFields(
+        {
+            "observer_id": AS_IS,
+            "name": AS_IS,
+            "key_id": AS_IS,
+            "algorithm": AS_IS,
+            "public_key_pem": AS_IS,
+            "added_at": TIME,
+        },
+        by=True,
+    ),
+    "observer_removed": EntryFields(
+        {"observer_id": AS_IS, "name": AS_IS, "removed_at": TIME_OR_NULL}, by=True
+    ),
+    # What an observer saw of an environment, as it signed it: the envelope's hash commits to the whole
+    # signed statement; the members repeat what the pages and the light use of it.
+    "observer_report": EntryFields(
+        {
+            "project": AS_IS,
+            "environment": AS_IS,
+            "report_id": AS_IS,
+            "observer": AS_IS,
+            "observer_key_id": AS_IS,
+            "deployment_id": AS_IS,
+            "observed_at": TIME,
+            "result": AS_IS,
+            "reason": EMPTY_AS_NULL,
+            "live_digest": EMPTY_AS_NULL,
+            "expected_digest": EMPTY_AS_NULL,
+            "envelope_sha256": AS_IS,
+        },
+        by=False,
+    ),
 }
 ENTRY_TYPES: Final = tuple(ENTRY_FIELDS)
 

@@ -26,6 +26,16 @@ class Reason(StrEnum):
     COMPONENT_MISMATCH = "component_mismatch"
     COMPONENT_MISSING = "component_missing"
     COMPONENT_UNEXPECTED = "component_unexpected"
+    # A web release's served files: one the site serves differs from the release's signed list (named
+    # with both digests), or the site serves a script or stylesheet the list does not have (an injected
+    # one, or an undeclared inline script where the project requires them declared).
+    SERVED_FILE_MISMATCH = "served_file_mismatch"
+    UNKNOWN_SERVED_FILE = "unknown_served_file"
+    # A registered observer, from its own network, saw something other than the deployed release, or
+    # other than what the portal saw at about the same time.
+    OBSERVERS_DISAGREE = "observers_disagree"
+    # green: every served file matched ("47 of 47 files match"); a layer's result, never a red light's
+    SERVED_FILES_VERIFIED = "served_files_verified"
     # red / unverifiable: could not check
     UNREACHABLE = "unreachable"
     TIMEOUT = "timeout"
@@ -39,6 +49,8 @@ class Reason(StrEnum):
 
     @property
     def result(self) -> Result:
+        if self is Reason.SERVED_FILES_VERIFIED:
+            return Result.VERIFIED
         return Result.MISMATCH if self in MISMATCH_REASONS else Result.UNVERIFIABLE
 
 
@@ -53,5 +65,8 @@ MISMATCH_REASONS = frozenset(
         Reason.COMPONENT_MISMATCH,
         Reason.COMPONENT_MISSING,
         Reason.COMPONENT_UNEXPECTED,
+        Reason.SERVED_FILE_MISMATCH,
+        Reason.UNKNOWN_SERVED_FILE,
+        Reason.OBSERVERS_DISAGREE,
     }
 )

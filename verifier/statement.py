@@ -9,7 +9,13 @@ Vitrina reads four facts from a signed statement (field locations as in the in-t
 - the source: the first ``predicate.buildDefinition.resolvedDependencies[]`` entry with a
   ``digest.gitCommit``, and its ``uri``;
 - the CI build log: ``predicate.runDetails.metadata.invocationId``;
-- the builder: ``predicate.runDetails.builder.id``.
+- the builder: ``predicate.runDetails.builder.id``;
+- the files a web release serves to browsers (optional): every ``predicate.runDetails.byproducts[]``
+  resource descriptor annotated ``{"vitrina.served": "file"}``, its ``name`` the file's public path
+  (``/static/app.js``, or a full ``https://`` URL for a file served from another origin) and its
+  ``digest.sha256``; and the inline scripts a page may carry, annotated ``{"vitrina.served":
+  "inline-script"}``, each named by the sha256 of its text (as a CSP ``'sha256-…'`` source names it).
+  The format is in ``docs/formats/served-files.md``.
 
 Everything else is kept in ``Statement.raw`` for display but decides nothing. Only Statement v1 and
 provenance v1 are accepted: older versions put these facts elsewhere, and guessing is how a verifier
@@ -39,6 +45,23 @@ DEFAULT_BUILDER_ID = "https://vitrina.invalid/ci"
 DIGEST_ALGORITHMS: dict[str, int] = {"sha512": 128, "sha256": 64}
 _COMPONENT_DIGEST = re.compile(r"(sha256|sha512):([0-9a-f]+)")
 MAX_COMPONENT_NAME = 200
+
+# Served files: the annotation that marks a byproduct as one, its two values, and the caps.
+SERVED_ANNOTATION = "vitrina.served"
+SERVED_FILE = "file"
+INLINE_SCRIPT = "inline-script"
+MAX_SERVED_FILES = 10_000
+MAX_SERVED_PATH = 2048
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class ServedFile:
+    """A file a web release serves: its public ``path`` (``/static/app.js``, or an ``https://`` URL for
+    one served from another origin) and the lowercase hex sha256 of its bytes."""
+
+    path: str
+    sha256: str
 
 
 @dataclass(frozen=True)
@@ -70,6 +93,8 @@ class Statement:
     ci_build_url: str | None
     builder_id: str | None
     raw: dict[str, Any]
+    served_files: tuple[ServedFile, ...] = ()
+    inline_scripts: frozenset[str] = frozenset()  # sha256 hex of each declared inline script's text
 
     @property
     def artifact_digest(self) -> str:
@@ -132,6 +157,7 @@ def parse_statement(payload: bytes) -> Statement:
         ci_build_url=_string_at(raw, "predicate", "runDetails", "metadata", "invocationId"),
         builder_id=_string_at(raw, "predicate", "runDetails", "builder", "id"),
         raw=raw,
+        **_served(raw),
     )
 
 
@@ -144,12 +170,15 @@ def build_statement(
     ci_build_url: str | None = None,
     builder_id: str = DEFAULT_BUILDER_ID,
     components: Sequence[tuple[str, str]] = (),
+    served_files: Sequence[ServedFile] = (),
+    inline_scripts: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Return a Statement v1 dict with a SLSA provenance v1 predicate, ready for ``statement_to_payload``.
 
     What a CI job signs: the artifact (name, ``sha256:<hex>``), or several ``components`` (name, digest:
     ``sha256:<hex>`` or ``sha512:<hex>``) instead, the repository and commit it was built from, and
-    optionally the URL of the build log. Raises ``FormatError`` for a malformed digest or commit, or
+    optionally the URL of the build log, and the ``served_files`` and ``inline_scripts`` (sha256 hex of
+    each script's text) of a web release. Raises ``FormatError`` for a malformed digest or commit, or
     components ``parse_statement`` would refuse, so a CI job cannot sign a statement that every verifier
     would refuse.
     """
@@ -167,6 +196,13 @@ def build_statement(
     run_details: dict[str, Any] = {"builder": {"id": builder_id}}
     if ci_build_url is not None:
         run_details["metadata"] = {"invocationId": ci_build_url}
+    byproducts = served_byproducts(served_files, inline_scripts)
+    if byproducts:
+        try:
+            _served({"predicate": {"runDetails": {"byproducts": byproducts}}})
+        except StatementError as e:
+            raise FormatError(str(e)) from None
+        run_details["byproducts"] = byproducts
     return {
         "_type": STATEMENT_TYPE,
         "subject": [subject.to_json() for subject in subjects],
@@ -180,6 +216,68 @@ def build_statement(
             "runDetails": run_details,
         },
     }
+
+
+def served_byproducts(served_files: Sequence[ServedFile], inline_scripts: Sequence[str]) -> list[dict[str, Any]]:
+    """The resource descriptors that list a web release's served files and declared inline scripts."""
+    files = [
+        {"name": f.path, "digest": {"sha256": f.sha256}, "annotations": {SERVED_ANNOTATION: SERVED_FILE}}
+        for f in served_files
+    ]
+    scripts = [
+        {
+            "name": f"inline-script-{i}",
+            "digest": {"sha256": digest},
+            "annotations": {SERVED_ANNOTATION: INLINE_SCRIPT},
+        }
+        for i, digest in enumerate(inline_scripts, 1)
+    ]
+    return files + scripts
+
+
+def _served(raw: dict[str, Any]) -> dict[str, Any]:
+    """``served_files`` and ``inline_scripts`` from the byproducts marked as served, strictly: a marked
+    byproduct that is malformed, a path given twice, or a list over the caps is a ``StatementError``."""
+    byproducts = _value_at(raw, "predicate", "runDetails", "byproducts")
+    files: list[ServedFile] = []
+    scripts: set[str] = set()
+    seen: set[str] = set()
+    for i, item in enumerate(byproducts if isinstance(byproducts, list) else []):
+        marked = _value_at(item, "annotations", SERVED_ANNOTATION)
+        if marked is None:
+            continue
+        where = f"predicate.runDetails.byproducts[{i}]"
+        sha256 = _value_at(item, "digest", "sha256")
+        if not isinstance(sha256, str) or not _HEX64.fullmatch(sha256):
+            raise StatementError(f"{where}.digest.sha256 must be 64 lowercase hex characters")
+        if marked == INLINE_SCRIPT:
+            scripts.add(sha256)
+            continue
+        if marked != SERVED_FILE:
+            raise StatementError(
+                f"{where}: annotation {SERVED_ANNOTATION} must be {SERVED_FILE!r} or {INLINE_SCRIPT!r}"
+            )
+        path = item.get("name")
+        if not isinstance(path, str) or not served_path_ok(path):
+            raise StatementError(
+                f"{where}.name must be a public path starting with '/' or an https:// URL, of at most "
+                f"{MAX_SERVED_PATH} characters without spaces"
+            )
+        if path in seen:
+            raise StatementError(f"{where}: the served file {path[:100]!r} is listed twice")
+        seen.add(path)
+        files.append(ServedFile(path, sha256))
+        if len(files) + len(scripts) > MAX_SERVED_FILES:
+            raise StatementError(f"the statement lists more than {MAX_SERVED_FILES} served files")
+    return {"served_files": tuple(files), "inline_scripts": frozenset(scripts)}
+
+
+def served_path_ok(path: str) -> bool:
+    """A served file's name: its path on the site (``/static/app.js``) or an ``https://`` URL, without
+    whitespace, a query or a fragment, within ``MAX_SERVED_PATH`` characters."""
+    if not path or len(path) > MAX_SERVED_PATH or any(c.isspace() for c in path) or "#" in path or "?" in path:
+        return False
+    return path.startswith("/") and not path.startswith("//") or path.startswith("https://")
 
 
 def statement_to_payload(statement: dict[str, Any]) -> bytes:

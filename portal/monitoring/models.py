@@ -127,6 +127,9 @@ class CheckResult(models.Model):
         verbose_name=_("release served"),
     )
     ahead_by = models.IntegerField(_("commits ahead of the release"), null=True, blank=True)
+    # The layers of evidence beyond the server's own report, each {"result", "reason", "message", ...}
+    # under its name ("served_files", "observers"); a layer not checked is absent.
+    layers = models.JSONField(_("layers of evidence"), default=dict, blank=True)
 
     class Meta:
         abstract = True

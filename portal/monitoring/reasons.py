@@ -33,6 +33,16 @@ REASON_SENTENCES = {
     Reason.COMPONENT_UNEXPECTED: _(
         "The server runs a piece that is not part of the version last declared deployed."
     ),
+    Reason.SERVED_FILE_MISMATCH: _(
+        "A file the website sends to your browser is not the one published for this version."
+    ),
+    Reason.UNKNOWN_SERVED_FILE: _(
+        "The website sends your browser a script or style sheet that is not part of the published version."
+    ),
+    Reason.OBSERVERS_DISAGREE: _(
+        "An independent observer, checking from its own network, saw something other than what was published."
+    ),
+    Reason.SERVED_FILES_VERIFIED: _("Every file the website sends to your browser matches the published version."),
     Reason.UNREACHABLE: _("We could not reach the server."),
     Reason.TIMEOUT: _("The server took too long to answer."),
     Reason.BAD_RESPONSE: _("The server answered, but not in a form we can read."),

@@ -27,7 +27,20 @@ COMMIT_VALIDATOR = RegexValidator(r"^([0-9a-f]{40}|[0-9a-f]{64})$", "Expected a 
 SLUG_VALIDATOR = RegexValidator(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$", "Lowercase letters, digits and -.")
 
 
-def validate_live_url(url):
+MAX_ENTRY_PAGES = 20
+
+
+def check_entry_pages(paths):
+    """The entry pages as given, each a path on the site starting with ``/``; ``FormatError`` otherwise."""
+    if len(paths) > MAX_ENTRY_PAGES:
+        raise FormatError(f"at most {MAX_ENTRY_PAGES} entry pages, got {len(paths)}")
+    for path in paths:
+        if not path.startswith("/") or path.startswith("//") or len(path) > 500:
+            raise FormatError(f"an entry page is a path on the site starting with '/', got {path[:80]!r}")
+    return list(paths)
+
+
+def validate_live_url(url, field="live_url"):
     """Refuse a live URL that carries a user name or password: the live URL is published.
 
     Environment pages and ``GET /api/v1/projects/<slug>/`` show it to anyone, so credentials in it
@@ -41,9 +54,9 @@ def validate_live_url(url):
     if "@" in netloc:
         raise ValidationError(
             {
-                "live_url": _(
-                    "The live URL must not carry a user name or password (user:password@): it is "
-                    "published on the portal and in the API, and a live endpoint is public."
+                field: _(
+                    "This URL must not carry a user name or password (user:password@): it is "
+                    "published on the portal and in the API, and what it serves is public."
                 )
             }
         )
@@ -69,6 +82,29 @@ class Project(models.Model):
         _("public repository URL"), max_length=500, help_text=_("Where anyone can fetch the source code.")
     )
     protected_branch = models.CharField(_("protected branch"), max_length=200, default="main")
+    # The layers of evidence a green light needs beyond the chain every light needs (signed and logged,
+    # commit on the protected branch, the server's own report). Shown to the public on the project page.
+    require_served_files = models.BooleanField(
+        _("require the served files to match"),
+        default=True,
+        help_text=_(
+            "For environments with a site URL: green only when every script and style sheet the site "
+            "serves is in the release's signed list."
+        ),
+    )
+    inline_scripts_must_be_declared = models.BooleanField(
+        _("inline scripts must be declared"),
+        default=True,
+        help_text=_("An inline script whose hash the release does not declare turns the light red."),
+    )
+    observers_required = models.PositiveSmallIntegerField(
+        _("observers required"),
+        default=0,
+        help_text=_(
+            "How many independent observers must have seen the deployed release recently for a green "
+            "light (0: none needed). An observer who saw something else turns it red either way."
+        ),
+    )
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
 
     class Meta:
@@ -112,6 +148,23 @@ class Environment(models.Model):
         max_length=500,
         help_text=_("The URL where the running server reports its digest."),
     )
+    site_url = models.URLField(
+        _("site URL"),
+        max_length=500,
+        blank=True,
+        help_text=_(
+            "The public web site this environment serves to browsers, e.g. https://vote.example.org; "
+            "its scripts and style sheets are compared with the release's signed list. Empty: none."
+        ),
+    )
+    entry_pages = models.TextField(
+        _("entry pages"),
+        blank=True,
+        help_text=_(
+            "Paths of the site's pages to read scripts and style sheets from, one per line (default /). "
+            "A script path (a service worker, /sw.js) is compared as a file itself."
+        ),
+    )
     check_interval = models.PositiveIntegerField(
         _("check interval (seconds)"), default=60, validators=[MinValueValidator(10)]
     )
@@ -135,6 +188,15 @@ class Environment(models.Model):
     def clean(self):
         super().clean()
         validate_live_url(self.live_url)
+        validate_live_url(self.site_url, field="site_url")
+        try:
+            self.entry_pages = "\n".join(check_entry_pages(self.entry_pages.split()))
+        except FormatError as exc:
+            raise ValidationError({"entry_pages": str(exc)}) from None
+
+    def entry_page_list(self):
+        """The entry pages' paths, ``["/"]`` when none is set."""
+        return self.entry_pages.split() or ["/"]
 
     def latest_deployment(self):
         return self.deployments.select_related("release").order_by("-deployed_at", "-id").first()
@@ -577,3 +639,79 @@ def current_notes(environment_ids, moment):
     for note in shown.values():
         note.log_index = indexes.get(note.pk)
     return {env_id: shown.get(note_id) for env_id, note_id in newest_ids.items()}
+
+
+class Observer(models.Model):
+    """An independent observer: a party (a university, a journalist, a member with a spare machine) that
+    checks environments from its own network with ``vitrina-verify observe`` and posts signed reports.
+
+    Registered by an operator with its public key; its name is public. It posts with its own token (only
+    the token's SHA-256 is stored). Added and removed like a signing key, never edited, each in the log.
+    """
+
+    TOKEN_PREFIX = "vto_"
+
+    name = models.CharField(
+        _("name"), max_length=100, unique=True, help_text=_("Public, e.g. 'Universidad de la República'.")
+    )
+    public_key_pem = models.TextField(_("public key (PEM)"))
+    algorithm = models.CharField(_("algorithm"), max_length=20, editable=False)
+    key_id = models.CharField(_("key ID"), max_length=64, editable=False)
+    token_hash = models.CharField(_("token hash"), max_length=64, unique=True, editable=False)
+    added_at = models.DateTimeField(_("added at"), default=timezone.now, editable=False)
+    removed_at = models.DateTimeField(_("removed at"), null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("observer")
+        verbose_name_plural = _("observers")
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def short_id(self):
+        return self.key_id[:16]
+
+    def is_active_at(self, moment):
+        return self.added_at <= moment and (self.removed_at is None or moment < self.removed_at)
+
+
+class ObserverReport(ImmutableModel):
+    """What an observer saw of an environment, as it signed it: an in-toto statement in a DSSE envelope
+    (``verifier.observe``), verified under the observer's key when it was received, then logged."""
+
+    observer = models.ForeignKey(
+        Observer, on_delete=models.PROTECT, related_name="reports", verbose_name=_("observer")
+    )
+    environment = models.ForeignKey(
+        Environment, on_delete=models.PROTECT, related_name="observer_reports", verbose_name=_("environment")
+    )
+    deployment = models.ForeignKey(
+        "Deployment",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="observer_reports",
+        verbose_name=_("deployment compared with"),
+    )
+    observed_at = models.DateTimeField(_("observed at"))
+    received_at = models.DateTimeField(_("received at"), default=timezone.now)
+    result = models.CharField(_("result"), max_length=20)
+    reason = models.CharField(_("reason"), max_length=40, blank=True)
+    message = models.TextField(_("message"), blank=True)
+    live_digest = models.CharField(_("digest served"), max_length=71, blank=True)
+    expected_digest = models.CharField(_("expected digest"), max_length=71, blank=True)
+    served_files_checked = models.PositiveIntegerField(_("served files checked"), null=True, blank=True)
+    served_files_matched = models.PositiveIntegerField(_("served files matched"), null=True, blank=True)
+    envelope = models.TextField(_("DSSE envelope, as received"))
+    envelope_sha256 = models.CharField(_("envelope SHA-256"), max_length=64, editable=False)
+
+    class Meta:
+        ordering = ["-observed_at", "-id"]
+        verbose_name = _("observer report")
+        verbose_name_plural = _("observer reports")
+        indexes = [models.Index(fields=["environment", "-observed_at"])]
+
+    def __str__(self):
+        return f"{self.observer} on {self.environment} at {self.observed_at:%Y-%m-%d %H:%M}: {self.result}"

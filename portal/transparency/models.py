@@ -67,6 +67,9 @@ class LogEntry(AppendOnlyModel):
         IDENTITY_REMOVED = "identity_removed", _("CI identity removed")
         STATUS = "status", _("status change")
         NOTE = "note", _("operator's note")
+        OBSERVER_ADDED = "observer_added", _("observer added")
+        OBSERVER_REMOVED = "observer_removed", _("observer removed")
+        OBSERVER_REPORT = "observer_report", _("observer's report")
 
     index = models.BigIntegerField(_("index"), primary_key=True)
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)

@@ -233,6 +233,9 @@ def test_entry_types_are_the_rows_of_the_one_table():
         "identity_removed",
         "status",
         "note",
+        "observer_added",
+        "observer_removed",
+        "observer_report",
     )
     assert [kind for kind in ENTRY_TYPES if ENTRY_FIELDS[kind].by] == [*ENTRY_TYPES[:6], "note"]
 
