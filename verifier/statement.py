@@ -218,7 +218,9 @@ def build_statement(
     }
 
 
-def served_byproducts(served_files: Sequence[ServedFile], inline_scripts: Sequence[str]) -> list[dict[str, Any]]:
+def served_byproducts(
+    served_files: Sequence[ServedFile], inline_scripts: Sequence[str]
+) -> list[dict[str, Any]]:
     """The resource descriptors that list a web release's served files and declared inline scripts."""
     files = [
         {"name": f.path, "digest": {"sha256": f.sha256}, "annotations": {SERVED_ANNOTATION: SERVED_FILE}}
@@ -275,7 +277,7 @@ def _served(raw: dict[str, Any]) -> dict[str, Any]:
 def served_path_ok(path: str) -> bool:
     """A served file's name: its path on the site (``/static/app.js``) or an ``https://`` URL, without
     whitespace, a query or a fragment, within ``MAX_SERVED_PATH`` characters."""
-    if not path or len(path) > MAX_SERVED_PATH or any(c.isspace() for c in path) or "#" in path or "?" in path:
+    if not path or len(path) > MAX_SERVED_PATH or any(c.isspace() or c in "?#" for c in path):
         return False
     return path.startswith("/") and not path.startswith("//") or path.startswith("https://")
 

@@ -42,7 +42,9 @@ REASON_SENTENCES = {
     Reason.OBSERVERS_DISAGREE: _(
         "An independent observer, checking from its own network, saw something other than what was published."
     ),
-    Reason.SERVED_FILES_VERIFIED: _("Every file the website sends to your browser matches the published version."),
+    Reason.SERVED_FILES_VERIFIED: _(
+        "Every file the website sends to your browser matches the published version."
+    ),
     Reason.UNREACHABLE: _("We could not reach the server."),
     Reason.TIMEOUT: _("The server took too long to answer."),
     Reason.BAD_RESPONSE: _("The server answered, but not in a form we can read."),

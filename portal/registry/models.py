@@ -649,7 +649,7 @@ class Observer(models.Model):
     the token's SHA-256 is stored). Added and removed like a signing key, never edited, each in the log.
     """
 
-    TOKEN_PREFIX = "vto_"
+    TOKEN_PREFIX = "vto_"  # noqa: S105 (a prefix, not a secret)
 
     name = models.CharField(
         _("name"), max_length=100, unique=True, help_text=_("Public, e.g. 'Universidad de la República'.")
