@@ -322,6 +322,8 @@ VITRINA_ALLOW_PRIVATE_ADDRESSES = env_bool("VITRINA_ALLOW_PRIVATE_ADDRESSES", DE
 VITRINA_REPO_CACHE_DIR = os.environ.get("VITRINA_REPO_CACHE_DIR", str(VAR_DIR / "repos"))
 VITRINA_LIVE_CONNECT_TIMEOUT = float(os.environ.get("VITRINA_LIVE_CONNECT_TIMEOUT", "3"))
 VITRINA_LIVE_TOTAL_TIMEOUT = float(os.environ.get("VITRINA_LIVE_TOTAL_TIMEOUT", "10"))
+# One deadline for reading a site's entry pages and every script and style sheet they load.
+VITRINA_SERVED_TOTAL_TIMEOUT = float(os.environ.get("VITRINA_SERVED_TOTAL_TIMEOUT", "30"))
 VITRINA_REPO_TIMEOUT = float(os.environ.get("VITRINA_REPO_TIMEOUT", "60"))
 VITRINA_REPO_MIN_FETCH_INTERVAL = float(os.environ.get("VITRINA_REPO_MIN_FETCH_INTERVAL", "30"))
 # The portal watches itself: what it runs comes from a build manifest when there is one.

@@ -44,6 +44,8 @@ class Reason(StrEnum):
     FORBIDDEN_ADDRESS = "forbidden_address"
     REPO_UNREACHABLE = "repo_unreachable"
     NO_DEPLOYMENT = "no_deployment"
+    # Fewer independent observers saw the deployed release recently than the project requires.
+    NOT_ENOUGH_OBSERVERS = "not_enough_observers"
     # The checker itself failed on this check (a bug, a record it cannot read): never a pass.
     CHECKER_ERROR = "checker_error"
 

@@ -54,6 +54,9 @@ REASON_SENTENCES = {
     ),
     Reason.REPO_UNREACHABLE: _("We could not reach the public repository to check the source code."),
     Reason.NO_DEPLOYMENT: _("No deployment has been declared for this environment yet."),
+    Reason.NOT_ENOUGH_OBSERVERS: _(
+        "Fewer independent observers than the project requires have checked this server recently."
+    ),
     Reason.CHECKER_ERROR: _("Our checker failed while checking this server; its operators can see why."),
 }
 

@@ -38,6 +38,7 @@ class Finding:
     expected_release: Release | None = None
     live_release: Release | None = None
     ahead_by: int | None = None
+    layers: dict = field(default_factory=dict)
 
     @property
     def expected_digest(self):

@@ -72,7 +72,7 @@ class EnvironmentAdmin(admin.ModelAdmin):
     list_per_page = 50
     list_filter = ["project"]
     list_select_related = ["project"]
-    fields = ["project", "name", "live_url", "check_interval", "next_check_at"]
+    fields = ["project", "name", "live_url", "site_url", "entry_pages", "check_interval", "next_check_at"]
     formfield_overrides = URL_FIELDS
 
     def get_readonly_fields(self, request, obj=None):
