@@ -35,9 +35,9 @@ from verifier.command import (
     CommandError,
     Subparsers,
     add_subcommand,
+    read_log_key,
 )
 from verifier.errors import FormatError
-from verifier.note import parse_verifier_key
 from verifier.publish import add_publish_parser
 from verifier.state import (
     CheckpointStore,
@@ -49,7 +49,6 @@ from verifier.state import (
 from verifier.version import __version__
 
 LABELS = {PASS: "PASS ", FAIL: "FAIL ", SKIP: "SKIP ", ERROR: "ERROR"}
-MAX_LOG_KEY_FILE_BYTES = 4096
 
 
 def add_verify_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
@@ -125,27 +124,6 @@ def read_bundle(path: str) -> Bundle:
         return parse_bundle(data)
     except FormatError as exc:
         raise CommandError(f"{path} is not a usable proof bundle: {exc}") from None
-
-
-def read_log_key(value: str) -> str:
-    """A verifier key given as itself, or as the path of a file whose first line it is."""
-    try:
-        parse_verifier_key(value)
-        return value
-    except FormatError:
-        pass
-    try:
-        with open(value, encoding="utf-8") as f:
-            text = f.read(MAX_LOG_KEY_FILE_BYTES).strip()
-    except (OSError, UnicodeDecodeError):
-        raise CommandError(
-            f"--log-key is neither a verifier key (name+hash+base64) nor a readable file: {value[:80]}"
-        ) from None
-    try:
-        parse_verifier_key(text)
-    except FormatError as exc:
-        raise CommandError(f"--log-key {value}: {exc}") from None
-    return text
 
 
 def program_name(argv0: str) -> str:

@@ -19,11 +19,13 @@ from collections.abc import Callable
 from typing import TypeAlias
 
 from verifier.errors import FormatError
+from verifier.note import parse_verifier_key
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_COULD_NOT_CHECK = 2
 EXIT_BAD_INPUT = 3
+MAX_LOG_KEY_FILE_BYTES = 4096
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 Run = Callable[[argparse.Namespace], int]
@@ -64,3 +66,24 @@ def _run(name: str, run: Run, args: argparse.Namespace) -> int:
 def _report(name: str, message: str, exit_code: int) -> int:
     print(f"{name}: {message}", file=sys.stderr)
     return exit_code
+
+
+def read_log_key(value: str) -> str:
+    """A verifier key given as itself, or as the path of a file whose first line it is."""
+    try:
+        parse_verifier_key(value)
+        return value
+    except FormatError:
+        pass
+    try:
+        with open(value, encoding="utf-8") as f:
+            text = f.read(MAX_LOG_KEY_FILE_BYTES).strip()
+    except (OSError, UnicodeDecodeError):
+        raise CommandError(
+            f"--log-key is neither a verifier key (name+hash+base64) nor a readable file: {value[:80]}"
+        ) from None
+    try:
+        parse_verifier_key(text)
+    except FormatError as exc:
+        raise CommandError(f"--log-key {value}: {exc}") from None
+    return text
