@@ -26,6 +26,9 @@ hardened the way a server-side request has to be:
   server: the server did answer, just never with the endpoint.
 
 Every failure is a ``CouldNotCheck`` whose message is one sentence naming the URL or host.
+
+``HardenedClient`` is that fetch for any resource: ``fetch_live`` uses it for the endpoint, and the
+served-files check (``verifier.served``) for a site's pages and scripts, all under one deadline.
 """
 
 import http.client
@@ -35,6 +38,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
@@ -48,6 +52,7 @@ from verifier.version import __version__
 
 DEFAULT_USER_AGENT = f"Vitrina-verifier/{__version__}"
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+LIVE_ACCEPT = "application/json, text/plain;q=0.9"
 
 # Headers get their own allowance on top of the body; chunked framing may at most multiply the body
 # size by this factor before the server is considered to be flooding us.
@@ -114,28 +119,19 @@ def fetch_live(
     or ``FORBIDDEN_ADDRESS``; see the module documentation for the rules.
     """
     started = time.monotonic()
-    fetch = _Fetch(
+    client = HardenedClient(
         allow_private=allow_private,
         connect_timeout=connect_timeout,
         total_timeout=total_timeout,
-        deadline=started + total_timeout,
-        max_bytes=max_bytes,
+        max_redirects=max_redirects,
         user_agent=user_agent,
     )
-    current = url
-    for _ in range(max_redirects + 1):
-        status, location, body, content_type = fetch.get(current)
-        if status not in REDIRECT_STATUSES:
-            break
-        current = _redirect_target(current, location)
-    else:
-        raise CouldNotCheck(
-            Reason.BAD_RESPONSE, f"{url} redirected more than {max_redirects} times without an answer."
-        )
+    fetched = client.fetch(url, max_bytes=max_bytes, accept=LIVE_ACCEPT)
+    status, body, current = fetched.status, fetched.body, fetched.final_url
     if status != 200:
         raise CouldNotCheck(Reason.UNREACHABLE, f"The server at {current} answered HTTP {status}, not 200.")
     try:
-        answer = parse_live_answer(body, content_type)
+        answer = parse_live_answer(body, fetched.content_type)
     except CouldNotCheck as exc:
         raise CouldNotCheck(exc.reason, f"{current} gave an unusable answer: {exc}") from exc
     return LiveReport(
@@ -231,25 +227,64 @@ def _embedded_ipv4(ip: _IP) -> ipaddress.IPv4Address | None:
     return None
 
 
-class _Fetch:
-    """One fetch's settings and deadline, shared by every hop of its redirect chain."""
+@dataclass(frozen=True)
+class Fetched:
+    """One resource as fetched: ``final_url`` after the redirects followed, the HTTP ``status`` and, for
+    a 200, the ``body`` and its ``content_type``. A redirect the caller did not allow leaves ``status``
+    the redirect's and ``final_url`` its target, unfetched."""
+
+    url: str
+    final_url: str
+    status: int
+    body: bytes
+    content_type: str | None
+
+
+class HardenedClient:
+    """GETs under the module's rules, sharing one deadline: ``total_timeout`` seconds from the client's
+    creation cover every request made through it, so a whole site check is bounded by one clock."""
 
     def __init__(
         self,
         *,
-        allow_private: bool,
-        connect_timeout: float,
-        total_timeout: float,
-        deadline: float,
-        max_bytes: int,
-        user_agent: str,
+        allow_private: bool = False,
+        connect_timeout: float = 3.0,
+        total_timeout: float = 10.0,
+        max_redirects: int = 3,
+        user_agent: str = DEFAULT_USER_AGENT,
     ) -> None:
         self.allow_private = allow_private
         self.connect_timeout = connect_timeout
         self.total_timeout = total_timeout
-        self.deadline = deadline
-        self.max_bytes = max_bytes
+        self.deadline = time.monotonic() + total_timeout
+        self.max_redirects = max_redirects
         self.user_agent = user_agent
+
+    def fetch(
+        self,
+        url: str,
+        *,
+        max_bytes: int,
+        accept: str,
+        redirect_ok: Callable[[str], bool] = lambda _target: True,
+    ) -> Fetched:
+        """GET ``url``, following at most ``max_redirects`` redirects whose target ``redirect_ok`` allows.
+
+        Reads at most ``max_bytes`` of body. Raises ``CouldNotCheck`` (``UNREACHABLE``, ``TIMEOUT``,
+        ``BAD_RESPONSE`` for too many redirects or a broken answer, ``TOO_LARGE``, ``FORBIDDEN_ADDRESS``);
+        an HTTP status other than 200 or a redirect is returned, for the caller to judge.
+        """
+        current = url
+        for _ in range(self.max_redirects + 1):
+            status, location, body, content_type = self.get(current, max_bytes=max_bytes, accept=accept)
+            if status not in REDIRECT_STATUSES:
+                return Fetched(url, current, status, body, content_type)
+            current = _redirect_target(current, location)
+            if not redirect_ok(current):
+                return Fetched(url, current, status, b"", None)
+        raise CouldNotCheck(
+            Reason.BAD_RESPONSE, f"{url} redirected more than {self.max_redirects} times without an answer."
+        )
 
     def remaining(self, url: str) -> float:
         left = self.deadline - time.monotonic()
@@ -257,13 +292,13 @@ class _Fetch:
             raise CouldNotCheck(Reason.TIMEOUT, f"{url} did not answer within {self.total_timeout:g} s.")
         return left
 
-    def get(self, url: str) -> tuple[int, str | None, bytes, str | None]:
+    def get(self, url: str, *, max_bytes: int, accept: str) -> tuple[int, str | None, bytes, str | None]:
         """One GET without following redirects: ``(status, location, body, content_type)``."""
         target = _Target.from_url(url)
         addresses = self.checked_addresses(target, url)
         sock = self.connect(target, addresses, url)
         try:
-            return self.exchange(sock, target, url)
+            return self.exchange(sock, target, url, max_bytes=max_bytes, accept=accept)
         except CouldNotCheck:
             raise
         except TimeoutError:
@@ -272,7 +307,7 @@ class _Fetch:
             ) from None
         except _TooManyBytes:
             raise CouldNotCheck(
-                Reason.TOO_LARGE, f"{url} sent more than {self.max_bytes} bytes; stopped reading."
+                Reason.TOO_LARGE, f"{url} sent more than {max_bytes} bytes; stopped reading."
             ) from None
         except http.client.RemoteDisconnected:
             raise CouldNotCheck(
@@ -340,17 +375,15 @@ class _Fetch:
             ) from None
 
     def exchange(
-        self, sock: socket.socket, target: "_Target", url: str
+        self, sock: socket.socket, target: "_Target", url: str, *, max_bytes: int, accept: str
     ) -> tuple[int, str | None, bytes, str | None]:
-        stream = _DeadlineSocket(
-            sock, self, url, budget=HEADER_ALLOWANCE + FRAMING_FACTOR * (self.max_bytes + 1)
-        )
+        stream = _DeadlineSocket(sock, self, url, budget=HEADER_ALLOWANCE + FRAMING_FACTOR * (max_bytes + 1))
         conn = http.client.HTTPConnection(target.host, target.port)
         conn.sock = stream
         conn.putrequest("GET", target.request_target, skip_host=True, skip_accept_encoding=True)
         conn.putheader("Host", target.host_header)
         conn.putheader("User-Agent", self.user_agent)
-        conn.putheader("Accept", "application/json, text/plain;q=0.9")
+        conn.putheader("Accept", accept)
         conn.putheader("Accept-Encoding", "identity")
         conn.putheader("Connection", "close")
         conn.endheaders()
@@ -359,21 +392,21 @@ class _Fetch:
             return response.status, response.getheader("Location"), b"", None
         if response.status != 200:
             return response.status, None, b"", None
-        return 200, None, self.read_body(response, url), response.getheader("Content-Type")
+        return 200, None, self.read_body(response, url, max_bytes), response.getheader("Content-Type")
 
-    def read_body(self, response: http.client.HTTPResponse, url: str) -> bytes:
+    def read_body(self, response: http.client.HTTPResponse, url: str, max_bytes: int) -> bytes:
         encoding = (response.getheader("Content-Encoding") or "identity").strip().lower()
         if encoding != "identity":
             raise CouldNotCheck(
                 Reason.BAD_RESPONSE, f"{url} sent a {encoding!r}-encoded body; expected plain."
             )
-        if response.length is not None and response.length > self.max_bytes:
+        if response.length is not None and response.length > max_bytes:
             raise CouldNotCheck(
                 Reason.TOO_LARGE,
-                f"{url} announced {response.length} bytes, more than the {self.max_bytes} allowed.",
+                f"{url} announced {response.length} bytes, more than the {max_bytes} allowed.",
             )
-        body = response.read(self.max_bytes + 1)
-        if len(body) > self.max_bytes:
+        body = response.read(max_bytes + 1)
+        if len(body) > max_bytes:
             raise _TooManyBytes
         return body
 
@@ -424,7 +457,7 @@ class _TooManyBytes(Exception):
 class _DeadlineSocket:
     """The socket as ``http.client`` sees it: every read and write bounded by the fetch's deadline."""
 
-    def __init__(self, sock: socket.socket, fetch: _Fetch, url: str, budget: int) -> None:
+    def __init__(self, sock: socket.socket, fetch: HardenedClient, url: str, budget: int) -> None:
         self.sock = sock
         self.fetch = fetch
         self.url = url
