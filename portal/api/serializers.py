@@ -243,6 +243,10 @@ class StatusSerializer(serializers.Serializer):
     checked_at = serializers.DateTimeField(allow_null=True)
     live_digest = serializers.CharField(allow_null=True)
     expected_digest = serializers.CharField(allow_null=True)
+    layers = serializers.DictField(
+        help_text="The layers of evidence above the server's own report, by name (served_files, observers): "
+        "each {result, reason, message, ...}; a layer not checked is absent."
+    )
 
 
 class CurrentDeploymentSerializer(serializers.Serializer):

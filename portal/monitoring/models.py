@@ -179,6 +179,7 @@ class Status(CheckResult):
             "message": self.message if state.result == self.result else NOT_YET_CHECKED,
             "checked_at": public_time(self.checked_at),
             **self.api_digests(),
+            "layers": self.layers if state.result == self.result else {},
         }
 
 
@@ -250,6 +251,7 @@ class Observation(CheckResult):
             **self.api_digests(),
             "ahead_by": self.ahead_by,
             "duration_ms": self.duration_ms,
+            "layers": self.layers,
         }
 
 

@@ -1,12 +1,13 @@
 """Running checks: which environments, with what shared reads, on which threads, with which caches.
 
 ``check_environment`` and ``check_claims`` (what the Celery tasks call) read what a group of claims
-shares, ask the live servers concurrently (``fetchers``), hand each answer to the rules
-(``rules.examine``) and their finding to the recording (``recording.record``), each environment sealed
-off from the others (``settle``). The per-process caches live here: the repository answers
+shares, ask the live servers (and the sites, for the files they serve) concurrently (``fetchers``), hand
+each answer to the rules (``rules.examine``, then ``layers.judge``) and their finding to the recording
+(``recording.record``), each environment sealed off from the others (``settle``). The per-process caches live here: the repository answers
 (``RepoChecks``) and the signature checks that passed (``verified_signatures``).
 """
 
+import functools
 import logging
 import threading
 import time
@@ -16,14 +17,16 @@ from django.conf import settings
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
-from portal.registry.models import Deployment, Environment, Release
+from portal.registry.models import Deployment, Environment, ObserverReport, Release
 from portal.transparency.models import LogEntry
 from verifier import __version__
 from verifier.errors import CouldNotCheck, FormatError
 from verifier.live import fetch_live
 from verifier.reasons import Reason, Result
 from verifier.repo import RepoMirror
+from verifier.served import ServedLimits, fetch_served
 
+from . import layers
 from .models import Observation
 from .recording import record
 from .rules import BrokenLink, Finding, examine, repository_link
@@ -88,34 +91,57 @@ def check_group(todo):
     """
     deployments = latest_deployments([environment.pk for environment, _ in todo])
     entries = log_entries_of(deployments.values())
+    reports = observer_reports_of([environment for environment, _ in todo])
     results = {}
 
-    def conclude(environment, due_at, checked_at, answer, fetch_seconds):
+    def conclude(environment, due_at, checked_at, gathered, fetch_seconds):
+        answer, served = gathered
         results[(environment.pk, due_at)] = settle(
             environment,
             due_at,
             checked_at=checked_at,
             answer=answer,
+            served=served,
             fetch_seconds=fetch_seconds,
             deployment=deployments.get(environment.pk),
             log_entries=entries,
+            reports=reports.get(environment.pk, []),
         )
 
     if len(todo) == 1:
         environment, due_at = todo[0]
-        conclude(environment, due_at, timezone.now(), *timed_fetch(environment))
+        conclude(
+            environment, due_at, timezone.now(), *timed_fetch(environment, deployments.get(environment.pk))
+        )
     else:
         pending = {}
         for environment, due_at in todo:
-            pending[fetchers().submit(timed_fetch, environment)] = (environment, due_at, timezone.now())
+            deployment = deployments.get(environment.pk)
+            pending[fetchers().submit(timed_fetch, environment, deployment)] = (
+                environment,
+                due_at,
+                timezone.now(),
+            )
         for future in as_completed(pending):
             environment, due_at, checked_at = pending[future]
             conclude(environment, due_at, checked_at, *future.result())
     return results
 
 
-def settle(environment, due_at, *, checked_at, answer, fetch_seconds, deployment, log_entries):
-    """Examine one environment's ``answer`` and record the finding; return the ``Observation``, or None.
+def settle(
+    environment,
+    due_at,
+    *,
+    checked_at,
+    answer,
+    fetch_seconds,
+    deployment,
+    log_entries,
+    served=None,
+    reports=(),
+):
+    """Examine one environment's ``answer`` (and ``served``, what its site served, and ``reports``, its
+    observers' recent reports) and record the finding; return the ``Observation``, or None.
 
     Whatever goes wrong (``answer`` is an exception its fetch raised, the examination raises, the
     record cannot be written) is logged with its traceback and recorded as a could-not-check
@@ -139,6 +165,17 @@ def settle(environment, due_at, *, checked_at, answer, fetch_seconds, deployment
             log_entries=log_entries,
             verified=verified_signatures,
             repository=check_repository,
+        )
+        if isinstance(served, Exception) and not isinstance(served, CouldNotCheck):
+            raise served
+        finding = layers.judge(
+            environment,
+            finding,
+            deployment=deployment,
+            served=served,
+            reports=reports,
+            verified=verified_signatures,
+            now=checked_at,
         )
         return record(environment, finding, checked_at=checked_at, duration_ms=duration_ms(), due_at=due_at)
     except Exception:
@@ -195,15 +232,62 @@ def fetch(environment):
         return exc
 
 
-def timed_fetch(environment):
-    """``(answer, seconds)``. Never raises: an unexpected exception is returned as the answer, so that
-    ``settle`` logs and records it as this environment's, while the group goes on with the others."""
-    started = time.monotonic()
+def fetch_site(environment, deployment=None):
+    """What the environment's site served (a ``ServedReport``), the ``CouldNotCheck`` saying why it could
+    not be read, or None for an environment without a site URL. One deadline covers the whole site
+    (``VITRINA_SERVED_TOTAL_TIMEOUT``), so a hostile site holds its own check only."""
+    if not environment.site_url:
+        return None
     try:
-        answer = fetch(environment)
-    except Exception as exc:
-        answer = exc
-    return answer, time.monotonic() - started
+        return fetch_served(
+            environment.site_url,
+            environment.entry_page_list(),
+            allow_private=settings.VITRINA_ALLOW_PRIVATE_ADDRESSES,
+            limits=served_limits(),
+            user_agent=USER_AGENT,
+            listed_urls=layers.listed_urls(deployment, verified_signatures),
+        )
+    except CouldNotCheck as exc:
+        return exc
+
+
+def served_limits():
+    return ServedLimits(
+        total_timeout=getattr(settings, "VITRINA_SERVED_TOTAL_TIMEOUT", 30),
+        connect_timeout=getattr(settings, "VITRINA_LIVE_CONNECT_TIMEOUT", 3),
+    )
+
+
+def timed_fetch(environment, deployment=None):
+    """``((answer, served), seconds)``: what the live server said and what the site served. Never raises:
+    an unexpected exception is returned in place of the answer, so that ``settle`` logs and records it as
+    this environment's, while the group goes on with the others."""
+    started = time.monotonic()
+    answers = []
+    for ask in (fetch, functools.partial(fetch_site, deployment=deployment)):
+        try:
+            answers.append(ask(environment))
+        except Exception as exc:
+            answers.append(exc)
+    return tuple(answers), time.monotonic() - started
+
+
+def observer_reports_of(environments):
+    """``{environment id: [ObserverReport, newest first]}`` received within each one's observer window,
+    in one query (``layers.observers_layer`` keeps each observer's latest)."""
+    if not environments:
+        return {}
+    since = timezone.now() - max(layers.observer_window(environment) for environment in environments)
+    found = {}
+    for report in (
+        ObserverReport.objects.filter(
+            environment_id__in=[environment.pk for environment in environments], observed_at__gte=since
+        )
+        .select_related("observer")
+        .order_by("-observed_at", "-id")
+    ):
+        found.setdefault(report.environment_id, []).append(report)
+    return found
 
 
 def latest_deployments(environment_ids):

@@ -33,6 +33,10 @@ class ObservationSerializer(serializers.Serializer):
     expected_digest = serializers.CharField(allow_null=True)
     ahead_by = serializers.IntegerField(allow_null=True)
     duration_ms = serializers.IntegerField()
+    layers = serializers.DictField(
+        help_text="The layers of evidence above the server's own report, by name (served_files, observers): "
+        "each {result, reason, message, ...}; a layer not checked is absent."
+    )
 
     def to_representation(self, instance):
         return instance.as_api()

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 
-from portal.monitoring import evidence, uptime
+from portal.monitoring import evidence, ladder, uptime
 from portal.monitoring.models import Observation, status_of
 from portal.registry.models import Deployment, Environment, Project, Release, ReleaseComponent, current_notes
 from portal.transparency.models import LogEntry
@@ -161,12 +161,16 @@ def environment(request, slug, env):
         Observation.objects.filter(environment=environment).order_by("-checked_at", "-id")[:CHECK_STRIP]
     )
     past, past_error = time_travel(request, environment)
+    release = environment.current.release if environment.current else None
+    if release is not None:
+        log_indexes("release", [release])
     return render(
         request,
         "web/environment.html",
         {
             "project": environment.project,
             "environment": environment,
+            "ladder": ladder.environment_ladder(environment, status_row(environment), release),
             "status": environment.state,
             "timeline": history.timeline(environment, TIMELINE),
             "observations": checks[:RECENT_OBSERVATIONS],
@@ -179,6 +183,14 @@ def environment(request, slug, env):
         },
         status=400 if past_error else 200,
     )
+
+
+def status_row(environment):
+    """The environment's ``Status`` row (joined by ``environments_with_status``), or None before any check."""
+    try:
+        return environment.status
+    except Environment.status.RelatedObjectDoesNotExist:
+        return None
 
 
 def time_travel(request, environment):

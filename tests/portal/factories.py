@@ -53,22 +53,32 @@ def make_envelope(
     repo_url="https://git.example.org/x.git",
     ci_build_url="https://ci.example.org/runs/1",
     artifact_name="app.tar.gz",
+    served_files=(),
+    inline_scripts=(),
 ):
-    """A DSSE envelope (dict) over an in-toto statement for ``artifact``'s bytes."""
+    """A DSSE envelope (dict) over an in-toto statement for ``artifact``'s bytes, listing the
+    ``served_files`` (``statement.ServedFile``) and ``inline_scripts`` of a web release if given."""
     doc = statement.build_statement(
         artifact_name=artifact_name,
         artifact_digest=sha256_bytes(artifact),
         repo_uri=repo_url,
         commit=commit or fake_commit(),
         ci_build_url=ci_build_url,
+        served_files=served_files,
+        inline_scripts=inline_scripts,
     )
     return dsse.sign_envelope(statement.statement_to_payload(doc), private_key)
 
 
-def make_release(project, private_key, version=None, *, artifact=None, commit=None, token=None, user=None):
+def make_release(
+    project, private_key, version=None, *, artifact=None, commit=None, token=None, user=None, **statement
+):
+    """A release registered through the service; ``statement`` goes to ``make_envelope`` (served files)."""
     version = version or f"1.0.{next(_counter)}"
     artifact = artifact if artifact is not None else f"{project.slug}-{version}".encode()
-    envelope = make_envelope(private_key, artifact=artifact, commit=commit, repo_url=project.repo_url)
+    envelope = make_envelope(
+        private_key, artifact=artifact, commit=commit, repo_url=project.repo_url, **statement
+    )
     release, _ = services.register_release(project, envelope, version=version, token=token, user=user)
     return release
 
