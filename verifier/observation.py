@@ -99,6 +99,13 @@ class ServedFilesSeen:
     inline_declared: int
     problems: tuple[ServedProblemSeen, ...] = ()
 
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> "ServedFilesSeen":
+        """Read ``ServedVerdict.to_json()`` (the observer's own verdict) by the rules of
+        ``parse_observation``: ``StatementError`` naming the member at fault. A message over
+        ``MAX_MESSAGE`` characters is refused, so cut it first."""
+        return _served_verdict(dict(value))
+
     def to_json(self) -> dict[str, Any]:
         return {
             "result": str(self.result),
@@ -353,9 +360,13 @@ def _components(value: object) -> dict[str, str] | None:
 def _served_files(value: object) -> ServedFilesSeen | None:
     if value is None:
         return None
-    where = "predicate.served_files"
     if not isinstance(value, dict):
-        raise StatementError(f"{where} must be null or an object")
+        raise StatementError("predicate.served_files must be null or an object")
+    return _served_verdict(value)
+
+
+def _served_verdict(value: dict[str, Any]) -> ServedFilesSeen:
+    where = "predicate.served_files"
     _exact_members(value, SERVED_FIELDS, where)
     reader = _Reader(value, where)
     result, reason = _result_and_reason(reader, where)

@@ -1,14 +1,15 @@
-"""The self-audit's second half: every release, deployment, signing key and operator's note must still say
-what it logged.
+"""The self-audit's second half: every release, deployment, signing key, CI identity, operator's note,
+observer and observer report must still say what it logged.
 
 The log's tree audit proves its entries were not changed; this proves the records they describe were
 not either, by someone editing the database directly. It needs both the records and the log, so it
 lives here, above the log, and registers itself with the log's ``audit`` (``RegistryConfig.ready``).
-Each Release, Deployment, SigningKey and StatusNote row is turned into the entry body the registry would
-write for it today (the same builders, so the two can never drift apart) and compared member by member
-with the entry logged when it was written, by ``verifier.entries.entry_differences``, the comparison
-volunteers run on proof bundles. ``by`` is left out: it names a token or a user, and those may be
-renamed. A release's envelope is compared through its SHA-256, recomputed from the stored text.
+Each Release, Deployment, SigningKey, TrustedIdentity, StatusNote, Observer and ObserverReport row is
+turned into the entry body the registry would write for it today (the same builders, so the two can never
+drift apart) and compared member by member with the entry logged when it was written, by
+``verifier.entries.entry_differences``, the comparison volunteers run on proof bundles. ``by`` is left
+out: it names a token or a user, and those may be renamed. A release's envelope (and an observer
+report's) is compared through its SHA-256, recomputed from the stored text.
 
 A row without its entry was inserted behind the application's back; an entry without its row means the
 row was deleted. Rows are read in chunks of primary keys, each chunk together with its entries, so time
@@ -26,7 +27,7 @@ from portal.transparency.models import LogEntry
 from portal.transparency.services import LogCorrupted
 from verifier.entries import ABSENT, entry_differences, parse_entry
 
-from .models import Deployment, Release, SigningKey, StatusNote, TrustedIdentity
+from .models import Deployment, Observer, ObserverReport, Release, SigningKey, StatusNote, TrustedIdentity
 from .services import (
     deployment_entry_body,
     identity_added_entry_body,
@@ -34,6 +35,9 @@ from .services import (
     key_added_entry_body,
     key_revoked_entry_body,
     note_entry_body,
+    observer_added_entry_body,
+    observer_removed_entry_body,
+    observer_report_entry_body,
     release_entry_body,
 )
 
@@ -95,6 +99,38 @@ def note_entries(note):
     return [Expected("note", note_entry_body(note))]
 
 
+def observer_entries(observer):
+    return [
+        Expected("observer_added", observer_added_entry_body(observer)),
+        Expected(
+            "observer_removed",
+            observer_removed_entry_body(observer),
+            required=observer.removed_at is not None,
+        ),
+    ]
+
+
+def observer_name(observer):
+    return f"observer {observer.pk} ({observer.name})"
+
+
+def observer_report_entries(report):
+    # As a release's envelope: its hash is recomputed, so an edited text is caught too.
+    envelope = {"envelope_sha256": hashlib.sha256(report.envelope.encode()).hexdigest()}
+    return [
+        Expected("observer_report", observer_report_entry_body(report)),
+        Expected("observer_report", envelope, label="envelope (its sha256)"),
+    ]
+
+
+def observer_report_name(report):
+    environment = report.environment
+    return (
+        f"observer report {report.pk} of observer '{report.observer.name}' on project "
+        f"'{environment.project.slug}' ({environment.name})"
+    )
+
+
 def release_name(release):
     return f"release {release.pk} ({release.version}) of project '{release.project.slug}'"
 
@@ -144,6 +180,22 @@ RECORD_TYPES = [
         plural="CI identities",
     ),
     RecordType("note", StatusNote, ("project", "environment"), ("note",), note_entries, note_name),
+    RecordType(
+        "observer",
+        Observer,
+        (),
+        ("observer_added", "observer_removed"),
+        observer_entries,
+        observer_name,
+    ),
+    RecordType(
+        "observer report",
+        ObserverReport,
+        ("observer", "environment__project"),
+        ("observer_report",),
+        observer_report_entries,
+        observer_report_name,
+    ),
 ]
 
 

@@ -8,6 +8,7 @@ import datetime
 import hashlib
 import json
 import re
+import secrets
 import unicodedata
 from pathlib import Path
 
@@ -17,8 +18,8 @@ from django.utils import timezone
 
 from portal.http import Refusal
 from portal.transparency.services import LogClosed, append_entry
-from verifier import dsse, entries, jsontext, keyless
-from verifier.errors import ClaimMismatch, FormatError, StatementError, UntrustedSigner
+from verifier import dsse, entries, jsontext, keyless, observation
+from verifier.errors import ClaimMismatch, FormatError, SignatureError, StatementError, UntrustedSigner
 from verifier.keyless import KeylessError
 from verifier.keys import load_public_key
 from verifier.release import Claims, check_release, same_repository
@@ -27,6 +28,8 @@ from .models import (
     NOTE_MAX_LENGTH,
     Deployment,
     Environment,
+    Observer,
+    ObserverReport,
     Project,
     Release,
     ReleaseComponent,
@@ -619,6 +622,229 @@ def note_entry_body(note, *, by=None):
     )
 
 
+# --- independent observers ------------------------------------------------------------------------
+
+# An observation is one statement with a capped message and at most 20 served-file problems: far below.
+OBSERVER_REPORT_MAX_BYTES = 256 * 1024
+# An observer's clock may run a little ahead; a report older than an hour says nothing about now.
+OBSERVATION_MAX_AHEAD = datetime.timedelta(minutes=10)
+OBSERVATION_MAX_AGE = datetime.timedelta(hours=1)
+
+
+@transaction.atomic
+def add_observer(name, pem, *, user=None):
+    """Register an independent observer by its public name and public key; returns ``(observer, token)``.
+
+    The token (``vto_…``) is returned this once: only its SHA-256 is stored. A name or a key already
+    registered (even for an observer since removed) is refused, so one party never counts twice.
+    """
+    name = (name or "").strip()
+    if not name or len(name) > Observer._meta.get_field("name").max_length:
+        raise Refused("name", "name is required: at most 100 characters, shown to the public.")
+    if any(unicodedata.category(character) in ("Cc", "Cf", "Zl", "Zp") for character in name):
+        raise Refused("name", "name must be one line of plain text, without control or format characters.")
+    try:
+        key = load_public_key(pem)
+    except FormatError as exc:
+        raise Refused("public_key_pem", str(exc)) from exc
+    if Observer.objects.filter(name=name).exists():
+        raise Refused("name", f"There is already an observer named '{name}'.", status=409)
+    holder = Observer.objects.filter(key_id=key.key_id).first()
+    if holder is not None:
+        raise Refused(
+            "public_key_pem", f"This key is already the key of observer '{holder.name}'.", status=409
+        )
+    raw = Observer.TOKEN_PREFIX + secrets.token_urlsafe(32)
+    observer = Observer.objects.create(
+        name=name,
+        public_key_pem=key.pem,
+        algorithm=key.algorithm,
+        key_id=key.key_id,
+        token_hash=observer_token_hash(raw),
+        added_at=timezone.now(),
+    )
+    append_or_refuse(
+        "observer_added", observer_added_entry_body(observer, by=actor(user=user)), object_id=observer.pk
+    )
+    return observer, raw
+
+
+def observer_token_hash(raw):
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def observer_added_entry_body(observer, *, by=None):
+    return row_entry_body("observer_added", observer, by=by, observer_id=observer.pk)
+
+
+@transaction.atomic
+def remove_observer(observer, *, at=None, user=None):
+    """Stop accepting ``observer``'s reports from ``at`` (default now); its earlier reports stay."""
+    observer = Observer.objects.select_for_update().get(pk=observer.pk)
+    if observer.removed_at is not None:
+        return observer
+    observer.removed_at = at or timezone.now()
+    observer.save(update_fields=["removed_at"])
+    append_or_refuse(
+        "observer_removed", observer_removed_entry_body(observer, by=actor(user=user)), object_id=observer.pk
+    )
+    return observer
+
+
+def observer_removed_entry_body(observer, *, by=None):
+    return row_entry_body("observer_removed", observer, by=by, observer_id=observer.pk)
+
+
+def authenticate_observer(raw):
+    """The observer whose token is ``raw``, if it is an observer token of an observer active now."""
+    if not isinstance(raw, str) or not raw.startswith(Observer.TOKEN_PREFIX):
+        return None
+    observer = Observer.objects.filter(token_hash=observer_token_hash(raw)).first()
+    return observer if observer is not None and observer.is_active_at(timezone.now()) else None
+
+
+def record_observer_report(observer, envelope_text, *, now=None):
+    """Verify an observation (``verifier.observation``) signed by ``observer`` and record it with its log
+    entry, in one transaction; returns the report, ``created`` False when this very envelope was already
+    recorded (a retry), and True otherwise.
+
+    Refused: an envelope over ``OBSERVER_REPORT_MAX_BYTES`` (413), an observer removed by ``now`` or a
+    statement signed for another observer's name (403), an unknown project or environment (404), and
+    (400) a malformed envelope or observation, a signature that does not verify under the observer's
+    key, an ``observed_at`` more than ``OBSERVATION_MAX_AHEAD`` ahead of ``now`` or more than
+    ``OBSERVATION_MAX_AGE`` before it, and a deployment that is not the environment's or is not the
+    release and digest the statement says.
+    """
+    now = now or timezone.now()
+    envelope_text = check_report_size(compact(envelope_text))
+    observer = Observer.objects.get(pk=observer.pk)  # as it is now: removed since it was read, say
+    if not observer.is_active_at(now):
+        raise Refused(
+            None, f"Observer '{observer.name}' is removed: its reports are no longer accepted.", status=403
+        )
+    observed = verify_observer_envelope(observer, envelope_text)
+    if observed.observer != observer.name:
+        raise Refused(
+            "envelope",
+            f"The observation is signed for observer '{observed.observer}', but this token is observer "
+            f"'{observer.name}'s.",
+            status=403,
+        )
+    environment = get_environment(get_project(observed.project), observed.environment)
+    check_observed_at(observed.observed_at, now)
+    deployment = observed_deployment(environment, observed)
+    envelope_sha256 = hashlib.sha256(envelope_text.encode()).hexdigest()
+    with transaction.atomic():
+        existing = ObserverReport.objects.filter(observer=observer, envelope_sha256=envelope_sha256).first()
+        if existing is not None:
+            existing.created = False
+            return existing
+        served = observed.served_files
+        report = ObserverReport.objects.create(
+            observer=observer,
+            environment=environment,
+            deployment=deployment,
+            observed_at=observed.observed_at,
+            received_at=now,
+            result=observed.result,
+            reason=observed.reason or "",
+            message=observed.message,
+            live_digest=observed.live_digest or "",
+            expected_digest=observed.expected_digest,
+            served_files_checked=served.checked if served else None,
+            served_files_matched=served.matched if served else None,
+            envelope=envelope_text,
+            envelope_sha256=envelope_sha256,
+        )
+        append_or_refuse("observer_report", observer_report_entry_body(report), object_id=report.pk)
+    report.created = True
+    return report
+
+
+def check_report_size(envelope_text):
+    if not isinstance(envelope_text, str):
+        raise Refused("envelope", "envelope must be a DSSE envelope: a JSON object or its JSON text.")
+    try:
+        size = len(jsontext.utf8_bytes(envelope_text, what="the envelope"))
+    except FormatError as exc:
+        raise Refused("envelope", str(exc)) from exc
+    if size > OBSERVER_REPORT_MAX_BYTES:
+        raise Refused(
+            "envelope",
+            f"The envelope is {size} bytes; an observer report holds at most {OBSERVER_REPORT_MAX_BYTES} "
+            "bytes (256 KiB).",
+            status=413,
+        )
+    return envelope_text
+
+
+def verify_observer_envelope(observer, envelope_text):
+    """``verifier.observation.verify_observation`` under the observer's key, its errors as ``Refused``."""
+    try:
+        return observation.verify_observation(envelope_text, load_public_key(observer.public_key_pem))
+    except SignatureError as exc:
+        raise Refused(
+            "envelope",
+            f"The signature does not verify under observer '{observer.name}'s key ({observer.short_id}…).",
+        ) from exc
+    except (FormatError, StatementError) as exc:
+        raise Refused("envelope", f"{str(exc)[:1].upper()}{str(exc)[1:]}.") from exc
+
+
+def check_observed_at(observed_at, now):
+    if observed_at > now + OBSERVATION_MAX_AHEAD:
+        raise Refused(
+            "envelope",
+            f"observed_at ({entries.format_time(observed_at)}) is more than 10 minutes ahead of the portal's "
+            f"clock ({entries.format_time(now)}); check the observer's clock.",
+        )
+    if observed_at < now - OBSERVATION_MAX_AGE:
+        raise Refused(
+            "envelope",
+            f"observed_at ({entries.format_time(observed_at)}) is more than an hour before the portal's "
+            f"clock ({entries.format_time(now)}): post observations as they are made.",
+        )
+
+
+def observed_deployment(environment, observed):
+    """The deployment the observation compared with (None: it saw none), which must be one of the
+    environment's, of the release and digest the observation names."""
+    if observed.deployment_id is None:
+        return None
+    deployment = (
+        Deployment.objects.select_related("release")
+        .filter(pk=observed.deployment_id, environment=environment)
+        .first()
+    )
+    if deployment is None:
+        raise Refused(
+            "envelope",
+            f"deployment_id {observed.deployment_id} is not a deployment of {environment.project.slug}/"
+            f"{environment.name}.",
+        )
+    release = deployment.release
+    if (observed.release_id, observed.expected_digest) != (release.pk, release.artifact_digest):
+        raise Refused(
+            "envelope",
+            f"Deployment {deployment.pk} is of release {release.pk} ({release.artifact_digest}), not release "
+            f"{observed.release_id} ({observed.expected_digest}) as the observation says.",
+        )
+    return deployment
+
+
+def observer_report_entry_body(report):
+    environment, observer = report.environment, report.observer
+    return row_entry_body(
+        "observer_report",
+        report,
+        project=environment.project.slug,
+        environment=environment.name,
+        report_id=report.pk,
+        observer=observer.name,
+        observer_key_id=observer.key_id,
+    )
+
+
 # --- lookups used by the API and the commands ------------------------------------------------------
 
 
@@ -644,6 +870,8 @@ def check_token_scope(token, project):
 __all__ = [
     "Refused",
     "add_identity",
+    "add_observer",
+    "authenticate_observer",
     "add_signing_key",
     "check_token_scope",
     "find_release",
@@ -651,7 +879,9 @@ __all__ = [
     "get_project",
     "post_note",
     "record_deployment",
+    "record_observer_report",
     "register_release",
     "remove_identity",
+    "remove_observer",
     "revoke_signing_key",
 ]
