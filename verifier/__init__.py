@@ -23,6 +23,7 @@ your copy of the artifact is the one that was signed, the artifact itself::
     pass signature
     pass statement
     pass artifact
+    skip served files
     pass log entry
     pass project
     pass checkpoint

@@ -4,7 +4,9 @@ It hashes the artifact (a file, or a directory with ``verifier.digest.sha256_dir
 component of a release of several (``--artifact NAME=PATH`` for each, ``--subject NAME=sha256:<hex>``
 for one built elsewhere, such as a container image known by its registry digest), states
 where it came from in an in-toto Statement v1 with a SLSA provenance v1 predicate, and signs the
-statement into a DSSE envelope with the project's private key. The envelope is what
+statement into a DSSE envelope with the project's private key. A web release also lists the files it
+serves to browsers (``--served-files DIR --served-base /static/``, see ``verifier.served``) and the
+inline scripts its pages may carry (``--inline-script sha256-<base64>``). The envelope is what
 ``python -m verifier publish`` (or plain curl) posts to the portal.
 
 Needs only ``cryptography``. The private key is read from a PEM file; if that file is encrypted, its
@@ -13,6 +15,8 @@ where other users of the machine and CI logs could read it.
 """
 
 import argparse
+import base64
+import binascii
 import json
 import os
 import sys
@@ -23,6 +27,7 @@ from verifier import command, dsse, statement
 from verifier.digest import sha256_directory, sha256_file
 from verifier.errors import FormatError
 from verifier.keys import PrivateKey, load_private_key
+from verifier.served import served_files_of_directory
 
 PASSWORD_ENV = "VITRINA_KEY_PASSWORD"  # noqa: S105 (the variable's name, not a password)
 MAX_KEY_BYTES = 64 * 1024
@@ -42,9 +47,12 @@ def attest(
     ci_build_url: str,
     private_key: PrivateKey,
     components: Sequence[tuple[str, str]] = (),
+    served_files: Sequence[statement.ServedFile] = (),
+    inline_scripts: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Return the signed DSSE envelope (a JSON-ready dict) for the artifact with ``digest``, or for the
-    release of several ``components`` (name, digest) when given (``digest`` and ``name`` then unused)."""
+    release of several ``components`` (name, digest) when given (``digest`` and ``name`` then unused),
+    listing the ``served_files`` and declared ``inline_scripts`` (sha256 hex) of a web release."""
     doc = statement.build_statement(
         artifact_name=name,
         artifact_digest=digest,
@@ -52,6 +60,8 @@ def attest(
         commit=commit,
         ci_build_url=ci_build_url,
         components=components,
+        served_files=served_files,
+        inline_scripts=inline_scripts,
     )
     return dsse.sign_envelope(statement.statement_to_payload(doc), private_key)
 
@@ -85,7 +95,53 @@ def add_attest_parser(subparsers: command.Subparsers) -> argparse.ArgumentParser
     parser.add_argument("--key", required=True, help="the project's private signing key (PEM)")
     parser.add_argument("--name", help="the artifact's name in the statement (default: its file name)")
     parser.add_argument("--out", help="write the envelope to this file (default: standard output)")
+    parser.add_argument(
+        "--served-files",
+        metavar="DIR",
+        help="a web release: list every file under DIR as served to browsers (with --served-base)",
+    )
+    parser.add_argument(
+        "--served-base",
+        metavar="PATH",
+        help="the public path DIR is served under, such as /static/ (or an https:// URL ending in /)",
+    )
+    parser.add_argument(
+        "--inline-script",
+        action="append",
+        default=[],
+        metavar="sha256-<base64>",
+        help="an inline script the pages may carry, named as in a CSP header; repeat for each",
+    )
     return parser
+
+
+def served_listing(
+    directory: str | None, base: str | None, inline: Sequence[str]
+) -> tuple[list[statement.ServedFile], list[str]]:
+    """The served files of ``--served-files DIR --served-base PATH`` and the sha256 hex of each
+    ``--inline-script sha256-<base64>``; ``CommandError`` for anything else."""
+    if (directory is None) != (base is None):
+        raise command.CommandError("--served-files DIR and --served-base PATH go together")
+    files = []
+    if directory is not None and base is not None:
+        if not os.path.isdir(directory):
+            raise command.CommandError(f"--served-files {directory}: not a directory")
+        files = served_files_of_directory(directory, base)
+    return files, [inline_script_digest(value) for value in inline]
+
+
+def inline_script_digest(value: str) -> str:
+    """The sha256 hex of an inline script named as a CSP source names it, ``sha256-<base64>``."""
+    algorithm, _, encoded = value.strip("'").partition("-")
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if algorithm != "sha256" or len(raw) != 32:
+        raise command.CommandError(
+            f"--inline-script {value[:80]!r}: give the script's CSP hash, sha256-<base64 of 32 bytes>"
+        )
+    return raw.hex()
 
 
 def release_components(artifacts: list[str], subjects: list[str]) -> list[tuple[str, str]]:
@@ -121,10 +177,13 @@ def run_attest(args: argparse.Namespace) -> int:
     Hash ARTIFACT and sign an in-toto Statement v1 with SLSA provenance v1 naming its source repository,
     commit and CI build log. An encrypted key's password is read from $VITRINA_KEY_PASSWORD. Exit codes:
     0 signed, 3 bad input (file, key, commit...). Several --artifact NAME=PATH and --subject
-    NAME=sha256:<hex> sign one release of several named components.
+    NAME=sha256:<hex> sign one release of several named components. --served-files DIR --served-base
+    /static/ lists every file under DIR as served to browsers, and --inline-script sha256-<base64> each
+    inline script the pages may carry.
     """
     private_key = read_private_key(args.key)
     components = release_components(args.artifact, args.subject)
+    served_files, inline_scripts = served_listing(args.served_files, args.served_base, args.inline_script)
     if components:
         digest = ", ".join(f"{name} {component}" for name, component in components)
         envelope = attest(
@@ -135,6 +194,8 @@ def run_attest(args: argparse.Namespace) -> int:
             ci_build_url=args.ci_url,
             private_key=private_key,
             components=components,
+            served_files=served_files,
+            inline_scripts=inline_scripts,
         )
     else:
         path = args.artifact[0]
@@ -146,6 +207,8 @@ def run_attest(args: argparse.Namespace) -> int:
             repo_url=args.repo,
             ci_build_url=args.ci_url,
             private_key=private_key,
+            served_files=served_files,
+            inline_scripts=inline_scripts,
         )
     text = json.dumps(envelope, sort_keys=True) + "\n"
     if not args.out:

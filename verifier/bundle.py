@@ -28,6 +28,7 @@ from verifier.note import Checkpoint, make_verifier_key, parse_verifier_key, ver
 from verifier.reasons import Reason
 from verifier.release import Claims, TrustedKey, check_claims, same_repository, verify_signature
 from verifier.repo import check_commit_in_repo
+from verifier.served import served_files_of_directory
 from verifier.statement import Statement
 
 BUNDLE_VERSION = 1
@@ -123,6 +124,15 @@ class Bundle:
     sigstore_bundle: str | None = None  # keyless release bundles only: the Sigstore bundle's JSON text
     identities: tuple[Identity, ...] = ()  # keyless release bundles only: the CI identities trusted
     release: "Bundle | None" = None  # deployment bundles only: the deployed release's bundle
+
+
+@dataclass(frozen=True)
+class ServedCopy:
+    """A volunteer's copy of a web release's served files: ``directory``, served under ``base``
+    (``/static/``), as ``attest --served-files DIR --served-base PATH`` listed them."""
+
+    directory: str
+    base: str
 
 
 class Skip(Exception):
@@ -327,21 +337,25 @@ def verify_bundle(
     log_key: str | None = None,
     repo: str | None = None,
     history: HistoryLike | None = None,
+    served: ServedCopy | None = None,
 ) -> list[CheckResult]:
     """Run every check on ``bundle``; return the results in the order a reader should see them.
 
     ``log_key`` pins the log's verifier key (else the bundle's own is used, with a warning).
     ``repo`` is a git URL or path to check the commit against. ``history`` (``verifier.state.History``)
-    compares the checkpoint with the one seen last time for the same log.
+    compares the checkpoint with the one seen last time for the same log. ``served`` is a copy of a web
+    release's served files, to compare with its signed list.
     """
     if bundle.kind == "release":
-        return _verify_release(bundle, artifact_path, log_key, repo, history, prefix="")
+        return _verify_release(bundle, artifact_path, log_key, repo, history, served, prefix="")
     if bundle.kind == "note":
         # An operator's note is a statement, not evidence about an artifact: it is checked as logged.
         return _verify_log(bundle, log_key, history, prefix="note ")
     results = _verify_log(bundle, log_key, history, prefix="deployment ")
     results.append(_run("deployment release", lambda: _check_deployed_release(bundle)))
-    results += _verify_release(_release_of(bundle), artifact_path, log_key, repo, history, prefix="release ")
+    results += _verify_release(
+        _release_of(bundle), artifact_path, log_key, repo, history, served, prefix="release "
+    )
     return results
 
 
@@ -351,6 +365,7 @@ def _verify_release(
     log_key: str | None,
     repo: str | None,
     history: HistoryLike | None,
+    served: ServedCopy | None,
     prefix: str,
 ) -> list[CheckResult]:
     facts: dict[str, Any] = {}
@@ -362,6 +377,7 @@ def _verify_release(
             lambda: (_check_keyless_statement if keyless else _check_statement)(bundle, facts),
         ),
         _run(prefix + "artifact", lambda: _check_artifact(bundle, facts, artifact_path)),
+        _run(prefix + "served files", lambda: _check_served_files(facts, served)),
     ]
     results += _verify_log(bundle, log_key, history, prefix)
     results.append(_run(prefix + "repository", lambda: _check_repository(bundle, repo)))
@@ -482,6 +498,35 @@ def _check_artifact(bundle: Bundle, facts: dict[str, Any], artifact_path: str | 
     if actual != expected:
         raise VerificationFailed(f"{artifact_path} has digest {actual}, the signed release says {expected}")
     return f"{artifact_path} has the signed digest {actual}"
+
+
+def _check_served_files(facts: dict[str, Any], served: ServedCopy | None) -> str:
+    """The signed statement's served-file list, and a local copy compared with it when one is given."""
+    if "statement" not in facts:
+        raise Skip("no verified statement to read the served-file list from")
+    statement: Statement = facts["statement"]
+    files, scripts = statement.served_files, statement.inline_scripts
+    if not files and not scripts:
+        raise Skip("the signed statement lists no served files")
+    listed = f"the signed statement lists {len(files)} served files and {len(scripts)} inline scripts"
+    if served is None:
+        return listed
+    try:
+        copy = {f.path: f.sha256 for f in served_files_of_directory(served.directory, served.base)}
+    except (FormatError, OSError) as exc:
+        raise CouldNotCheck(Reason.BAD_RESPONSE, f"cannot list {served.directory}: {exc}") from None
+    signed = {f.path: f.sha256 for f in files if f.path.startswith(served.base)}
+    for path in sorted(signed.keys() | copy.keys()):
+        if path not in copy:
+            raise VerificationFailed(f"{path} is in the signed list but not in {served.directory}")
+        if path not in signed:
+            raise VerificationFailed(f"{path} is in {served.directory} but not in the signed list")
+        if copy[path] != signed[path]:
+            raise VerificationFailed(
+                f"{path} has digest sha256:{copy[path]} in {served.directory}, the signed list says "
+                f"sha256:{signed[path]}"
+            )
+    return f"{listed}; the {len(copy)} files under {served.base} match {served.directory}"
 
 
 def _check_entry(bundle: Bundle) -> str:

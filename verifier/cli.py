@@ -24,6 +24,7 @@ from verifier.bundle import (
     SKIP,
     Bundle,
     CheckResult,
+    ServedCopy,
     parse_bundle,
     verify_bundle,
 )
@@ -39,6 +40,7 @@ from verifier.command import (
 )
 from verifier.errors import FormatError
 from verifier.publish import add_publish_parser
+from verifier.served import check_served_base
 from verifier.state import (
     CheckpointStore,
     History,
@@ -74,6 +76,14 @@ def add_verify_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         help=f"where remembered checkpoints are kept (default {default_state_dir()})",
     )
     parser.add_argument("--no-state", action="store_true", help="neither read nor remember checkpoints")
+    parser.add_argument(
+        "--served-files",
+        metavar="DIR",
+        help="a copy of a web release's served files, to compare with its signed list (with --served-base)",
+    )
+    parser.add_argument(
+        "--served-base", metavar="PATH", help="the public path DIR is served under, such as /static/"
+    )
     return parser
 
 
@@ -81,24 +91,38 @@ def run_verify(args: argparse.Namespace) -> int:
     """Check a proof bundle downloaded from a Vitrina portal.
 
     Check a release or deployment proof bundle: the signature, the signed statement, the log entry, its
-    inclusion in the signed log checkpoint, and optionally the artifact file and the commit in the
-    repository. Exit codes: 0 passed, 1 failed, 2 could not check, 3 bad input.
+    inclusion in the signed log checkpoint, and optionally the artifact file, the commit in the
+    repository and a copy of a web release's served files. Exit codes: 0 passed, 1 failed, 2 could not
+    check, 3 bad input.
     """
     bundle = read_bundle(args.bundle)
     log_key = read_log_key(args.log_key) if args.log_key else None
     portal = check_portal_url(args.portal) if args.portal else None
     if args.artifact and not os.path.exists(args.artifact):
         raise CommandError(f"--artifact {args.artifact}: no such file")
+    served = served_copy(args.served_files, args.served_base)
     history = None
     if not args.no_state:
         fetch = functools.partial(fetch_consistency_proof, portal) if portal else None
         history = History(CheckpointStore(args.state_dir or default_state_dir()), fetch)
     results = verify_bundle(
-        bundle, artifact_path=args.artifact, log_key=log_key, repo=args.repo, history=history
+        bundle, artifact_path=args.artifact, log_key=log_key, repo=args.repo, history=history, served=served
     )
     for result in results:
         print(f"{LABELS[result.status]} {result.name}: {result.message}")
     return summarize(results)
+
+
+def served_copy(directory: str | None, base: str | None) -> ServedCopy | None:
+    """The ``--served-files DIR --served-base PATH`` pair, checked; None when neither is given."""
+    if directory is None and base is None:
+        return None
+    if directory is None or base is None:
+        raise CommandError("--served-files DIR and --served-base PATH go together")
+    if not os.path.isdir(directory):
+        raise CommandError(f"--served-files {directory}: not a directory")
+    check_served_base(base)
+    return ServedCopy(directory, base)
 
 
 def summarize(results: Sequence[CheckResult]) -> int:

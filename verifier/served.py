@@ -611,8 +611,7 @@ def served_files_of_directory(directory: str, base: str) -> list[ServedFile]:
     is not an ``https://`` URL ending with ``/``), a name that is not a valid served path, or more than
     ``MAX_SERVED_FILES`` files. ``OSError`` reading a file is left to the caller.
     """
-    if not (base.startswith("/") or base.startswith("https://")) or not base.endswith("/"):
-        raise FormatError(f"the served base must start with '/' (or https://) and end with '/', got {base!r}")
+    check_served_base(base)
     relatives = sorted(_regular_files(directory, ""), key=os.fsencode)
     if len(relatives) > MAX_SERVED_FILES:
         raise FormatError(
@@ -626,3 +625,9 @@ def served_files_of_directory(directory: str, base: str) -> list[ServedFile]:
         with open(os.path.join(directory, relative), "rb") as f:
             served.append(ServedFile(path, hashlib.file_digest(f, "sha256").hexdigest()))
     return served
+
+
+def check_served_base(base: str) -> None:
+    """``FormatError`` unless ``base`` can prefix served paths: ``/…/`` or ``https://…/``."""
+    if not base.startswith(("/", "https://")) or base.startswith("//") or not base.endswith("/"):
+        raise FormatError(f"the served base must start with '/' (or https://) and end with '/', got {base!r}")

@@ -201,6 +201,7 @@ def test_a_release_bundle_passes_every_check_it_can_run(log, signer, commit):
         "signature": PASS,
         "statement": PASS,
         "artifact": SKIP,
+        "served files": SKIP,
         "log entry": PASS,
         "project": PASS,
         "checkpoint": PASS,
@@ -234,6 +235,7 @@ def test_a_deployment_bundle_checks_the_deployment_and_its_release(log, signer, 
     assert [r.name for r in results if r.status != PASS] == [
         "deployment history",
         "release artifact",
+        "release served files",
         "release history",
     ]
     assert "deployment release" in statuses(results)
