@@ -27,6 +27,7 @@ the observation); 2 could not check (or could not reach the portal); 3 bad input
 import argparse
 import datetime
 import functools
+import os
 import time
 import urllib.error
 import urllib.request
@@ -88,6 +89,15 @@ class Target:
     deployment_id: int | None  # None: nothing was ever deployed there
     bundle_url: str | None  # the deployment's proof bundle, on the portal
     inline_scripts_must_be_declared: bool
+
+
+@dataclass(frozen=True)
+class Publisher:
+    """Who signs and posts the observation: the observer's token, private key and registered name."""
+
+    token: str
+    private_key: PrivateKey
+    observer: str
 
 
 @dataclass(frozen=True)
@@ -392,7 +402,14 @@ def run_observe(args: argparse.Namespace) -> int:
     portal = publish.check_portal_url(args.portal) if args.publish else state.check_portal_url(args.portal)
     log_key = command.read_log_key(args.log_key) if args.log_key else None
     private_key = read_private_key(args.key) if args.key else None
-    token = publish.read_token(TOKEN_ENV) if args.publish else None
+    token = os.environ.get(TOKEN_ENV, "").strip() if args.publish else None
+    if token == "":
+        raise command.CommandError(
+            f"--publish: the environment variable {TOKEN_ENV} is empty; put your observer token (vto_…) there"
+        )
+    publishing = (
+        Publisher(token, private_key, observer_name(portal, private_key)) if token and private_key else None
+    )
     history = None
     if not args.no_state:
         fetch = functools.partial(state.fetch_consistency_proof, portal)
@@ -407,7 +424,7 @@ def run_observe(args: argparse.Namespace) -> int:
             f"No deployment to {args.project}/{args.environment} is recorded: nothing to compare with.",
         )
         print(f"{LABELS[ERROR]} deployment: {verdict.message}")
-        return finish(args, portal, token, private_key, target, None, observed_at, verdict, None, None)
+        return finish(portal, publishing, target, None, observed_at, verdict, None, None)
     bundle = fetch_bundle(portal, target)
     check_bundle(bundle, log_key, history)
     release = bundle.release.record if bundle.release else {}
@@ -423,9 +440,7 @@ def run_observe(args: argparse.Namespace) -> int:
         verdicts.append(served_verdict)
     else:
         print(f"{LABELS[SKIP]} served files: the environment has no site URL")
-    return finish(
-        args, portal, token, private_key, target, bundle, observed_at, worst(verdicts), live, served
-    )
+    return finish(portal, publishing, target, bundle, observed_at, worst(verdicts), live, served)
 
 
 def check_bundle(bundle: Bundle, log_key: str | None, history: state.History | None) -> None:
@@ -496,10 +511,8 @@ def _label(verdict: Verdict) -> str:
 
 
 def finish(
-    args: argparse.Namespace,
     portal: str,
-    token: str | None,
-    private_key: PrivateKey | None,
+    publishing: Publisher | None,
     target: Target,
     bundle: Bundle | None,
     observed_at: datetime.datetime,
@@ -511,14 +524,14 @@ def finish(
     words = {Result.VERIFIED: "verified", Result.MISMATCH: "MISMATCH", Result.UNVERIFIABLE: "COULD NOT CHECK"}
     reason = f" ({verdict.reason})" if verdict.reason else ""
     print(f"RESULT: {words[verdict.result]}{reason}. {verdict.message}")
-    if token is None or private_key is None:
+    if publishing is None:
         return EXIT_CODES[verdict.result]
     deployment = bundle.record if bundle else {}
     observation = Observation(
         portal=portal,
         project=target.project,
         environment=target.environment,
-        observer=observer_name(portal, private_key),
+        observer=publishing.observer,
         observed_at=observed_at,
         deployment_id=deployment.get("deployment_id"),
         release_id=deployment.get("release_id"),
@@ -531,9 +544,9 @@ def finish(
         reason=verdict.reason,
         message=verdict.message[:2000],
     )
-    envelope = sign_observation(observation, private_key)
+    envelope = sign_observation(observation, publishing.private_key)
     answer = publish.call(
-        f"{portal}/api/v1/observer-reports/", {"envelope": envelope_to_json(envelope)}, token
+        f"{portal}/api/v1/observer-reports/", {"envelope": envelope_to_json(envelope)}, publishing.token
     )
     print(f"published: observer report {answer.get('id')}, log index {answer.get('log_index')}")
     return EXIT_CODES[verdict.result]

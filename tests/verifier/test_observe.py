@@ -10,13 +10,14 @@ import json
 
 import pytest
 
-from tests.helpers.liveserver import LiveServer, LoopbackServer
+from tests.helpers.liveserver import LiveServer, LoopbackServer, _Handler
 from tests.helpers.site import SiteServer, js, page, served_list
 from tests.verifier.factories import key_pair, random_commit
 from tests.verifier.test_bundle import PROJECT, REPO_URL, MemoryLog, log_entry
 from verifier.cli import main
 from verifier.dsse import envelope_to_json, sign_envelope
 from verifier.live import LiveReport
+from verifier.observation import verify_observation
 from verifier.observe import Verdict, compare_live
 from verifier.reasons import Reason, Result
 from verifier.statement import build_statement, statement_to_payload
@@ -84,13 +85,23 @@ def deployment_bundle(log, signer, served_files):
 
 
 class Portal(LoopbackServer):
-    """The portal's read API: fixed JSON documents by path."""
+    """The portal's read API, fixed JSON documents by path, and its observer-reports endpoint, which
+    keeps each POST and answers ``answer`` (status, document)."""
 
     path = ""
 
     def __init__(self, documents):
         super().__init__()
         self.documents = documents
+        self.posted = []
+        self.answer = (201, {"id": 1, "log_index": 42})
+        self._httpd.RequestHandlerClass = _PortalHandler
+
+    def receive(self, handler):
+        body = handler.rfile.read(int(handler.headers["Content-Length"]))
+        self.posted.append((handler.path, handler.headers["Authorization"], json.loads(body)))
+        status, document = self.answer
+        self.send(handler, status, json.dumps(document).encode(), "application/json")
 
     def respond(self, handler):
         document = self.documents.get(handler.path)
@@ -98,6 +109,12 @@ class Portal(LoopbackServer):
             self.send(handler, 404, b'{"error": {"message": "Not found."}}', "application/json")
             return
         self.send(handler, 200, json.dumps(document).encode(), "application/json")
+
+
+class _PortalHandler(_Handler):
+    def do_POST(self):  # noqa: N802 (name fixed by BaseHTTPRequestHandler)
+        self.server.owner.receive(self)
+        self.close_connection = True
 
 
 class World:
@@ -257,6 +274,48 @@ def test_a_key_the_portal_does_not_list_as_an_observer_is_bad_input(world, capsy
     key.write_text(key_pair().private_pem)
     assert observe(world, "--publish", "--key", str(key)) == 3
     assert "lists no active observer with key" in capsys.readouterr().err
+    assert world.live.request_count == 0  # said before anything is checked or signed
+
+
+@pytest.fixture
+def observer(world, monkeypatch, tmp_path):
+    """A registered observer's key file, listed by the portal, and its token in the environment."""
+    pair = key_pair()
+    world.portal.documents["/api/v1/observers/"] = {
+        "results": [{"name": "la diaria", "key_id": pair.key_id, "removed_at": None}]
+    }
+    monkeypatch.setenv("VITRINA_OBSERVER_TOKEN", "vto_secret")
+    key = tmp_path / "observer.pem"
+    key.write_text(pair.private_pem)
+    return pair, str(key)
+
+
+def test_publish_posts_the_observation_signed_with_the_observers_key(world, observer, capsys):
+    pair, key = observer
+    world.live.set_body({"artifact_digest": OTHER_DIGEST})
+    assert observe(world, "--publish", "--key", key) == 1
+    assert capsys.readouterr().out.splitlines()[-1] == "published: observer report 1, log index 42"
+    [(path, authorization, body)] = world.portal.posted
+    assert (path, authorization) == ("/api/v1/observer-reports/", "Bearer vto_secret")
+    seen = verify_observation(body["envelope"], pair.public_key)
+    assert (seen.observer, seen.project, seen.environment) == ("la diaria", "demo", "production")
+    assert (seen.deployment_id, seen.release_id, seen.expected_digest) == (3, 7, ARTIFACT_DIGEST)
+    assert (seen.result, seen.reason, seen.live_digest) == (
+        Result.MISMATCH,
+        Reason.UNREGISTERED_ARTIFACT,
+        OTHER_DIGEST,
+    )
+    assert (seen.served_files.checked, seen.served_files.matched) == (1, 1)
+
+
+@pytest.mark.parametrize("status, code", [(400, 1), (403, 1), (502, 2)])
+def test_a_refusal_is_exit_1_with_the_portals_message_and_an_outage_exit_2(
+    world, observer, capsys, status, code
+):
+    world.portal.answer = (status, {"error": {"message": "observed_at is more than 10 minutes ahead."}})
+    assert observe(world, "--publish", "--key", observer[1]) == code
+    err = capsys.readouterr().err
+    assert ("observed_at is more than 10 minutes ahead." in err) == (code == 1)
 
 
 # --- compare_live, on its own -------------------------------------------------------------------------
