@@ -39,6 +39,7 @@ from verifier.command import (
     read_log_key,
 )
 from verifier.errors import FormatError
+from verifier.observe import add_observe_parser
 from verifier.publish import add_publish_parser
 from verifier.served import check_served_base
 from verifier.state import (
@@ -163,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (add_verify_parser, add_attest_parser, add_publish_parser):
+    for add in (add_verify_parser, add_attest_parser, add_publish_parser, add_observe_parser):
         add(subparsers)
     return parser
 
