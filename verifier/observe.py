@@ -57,6 +57,9 @@ TOKEN_ENV = "VITRINA_OBSERVER_TOKEN"  # noqa: S105 (the variable's name, not a t
 USER_AGENT = f"Vitrina-observer/{__version__}"
 MAX_PROJECT_BYTES = 1024 * 1024
 FETCH_TIMEOUT = 30.0
+# The portal's list of observers is read a page at a time (its largest page), up to a bound.
+OBSERVERS_PAGE = 200
+MAX_OBSERVERS = 10_000
 LABELS = {PASS: "PASS ", FAIL: "FAIL ", SKIP: "SKIP ", ERROR: "ERROR"}
 EXIT_CODES = {
     Result.VERIFIED: command.EXIT_OK,
@@ -570,22 +573,30 @@ def served_seen(verdict: ServedVerdict) -> ServedFilesSeen:
 
 def observer_name(portal: str, private_key: PrivateKey) -> str:
     """The name the portal registered this observer's key under, from its public list of observers
-    (``GET /api/v1/observers/``): a key it does not list as active is bad input, said before signing."""
-    url = f"{portal}/api/v1/observers/"
-    status, body = fetch_portal(url, MAX_PROJECT_BYTES)
-    if status != 200:
-        raise PortalUnreachable(f"the portal answered {status} to {url}{_error_detail(body)}")
-    try:
-        document = jsontext.loads(body, what="the portal's list of observers")
-    except FormatError as exc:
-        raise PortalUnreachable(str(exc)) from None
-    listed = document.get("results") if isinstance(document, dict) else document
+    (``GET /api/v1/observers/``, page by page, by key id): a key it does not list as active is bad input,
+    said before anything is checked or signed."""
     key_id = private_key.public_key.key_id
-    for observer in listed if isinstance(listed, list) else []:
-        if isinstance(observer, dict) and observer.get("key_id") == key_id and not observer.get("removed_at"):
-            name = observer.get("name")
-            if isinstance(name, str) and name:
-                return name
+    for offset in range(0, MAX_OBSERVERS, OBSERVERS_PAGE):
+        url = f"{portal}/api/v1/observers/?limit={OBSERVERS_PAGE}&offset={offset}"
+        status, body = fetch_portal(url, MAX_PROJECT_BYTES)
+        if status != 200:
+            raise PortalUnreachable(f"the portal answered {status} to {url}{_error_detail(body)}")
+        try:
+            page = jsontext.loads_object(body, what="the portal's list of observers")["results"]
+        except (FormatError, KeyError) as exc:
+            raise PortalUnreachable(f"{url}: not a list of observers ({exc})") from None
+        listed = page if isinstance(page, list) else []
+        for observer in listed:
+            if (
+                isinstance(observer, dict)
+                and observer.get("key_id") == key_id
+                and not observer.get("removed_at")
+            ):
+                name = observer.get("name")
+                if isinstance(name, str) and name:
+                    return name
+        if len(listed) < OBSERVERS_PAGE:
+            break
     raise command.CommandError(
         f"--key: the portal at {portal} lists no active observer with key {key_id[:16]}…; ask its operators "
         "to register your public key (manage.py addobserver)"

@@ -25,6 +25,7 @@ from verifier.statement import build_statement, statement_to_payload
 ARTIFACT_DIGEST = "sha256:" + hashlib.sha256(b"vote 2.0.0").hexdigest()
 OTHER_DIGEST = "sha256:" + "ee" * 32
 INDEX = '<!doctype html><title>Vote</title><script src="/static/app.js"></script>'
+OBSERVERS = "/api/v1/observers/?limit=200&offset=0"
 SITE = {"/": page(INDEX), "/static/app.js": js(b"function vote() {}")}
 
 
@@ -267,9 +268,9 @@ def test_publish_needs_the_token_in_the_environment(world, capsys, monkeypatch, 
 
 def test_a_key_the_portal_does_not_list_as_an_observer_is_bad_input(world, capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("VITRINA_OBSERVER_TOKEN", "vto_x")
-    world.portal.documents["/api/v1/observers/"] = [
-        {"name": "Someone", "key_id": "ab" * 32, "removed_at": None}
-    ]
+    world.portal.documents[OBSERVERS] = {
+        "results": [{"name": "Someone", "key_id": "ab" * 32, "removed_at": None}]
+    }
     key = tmp_path / "observer.pem"
     key.write_text(key_pair().private_pem)
     assert observe(world, "--publish", "--key", str(key)) == 3
@@ -281,7 +282,7 @@ def test_a_key_the_portal_does_not_list_as_an_observer_is_bad_input(world, capsy
 def observer(world, monkeypatch, tmp_path):
     """A registered observer's key file, listed by the portal, and its token in the environment."""
     pair = key_pair()
-    world.portal.documents["/api/v1/observers/"] = {
+    world.portal.documents[OBSERVERS] = {
         "results": [{"name": "la diaria", "key_id": pair.key_id, "removed_at": None}]
     }
     monkeypatch.setenv("VITRINA_OBSERVER_TOKEN", "vto_secret")
