@@ -11,7 +11,8 @@ from django.contrib.auth.models import AnonymousUser
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
-from portal.registry.models import ApiToken
+from portal.registry import services
+from portal.registry.models import ApiToken, Observer
 
 # Longer than any token we issue; a longer header is refused before it is hashed.
 MAX_TOKEN_LENGTH = 200
@@ -32,13 +33,28 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raw = header[1].decode("ascii")
         except UnicodeDecodeError as exc:
             raise exceptions.AuthenticationFailed("The token is not valid.") from exc
-        token = ApiToken.authenticate(raw) if len(raw) <= MAX_TOKEN_LENGTH else None
+        token = self.find(raw) if len(raw) <= MAX_TOKEN_LENGTH else None
         if token is None:
-            raise exceptions.AuthenticationFailed("The token is not valid or has been revoked.")
+            raise exceptions.AuthenticationFailed(self.invalid)
         return AnonymousUser(), token
+
+    invalid = "The token is not valid or has been revoked."
+
+    def find(self, raw):
+        return ApiToken.authenticate(raw)
 
     def authenticate_header(self, request):
         return self.keyword
+
+
+class ObserverTokenAuthentication(BearerTokenAuthentication):
+    """``Authorization: Bearer vto_…``, an independent observer's token; sets ``request.auth`` to the
+    ``Observer``. A project token is not valid here, as an observer token is not valid for CI's endpoints."""
+
+    invalid = "The token is not a valid observer token, or its observer was removed."
+
+    def find(self, raw):
+        return services.authenticate_observer(raw)
 
 
 class HasProjectToken(permissions.BasePermission):
@@ -48,6 +64,28 @@ class HasProjectToken(permissions.BasePermission):
 
     def has_permission(self, request, view):
         return isinstance(request.auth, ApiToken)
+
+
+class HasObserverToken(permissions.BasePermission):
+    """Lets in a request carrying the token of an observer registered and not removed."""
+
+    message = "This endpoint needs an observer token: send 'Authorization: Bearer vto_…'."
+
+    def has_permission(self, request, view):
+        return isinstance(request.auth, Observer)
+
+
+class ObserverTokenScheme(OpenApiAuthenticationExtension):
+    target_class = ObserverTokenAuthentication
+    name = "observerToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An independent observer's token (vto_…), from `manage.py addobserver` or the "
+            "admin.",
+        }
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):

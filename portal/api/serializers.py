@@ -168,6 +168,13 @@ class NoteCreateSerializer(serializers.Serializer):
     )
 
 
+class ObserverReportCreateSerializer(serializers.Serializer):
+    envelope = EnvelopeField(
+        help_text="The observation (docs/formats/observation.md): an in-toto Statement v1 in a DSSE "
+        "envelope signed with the observer's registered key, as `vitrina-verify observe --publish` posts it."
+    )
+
+
 # --- output ---------------------------------------------------------------------------------------
 
 
@@ -233,6 +240,33 @@ class NoteCreatedSerializer(serializers.Serializer):
     url = PageField(help_text="The page the note is shown on.")
 
 
+class ObserverReportCreatedSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    observer = serializers.CharField(source="observer.name")
+    project = serializers.CharField(source="environment.project.slug")
+    environment = serializers.CharField(source="environment.name")
+    deployment_id = serializers.IntegerField(allow_null=True)
+    observed_at = serializers.DateTimeField()
+    result = serializers.CharField()
+    reason = serializers.CharField(help_text="A reason code, or empty for a plain verified.")
+    log_index = serializers.IntegerField(allow_null=True, help_text="Its index in the transparency log.")
+    bundle_url = serializers.SerializerMethodField(help_text="The report's proof bundle.")
+
+    def get_bundle_url(self, report) -> str:
+        return f"/api/v1/observer-reports/{report.pk}/bundle"
+
+
+class ObserverSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    key_id = serializers.CharField(
+        help_text="The lowercase hex sha256 of the key's DER SubjectPublicKeyInfo."
+    )
+    algorithm = serializers.CharField(help_text="`ed25519` or `ecdsa-p256`.")
+    public_key_pem = serializers.CharField()
+    added_at = serializers.DateTimeField()
+    removed_at = serializers.DateTimeField(allow_null=True, help_text="null while its reports are accepted.")
+
+
 class StatusSerializer(serializers.Serializer):
     """The stable status contract (``Status.as_api``); documented here for the schema only."""
 
@@ -250,9 +284,15 @@ class StatusSerializer(serializers.Serializer):
 
 
 class CurrentDeploymentSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    bundle_url = serializers.SerializerMethodField(help_text="The deployment's proof bundle.")
+    release_id = serializers.IntegerField()
     version = serializers.CharField(source="release.version")
     artifact_digest = serializers.CharField(source="release.artifact_digest")
     deployed_at = serializers.DateTimeField()
+
+    def get_bundle_url(self, deployment) -> str:
+        return f"/api/v1/deployments/{deployment.pk}/bundle"
 
 
 def current_deployment(environment):
@@ -277,7 +317,12 @@ class EnvironmentSummarySerializer(serializers.Serializer):
         return deployment.release.version if deployment else None
 
 
-class EnvironmentDetailSerializer(text_fields("name", "live_url")):
+class EnvironmentDetailSerializer(text_fields("name", "live_url", "site_url")):
+    entry_pages = serializers.ListField(
+        child=serializers.CharField(),
+        source="entry_page_list",
+        help_text="The site's pages whose scripts and style sheets are compared (`/` when none is set).",
+    )
     check_interval = serializers.IntegerField(help_text="Seconds between checks.")
     url = PageField(help_text="The environment's public page.")
     current_deployment = serializers.SerializerMethodField()
@@ -302,6 +347,9 @@ class ProjectListSerializer(ProjectSerializer):
 
 
 class ProjectDetailSerializer(ProjectSerializer):
+    require_served_files = serializers.BooleanField()
+    inline_scripts_must_be_declared = serializers.BooleanField()
+    observers_required = serializers.IntegerField()
     environments = EnvironmentDetailSerializer(many=True)
 
 

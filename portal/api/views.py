@@ -18,12 +18,12 @@ from rest_framework.views import APIView
 
 from portal.http import ErrorSerializer, LengthRequired, Pagination
 from portal.registry import services
-from portal.registry.models import Deployment, Environment, Project, Release
+from portal.registry.models import Deployment, Environment, Observer, Project, Release
 from portal.transparency.models import LogEntry
 from portal.transparency.services import entry_for
 
 from . import serializers
-from .auth import BearerTokenAuthentication, HasProjectToken
+from .auth import BearerTokenAuthentication, HasObserverToken, HasProjectToken, ObserverTokenAuthentication
 
 ERROR = ErrorSerializer
 READ_SIZE = 64 * 1024
@@ -210,6 +210,57 @@ class NoteCreateView(TokenView):
         return Response(body, status=status.HTTP_201_CREATED)
 
 
+class ObserverReportCreateView(TokenView):
+    """An independent observer posts what it saw, signed with its own key, with its own token."""
+
+    authentication_classes = [ObserverTokenAuthentication]
+    permission_classes = [HasObserverToken]
+
+    def permission_denied(self, request, message=None, code=None):
+        if request.auth is None:
+            raise NotAuthenticated(HasObserverToken.message)
+        super().permission_denied(request, message, code)
+
+    @extend_schema(
+        summary="Post an observer's signed observation",
+        description=(
+            "A registered observer posts the observation `vitrina-verify observe` made from its own network "
+            "(docs/formats/observation.md), signed with its key. It is verified under that key, checked "
+            "against the portal's records (project, environment, deployment, time) and logged. Posting "
+            "the same envelope again answers 200 with the same report."
+        ),
+        request=serializers.ObserverReportCreateSerializer,
+        responses={
+            201: serializers.ObserverReportCreatedSerializer,
+            200: OpenApiResponse(
+                serializers.ObserverReportCreatedSerializer, description="Already recorded."
+            ),
+            **error_responses(
+                (
+                    400,
+                    "Malformed JSON, a malformed envelope or observation, a bad signature, a time out of "
+                    "range, or a deployment that does not match; `fields` names it.",
+                ),
+                (401, "No token, or one that is not a valid observer token (a project token is not)."),
+                (403, "The observation is signed for another observer's name."),
+                (404, "No such project or environment."),
+                (411, "A body without Content-Length, on a server that cannot read one to its end."),
+                (413, "The body or the envelope is larger than allowed (an envelope holds 256 KiB)."),
+                (415, "The body is not JSON."),
+                (503, "The log failed its self-audit; nothing is recorded until an operator resolves it."),
+            ),
+        },
+        tags=["observers"],
+    )
+    def post(self, request):
+        serializer = serializers.ObserverReportCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        report = services.record_observer_report(request.auth, serializer.validated_data["envelope"])
+        report.log_index = log_index("observer_report", report.pk)
+        body = serializers.ObserverReportCreatedSerializer(report, context={"request": request}).data
+        return Response(body, status=status.HTTP_201_CREATED if report.created else status.HTTP_200_OK)
+
+
 # --- public reads ---------------------------------------------------------------------------------
 
 
@@ -246,6 +297,17 @@ class ProjectListView(generics.ListAPIView):
     serializer_class = serializers.ProjectListSerializer
     pagination_class = Pagination
     queryset = Project.objects.order_by("name", "slug").prefetch_related(environments_prefetch())
+
+
+@public_read_schema(
+    "Independent observers, with their public keys (removed ones too)",
+    serializers.ObserverSerializer(many=True),
+    PAGING_ERROR,
+)
+class ObserverListView(generics.ListAPIView):
+    serializer_class = serializers.ObserverSerializer
+    pagination_class = Pagination
+    queryset = Observer.objects.order_by("name")
 
 
 @public_read_schema(

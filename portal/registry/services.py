@@ -733,6 +733,9 @@ def record_observer_report(observer, envelope_text, *, now=None):
     environment = get_environment(get_project(observed.project), observed.environment)
     check_observed_at(observed.observed_at, now)
     deployment = observed_deployment(environment, observed)
+    # Stored in one spelling, so the same envelope posted again (as an object, or as text laid out
+    # otherwise) is found again; the signature covers the payload, never the layout.
+    envelope_text = canonical(envelope_text)
     envelope_sha256 = hashlib.sha256(envelope_text.encode()).hexdigest()
     with transaction.atomic():
         existing = ObserverReport.objects.filter(observer=observer, envelope_sha256=envelope_sha256).first()

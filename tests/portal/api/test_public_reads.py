@@ -98,7 +98,11 @@ def test_project_detail_shows_what_runs_in_each_environment_and_its_status(clien
     production, staging = body["environments"]
     assert production["name"] == "production"
     assert production["url"] == "http://testserver/p/city-portal/production/"
+    deployment = new.deployments.get()
     assert production["current_deployment"] == {
+        "id": deployment.pk,
+        "bundle_url": f"/api/v1/deployments/{deployment.pk}/bundle",
+        "release_id": new.pk,
         "version": "1.1.0",
         "artifact_digest": new.artifact_digest,
         "deployed_at": "2026-03-01T13:00:00Z",
