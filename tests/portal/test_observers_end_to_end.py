@@ -73,26 +73,32 @@ def stack(live_server, log_key_file, git_repo, tmp_path, settings):
             }
 
 
+def observer_process(url, project, key_file, token, *state):
+    """``observe --publish`` of ``project``'s production as a separate process, the token in its
+    environment; ``state`` is ``("--state-dir", DIR)`` or ``("--no-state",)``."""
+    argv = [
+        sys.executable, "-m", "verifier", "observe", "--portal", url, "--project", project,
+        "--environment", "production", "--key", str(key_file), "--publish", "--allow-private",
+        "--log-key", verifier_key(), *state,
+    ]  # fmt: skip
+    env = {**os.environ, "VITRINA_OBSERVER_TOKEN": token}
+    return subprocess.Popen(
+        argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def finished(process):
+    out, err = process.communicate(timeout=120)
+    return process.returncode, out, err
+
+
 def observe_all(stack):
     """Run ``observe --publish`` for every observer at once, each a separate process; their results."""
-    processes = []
-    for _observer, token, key_file, state_dir in stack["observers"]:
-        argv = [
-            sys.executable, "-m", "verifier", "observe", "--portal", stack["url"], "--project", "vote",
-            "--environment", "production", "--key", str(key_file), "--publish", "--allow-private",
-            "--log-key", verifier_key(), "--state-dir", str(state_dir),
-        ]  # fmt: skip
-        env = {**os.environ, "VITRINA_OBSERVER_TOKEN": token}
-        processes.append(
-            subprocess.Popen(
-                argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-            )
-        )
-    results = []
-    for process in processes:
-        out, err = process.communicate(timeout=120)
-        results.append((process.returncode, out, err))
-    return results
+    processes = [
+        observer_process(stack["url"], "vote", key_file, token, "--state-dir", str(state_dir))
+        for _observer, token, key_file, state_dir in stack["observers"]
+    ]
+    return [finished(process) for process in processes]
 
 
 def logged(report):
@@ -145,15 +151,35 @@ def test_an_observer_token_without_its_key_is_refused_and_nothing_is_recorded(st
     _observer, token, _key_file, state_dir = stack["observers"][0]
     stranger = tmp_path / "stranger.pem"
     stranger.write_text(generate_private_key("ed25519").private_pem())
-    done = subprocess.run(
-        [
-            sys.executable, "-m", "verifier", "observe", "--portal", stack["url"], "--project", "vote",
-            "--environment", "production", "--key", str(stranger), "--publish", "--allow-private",
-            "--no-state",
-        ],
-        cwd=ROOT, env={**os.environ, "VITRINA_OBSERVER_TOKEN": token}, capture_output=True, text=True,
-        timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 3, done.stdout + done.stderr
-    assert "lists no active observer with key" in done.stderr
+    code, out, err = finished(observer_process(stack["url"], "vote", stranger, token, "--no-state"))
+    assert code == 3, out + err
+    assert "lists no active observer with key" in err
     assert not ObserverReport.objects.exists()
+
+
+def test_a_keyless_release_is_observed_through_its_sigstore_bundle(live_server, log_key_file, tmp_path):
+    """The release's statement comes from its Sigstore bundle, verified offline again by the observer."""
+    project = factories.make_keyless_project("attest-demo")
+    bundle = factories.sigstore_testdata("reusable-workflow-attestation.sigstore.json").decode()
+    release, _ = services.register_release(project, None, version="0.0.0", sigstore_bundle=bundle)
+    key = generate_private_key("ed25519")
+    key_file = tmp_path / "observer.pem"
+    key_file.write_text(key.private_pem())
+    _observer, token = services.add_observer("Universidad de la República", key.public_key.pem)
+    with (
+        LiveServer({"artifact_digest": release.artifact_digest}) as live,
+        SiteServer({"/": page("<!doctype html><title>Demo</title><p>No scripts.")}) as site,
+    ):
+        environment = factories.make_environment(
+            project, "production", live_url=live.url, site_url=site.base_url
+        )
+        factories.make_deployment(environment, release)
+        code, out, err = finished(
+            observer_process(live_server.url, "attest-demo", key_file, token, "--no-state")
+        )
+    assert code == 0, out + err
+    assert "PASS  release signature: Sigstore bundle verifies offline" in out
+    assert "PASS  served files: " in out
+    report = ObserverReport.objects.get(environment=environment)
+    assert (report.result, report.served_files_checked) == ("verified", 0)
+    assert logged(report)
