@@ -115,6 +115,7 @@ def test_project_detail_shows_what_runs_in_each_environment_and_its_status(clien
         "checked_at": "2026-03-01T14:00:00Z",
         "live_digest": new.artifact_digest,
         "expected_digest": new.artifact_digest,
+        "layers": {},
     }
     assert staging["current_deployment"] is None
     assert staging["status"]["light"] == "none"

@@ -43,7 +43,7 @@ def test_observations_are_paged_newest_first(client, history):
     first = data["results"][0]
     assert set(first) == {
         "checked_at", "light", "result", "reason", "message", "live_digest", "expected_digest", "ahead_by",
-        "duration_ms",
+        "duration_ms", "layers",
     }  # fmt: skip
     assert first["light"] == "green" and first["reason"] is None and first["expected_digest"] is None
     assert first["checked_at"].endswith("Z")
