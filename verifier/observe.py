@@ -28,6 +28,7 @@ import argparse
 import datetime
 import functools
 import os
+import re
 import time
 import urllib.error
 import urllib.request
@@ -60,6 +61,7 @@ FETCH_TIMEOUT = 30.0
 # The portal's list of observers is read a page at a time (its largest page), up to a bound.
 OBSERVERS_PAGE = 200
 MAX_OBSERVERS = 10_000
+SLUG = re.compile(r"[A-Za-z0-9_-]{1,50}")
 LABELS = {PASS: "PASS ", FAIL: "FAIL ", SKIP: "SKIP ", ERROR: "ERROR"}
 EXIT_CODES = {
     Result.VERIFIED: command.EXIT_OK,
@@ -400,6 +402,9 @@ def run_observe(args: argparse.Namespace) -> int:
     observer token from $VITRINA_OBSERVER_TOKEN. Exit codes: 0 verified, 1 mismatch (or a proof bundle
     that does not verify, or a refused observation), 2 could not check, 3 bad input.
     """
+    for option, name in (("--project", args.project), ("--environment", args.environment)):
+        if not SLUG.fullmatch(name):
+            raise command.CommandError(f"{option} {name[:80]!r} is not a slug (letters, digits, - and _)")
     if args.publish and not args.key:
         raise command.CommandError("--publish signs the observation: give your private key with --key")
     portal = publish.check_portal_url(args.portal) if args.publish else state.check_portal_url(args.portal)

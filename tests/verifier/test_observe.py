@@ -246,6 +246,8 @@ def test_an_unknown_project_or_environment_is_bad_input(world, capsys):
     assert "observe: --project nope: the portal at" in capsys.readouterr().err
     assert main([*base, "--project", "demo", "--environment", "staging"]) == 3
     assert "has no such environment (it has: production)" in capsys.readouterr().err
+    assert main([*base, "--project", "../admin", "--environment", "production"]) == 3
+    assert "--project '../admin' is not a slug" in capsys.readouterr().err
 
 
 def test_publish_needs_a_key_and_an_https_portal(world, capsys, monkeypatch):
