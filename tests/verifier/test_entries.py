@@ -237,7 +237,12 @@ def test_entry_types_are_the_rows_of_the_one_table():
         "observer_removed",
         "observer_report",
     )
-    assert [kind for kind in ENTRY_TYPES if ENTRY_FIELDS[kind].by] == [*ENTRY_TYPES[:6], "note"]
+    assert [kind for kind in ENTRY_TYPES if ENTRY_FIELDS[kind].by] == [
+        *ENTRY_TYPES[:6],
+        "note",
+        "observer_added",
+        "observer_removed",
+    ]
 
 
 def test_a_note_for_the_whole_project_names_no_environment_and_keeps_its_end():
