@@ -96,13 +96,13 @@ def sha256_directory(path: str | os.PathLike[str]) -> str:
     too, since it would make the listing ambiguous.
     """
     listing = hashlib.sha256()
-    for relative in sorted(_regular_files(path, ""), key=os.fsencode):
+    for relative in sorted(regular_files(path, ""), key=os.fsencode):
         file_hex = parse_digest(sha256_file(os.path.join(path, relative)))
         listing.update(f"{file_hex}  ".encode() + os.fsencode(relative) + b"\n")
     return format_digest(listing.digest())
 
 
-def _regular_files(root: str | os.PathLike[str], prefix: str) -> Iterator[str]:
+def regular_files(root: str | os.PathLike[str], prefix: str) -> Iterator[str]:
     """Yield the relative posix paths of the regular files under ``root``/``prefix``."""
     with os.scandir(os.path.join(root, prefix)) as entries:
         for entry in entries:
@@ -111,7 +111,7 @@ def _regular_files(root: str | os.PathLike[str], prefix: str) -> Iterator[str]:
                 raise FormatError(f"file name contains a newline: {relative!r}")
             mode = entry.stat(follow_symlinks=False).st_mode
             if stat.S_ISDIR(mode):
-                yield from _regular_files(root, relative)
+                yield from regular_files(root, relative)
             elif stat.S_ISREG(mode):
                 yield relative
             elif stat.S_ISLNK(mode):

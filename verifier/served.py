@@ -31,7 +31,7 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from verifier.digest import _regular_files
+from verifier.digest import regular_files
 from verifier.errors import CouldNotCheck, FormatError
 from verifier.live import DEFAULT_USER_AGENT, REDIRECT_STATUSES, Fetched, HardenedClient
 from verifier.reasons import Reason, Result
@@ -612,7 +612,7 @@ def served_files_of_directory(directory: str, base: str) -> list[ServedFile]:
     ``MAX_SERVED_FILES`` files. ``OSError`` reading a file is left to the caller.
     """
     check_served_base(base)
-    relatives = sorted(_regular_files(directory, ""), key=os.fsencode)
+    relatives = sorted(regular_files(directory, ""), key=os.fsencode)
     if len(relatives) > MAX_SERVED_FILES:
         raise FormatError(
             f"{directory} holds {len(relatives)} files, more than the {MAX_SERVED_FILES} allowed"
