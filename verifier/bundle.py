@@ -19,12 +19,20 @@ from typing import Any, Final, Protocol
 
 from verifier import jsontext
 from verifier.digest import sha256_directory, sha256_file
-from verifier.entries import ABSENT, ENTRY_SCHEMA_VERSION, Difference, entry_differences, parse_entry
+from verifier.entries import (
+    ABSENT,
+    ENTRY_SCHEMA_VERSION,
+    Difference,
+    entry_differences,
+    format_time,
+    parse_entry,
+)
 from verifier.errors import CouldNotCheck, FormatError, VerificationFailed, VerifierError
 from verifier.keyless import Identity, SigstoreUnavailable, check_keyless_claims, verify_keyless
 from verifier.keys import load_public_key
 from verifier.merkle import leaf_hash, verify_inclusion
 from verifier.note import Checkpoint, make_verifier_key, parse_verifier_key, verify_checkpoint
+from verifier.observation import Observation, verify_observation
 from verifier.reasons import Reason
 from verifier.release import Claims, TrustedKey, check_claims, same_repository, verify_signature
 from verifier.repo import check_commit_in_repo
@@ -71,6 +79,20 @@ REQUIRED_RECORD_FIELDS: Final[dict[str, dict[str, type | tuple[type, ...]]]] = {
         "starts_at": str,
         "ends_at": (str, type(None)),
     },
+    "observer_report": {
+        "project": str,
+        "environment": str,
+        "report_id": int,
+        "observer": str,
+        "observer_key_id": str,
+        "deployment_id": (int, type(None)),
+        "observed_at": str,
+        "result": str,
+        "reason": (str, type(None)),
+        "live_digest": (str, type(None)),
+        "expected_digest": (str, type(None)),
+        "envelope_sha256": str,
+    },
 }
 # What a deployment's entry says about its release, which must match the release bundle's record.
 DEPLOYED_RELEASE_FIELDS = ("project", "release_id", "version", "artifact_digest")
@@ -87,6 +109,17 @@ class CheckResult:
 class SigningKeyInfo:
     """A key as the bundle lists it; trusted only once its PEM is shown to be key ``key_id``."""
 
+    key_id: str
+    algorithm: str
+    public_key_pem: str
+
+
+@dataclass(frozen=True)
+class ObserverInfo:
+    """The observer as an observer report's bundle names it; its key is trusted only once the PEM is
+    shown to be key ``key_id``, the key the report's log entry names."""
+
+    name: str
     key_id: str
     algorithm: str
     public_key_pem: str
@@ -115,15 +148,16 @@ class ProjectInfo:
 
 @dataclass(frozen=True)
 class Bundle:
-    kind: str  # "release", "deployment" or "note"
+    kind: str  # "release", "deployment", "note" or "observer_report"
     record: dict[str, Any]
     log: LogProof
     project: ProjectInfo
-    envelope: str | None = None  # keyed release bundles only
+    envelope: str | None = None  # keyed release and observer report bundles only
     signing_keys: tuple[SigningKeyInfo, ...] = ()  # keyed release bundles only
     sigstore_bundle: str | None = None  # keyless release bundles only: the Sigstore bundle's JSON text
     identities: tuple[Identity, ...] = ()  # keyless release bundles only: the CI identities trusted
     release: "Bundle | None" = None  # deployment bundles only: the deployed release's bundle
+    observer: ObserverInfo | None = None  # observer report bundles only: the observer who signed it
 
 
 @dataclass(frozen=True)
@@ -169,6 +203,15 @@ _MEMBERS: Final = {
     ],
     "deployment": ["bundle_version", "kind", "deployment", "log", "project", "release_bundle"],
     "note": ["bundle_version", "kind", "note", "log", "project"],
+    "observer_report": [
+        "bundle_version",
+        "kind",
+        "observer_report",
+        "envelope",
+        "observer",
+        "log",
+        "project",
+    ],
 }
 
 
@@ -181,7 +224,10 @@ def _bundle(document: Any, where: str) -> Bundle:
         )
     kind = document.get("kind")
     if not isinstance(kind, str) or kind not in _MEMBERS:
-        raise FormatError(f"{where}: kind must be 'release', 'deployment' or 'note', got {str(kind)[:40]!r}")
+        raise FormatError(
+            f"{where}: kind must be 'release', 'deployment', 'note' or 'observer_report', "
+            f"got {str(kind)[:40]!r}"
+        )
     keyless = kind == "release" and "sigstore_bundle" in document
     _fields(document, where, _MEMBERS["keyless release" if keyless else kind])
     if keyless:
@@ -208,6 +254,17 @@ def _bundle(document: Any, where: str) -> Bundle:
         if release.kind != "release":
             raise FormatError(f"{where}.release_bundle is a {release.kind} bundle, not a release bundle")
         evidence = {"release": release}
+    elif kind == "observer_report":
+        evidence = {
+            "envelope": _string(document["envelope"], f"{where}.envelope"),
+            "observer": ObserverInfo(
+                *_strings(
+                    document["observer"],
+                    f"{where}.observer",
+                    ["name", "key_id", "algorithm", "public_key_pem"],
+                )
+            ),
+        }
     else:
         evidence = {}
     record = _record(document[kind], kind, f"{where}.{kind}")
@@ -351,6 +408,8 @@ def verify_bundle(
     if bundle.kind == "note":
         # An operator's note is a statement, not evidence about an artifact: it is checked as logged.
         return _verify_log(bundle, log_key, history, prefix="note ")
+    if bundle.kind == "observer_report":
+        return _verify_observer_report(bundle, log_key, history)
     results = _verify_log(bundle, log_key, history, prefix="deployment ")
     results.append(_run("deployment release", lambda: _check_deployed_release(bundle)))
     results += _verify_release(
@@ -382,6 +441,19 @@ def _verify_release(
     results += _verify_log(bundle, log_key, history, prefix)
     results.append(_run(prefix + "repository", lambda: _check_repository(bundle, repo)))
     return results
+
+
+def _verify_observer_report(
+    bundle: Bundle, log_key: str | None, history: HistoryLike | None
+) -> list[CheckResult]:
+    """An observer's signed report: its envelope verifies under the observer's key, says what the record
+    says, and the record is logged. It is the observer's statement, not evidence the portal made."""
+    facts: dict[str, Any] = {}
+    results = [
+        _run("observer signature", lambda: _check_observer_signature(bundle, facts)),
+        _run("observer statement", lambda: _check_observer_statement(bundle, facts)),
+    ]
+    return results + _verify_log(bundle, log_key, history, prefix="observer ")
 
 
 def _verify_log(
@@ -422,6 +494,64 @@ def _check_signature(bundle: Bundle, facts: dict[str, Any]) -> str:
     facts["envelope"] = signed.envelope
     algorithm = next(info.algorithm for info in bundle.signing_keys if info.key_id == signed.signer.key_id)
     return f"DSSE signature verifies under the project's key {signed.signer.key_id[:16]}… ({algorithm})"
+
+
+def _check_observer_signature(bundle: Bundle, facts: dict[str, Any]) -> str:
+    """The observer's PEM is the key its stated ``key_id`` and the record's ``observer_key_id`` name, in
+    canonical form, and the envelope verifies under it (``verifier.observation.verify_observation``)."""
+    info, record = _observer_of(bundle), bundle.record
+    key = load_public_key(info.public_key_pem)
+    if (key.key_id, key.algorithm, key.pem) != (info.key_id, info.algorithm, info.public_key_pem):
+        raise VerificationFailed(
+            f"observer {info.name!r}'s key {info.key_id[:16]}… ({info.algorithm}): its PEM is key "
+            f"{key.key_id[:16]}… ({key.algorithm}), or not in the canonical form the portal publishes"
+        )
+    if (info.name, info.key_id) != (record["observer"], record["observer_key_id"]):
+        raise VerificationFailed(
+            f"the bundle names observer {info.name!r} with key {info.key_id[:16]}…, the report record "
+            f"names {_short(record['observer'])} with key {_short(record['observer_key_id'])}"
+        )
+    facts["observation"] = verify_observation(_envelope_of(bundle), key)
+    return (
+        f"the envelope's signature verifies under observer {info.name!r}'s key {key.key_id[:16]}… "
+        f"({key.algorithm})"
+    )
+
+
+def _check_observer_statement(bundle: Bundle, facts: dict[str, Any]) -> str:
+    """The signed observation says what the report record says, and the envelope is the one whose
+    SHA-256 the record (and so its log entry) holds."""
+    if "observation" not in facts:
+        raise Skip("no verified envelope to read the observation from")
+    observed: Observation = facts["observation"]
+    record = bundle.record
+    signed = {
+        "project": observed.project,
+        "environment": observed.environment,
+        "observer": observed.observer,
+        "observed_at": format_time(observed.observed_at),
+        "result": str(observed.result),
+        "reason": None if observed.reason is None else str(observed.reason),
+        "live_digest": observed.live_digest,
+        "expected_digest": observed.expected_digest or None,
+        "deployment_id": observed.deployment_id,
+    }
+    for field, value in signed.items():
+        if _canonical(record[field]) != _canonical(value):
+            raise VerificationFailed(
+                f"the report record says {field} = {_short(record[field])}, the signed observation says "
+                f"{_short(value)}"
+            )
+    envelope_sha256 = hashlib.sha256(_envelope_of(bundle).encode("utf-8")).hexdigest()
+    if envelope_sha256 != record["envelope_sha256"]:
+        raise VerificationFailed(
+            f"the envelope's sha256 is {envelope_sha256}, "
+            f"the report record says {_short(record['envelope_sha256'])}"
+        )
+    return (
+        f"{observed.observer} signed that {observed.project}/{observed.environment} was {observed.result} "
+        f"at {signed['observed_at']}" + (f" ({observed.reason})" if observed.reason is not None else "")
+    )
 
 
 def _check_sigstore(bundle: Bundle, facts: dict[str, Any]) -> str:
@@ -581,8 +711,8 @@ def _check_project(bundle: Bundle) -> str:
         if _release_of(bundle).project != project:
             raise VerificationFailed("the deployment's and the release's bundles describe different projects")
         return f"deployment of project {project.slug!r}"
-    if bundle.kind == "note":
-        return f"note of project {project.slug!r}"
+    if bundle.kind in ("note", "observer_report"):
+        return f"{bundle.kind.replace('_', ' ')} of project {project.slug!r}"
     if not same_repository(record["repo_url"], project.repo_url):
         raise VerificationFailed(
             f"the release was built from {record['repo_url']}, "
@@ -671,8 +801,15 @@ def _release_of(bundle: Bundle) -> Bundle:
     return bundle.release
 
 
+def _observer_of(bundle: Bundle) -> ObserverInfo:
+    """An observer report bundle's observer, which ``parse_bundle`` never leaves out."""
+    if bundle.observer is None:
+        raise FormatError(f"the {bundle.kind} bundle names no observer")
+    return bundle.observer
+
+
 def _envelope_of(bundle: Bundle) -> str:
-    """A release bundle's envelope, which ``parse_bundle`` never leaves out."""
+    """A keyed release or observer report bundle's envelope, which ``parse_bundle`` never leaves out."""
     if bundle.envelope is None:
         raise FormatError(f"the {bundle.kind} bundle holds no envelope")
     return bundle.envelope
