@@ -7,6 +7,7 @@ import pytest
 
 from verifier.attest import run_attest
 from verifier.cli import run_verify
+from verifier.observe import run_observe
 from verifier.publish import run_publish
 
 
@@ -19,7 +20,8 @@ def help_of(*args):
 
 
 @pytest.mark.parametrize(
-    "name, run", [("verify", run_verify), ("attest", run_attest), ("publish", run_publish)]
+    "name, run",
+    [("verify", run_verify), ("attest", run_attest), ("publish", run_publish), ("observe", run_observe)],
 )
 def test_subcommand_help_is_its_run_functions_docstring(name, run):
     summary, _, description = run.__doc__.strip().partition("\n")
