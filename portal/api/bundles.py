@@ -1,4 +1,5 @@
-"""The proof bundles' endpoints: one JSON download per release or deployment, for offline checking.
+"""The proof bundles' endpoints: one JSON download per release, deployment, note or observer report, for
+offline checking.
 
 DRF views in the API's one style (``LogView``: the log's failures are a 503), answered as a file: the
 ``BundleRenderer`` writes the fixed layout of ``docs/formats/bundle.md`` and the view names the file
@@ -15,7 +16,7 @@ from rest_framework.response import Response
 
 from portal.http import ErrorSerializer
 from portal.registry import bundles
-from portal.registry.models import Deployment, Release, StatusNote
+from portal.registry.models import Deployment, ObserverReport, Release, StatusNote
 from portal.transparency.views import UNAVAILABLE, LogView
 
 
@@ -34,21 +35,22 @@ class ProofBundleSerializer(serializers.Serializer):
     # Declared for the schema: the views answer what ``portal.registry.bundles`` builds.
 
     bundle_version = serializers.IntegerField()
-    kind = serializers.CharField(help_text="`release`, `deployment` or `note`.")
+    kind = serializers.CharField(help_text="`release`, `deployment`, `note` or `observer_report`.")
     log = serializers.DictField(help_text="The entry, its inclusion proof and the signed checkpoint.")
     project = serializers.DictField()
 
 
 def bundle_schema(kind):
+    name = kind.replace("_", " ")
     return extend_schema(
         operation_id=f"{kind}_proof_bundle",
-        summary=f"{kind.capitalize()} proof bundle",
+        summary=f"{name.capitalize()} proof bundle",
         tags=["proofs"],
-        parameters=[OpenApiParameter("id", int, OpenApiParameter.PATH, description=f"The {kind}'s id.")],
+        parameters=[OpenApiParameter("id", int, OpenApiParameter.PATH, description=f"The {name}'s id.")],
         responses={
-            200: OpenApiResponse(ProofBundleSerializer, description=f"The {kind}'s proof bundle."),
+            200: OpenApiResponse(ProofBundleSerializer, description=f"The {name}'s proof bundle."),
             404: OpenApiResponse(
-                ErrorSerializer, description=f"No such {kind}, or it is not in the log yet."
+                ErrorSerializer, description=f"No such {name}, or it is not in the log yet."
             ),
             503: UNAVAILABLE,
         },
@@ -106,3 +108,17 @@ class NoteBundleView(BundleView):
         if note is None:
             raise NotFound(f"There is no note {pk}.")
         return self.answer(bundles.note_bundle, note)
+
+
+class ObserverReportBundleView(BundleView):
+    """An independent observer's report's proof bundle: its record, signed envelope, the observer's key
+    and log proof."""
+
+    @bundle_schema("observer_report")
+    def get(self, request, pk):
+        report = (
+            ObserverReport.objects.select_related("observer", "environment__project").filter(pk=pk).first()
+        )
+        if report is None:
+            raise NotFound(f"There is no observer report {pk}.")
+        return self.answer(bundles.observer_report_bundle, report)

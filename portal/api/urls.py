@@ -17,6 +17,11 @@ urlpatterns = [
     path("notes/", views.NoteCreateView.as_view(), name="note-create"),
     path("notes/<int:pk>/bundle", bundles.NoteBundleView.as_view(), name="note-bundle"),
     path("observer-reports/", views.ObserverReportCreateView.as_view(), name="observer-report-create"),
+    path(
+        "observer-reports/<int:pk>/bundle",
+        bundles.ObserverReportBundleView.as_view(),
+        name="observer-report-bundle",
+    ),
     path("observers/", views.ObserverListView.as_view(), name="observer-list"),
     path("projects/", views.ProjectListView.as_view(), name="project-list"),
     path("projects/<slug:slug>/", views.ProjectDetailView.as_view(), name="project-detail"),

@@ -1,5 +1,5 @@
-"""Proof bundles: everything a volunteer needs to check a release, deployment or operator's note offline,
-in one JSON.
+"""Proof bundles: everything a volunteer needs to check a release, deployment, operator's note or
+observer's report offline, in one JSON.
 
 The format (``bundle_version`` 1) is documented in ``docs/formats/bundle.md`` and checked by
 ``verifier.bundle.verify_bundle``. The record in a bundle is read from the database row *now*, not
@@ -15,7 +15,12 @@ from django.conf import settings
 from portal.transparency.services import b64, ensure_integrated, entry_for, get_inclusion_proof
 from portal.transparency.signing import verifier_key
 
-from .services import deployment_entry_body, note_entry_body, release_entry_body
+from .services import (
+    deployment_entry_body,
+    note_entry_body,
+    observer_report_entry_body,
+    release_entry_body,
+)
 
 BUNDLE_VERSION = 1
 
@@ -78,6 +83,27 @@ def note_bundle(note):
     }
 
 
+def observer_report_bundle(report):
+    """An independent observer's report as it signed it and as the portal logged it: the record, the
+    envelope as stored, the observer's public key and the log proof."""
+    entry = _entry(report, "observer_report")
+    observer = report.observer
+    return {
+        "bundle_version": BUNDLE_VERSION,
+        "kind": "observer_report",
+        "observer_report": observer_report_entry_body(report),
+        "envelope": report.envelope,
+        "observer": {
+            "name": observer.name,
+            "key_id": observer.key_id,
+            "algorithm": observer.algorithm,
+            "public_key_pem": observer.public_key_pem,
+        },
+        "log": log_proof(entry, ensure_integrated(entry)),
+        "project": project_info(report.environment.project),
+    }
+
+
 def signing_key_info(signing_key):
     return {
         "key_id": signing_key.key_id,
@@ -109,6 +135,8 @@ def bundle_filename(bundle):
         name = f"{record['project']}-{record['version']}"
     elif bundle["kind"] == "note":
         name = f"{record['project']}-note-{record['note_id']}"
+    elif bundle["kind"] == "observer_report":
+        name = f"{record['project']}-{record['environment']}-observer-report-{record['report_id']}"
     else:
         name = f"{record['project']}-{record['environment']}-deployment-{record['deployment_id']}"
     return re.sub(r"[^A-Za-z0-9._-]", "_", name) + ".bundle.json"
