@@ -5,6 +5,7 @@ Everything that must reach the transparency log (keys, releases, deployments) is
 viewed, never changed or deleted. Keys are revoked, never deleted or edited.
 """
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
 from django.db import models
@@ -17,6 +18,7 @@ from .forms import (
     ApiTokenAddForm,
     DeploymentAddForm,
     ReleaseAddForm,
+    ServiceForm,
     SigningKeyAddForm,
     StatusNoteAddForm,
     TrustedIdentityAddForm,
@@ -25,6 +27,8 @@ from .models import (
     ApiToken,
     Deployment,
     Environment,
+    Observer,
+    ObserverReport,
     Project,
     Release,
     SigningKey,
@@ -309,3 +313,117 @@ class StatusNoteAdmin(AddOnlyAdmin):
     @admin.display(description=_("entered"))
     def entered(self, note):
         return entered_by(note)
+
+
+class ObserverAddForm(ServiceForm):
+    """Register an independent observer through ``services.add_observer`` (which logs it); the token it
+    returns is kept on the form for the admin to show once."""
+
+    token = None
+
+    class Meta:
+        model = Observer
+        fields = ["name", "public_key_pem"]
+        widgets = {"public_key_pem": forms.Textarea(attrs={"rows": 6, "spellcheck": "false"})}
+        help_texts = {
+            "public_key_pem": _(
+                "The observer's own Ed25519 or ECDSA P-256 public key, starting with "
+                "-----BEGIN PUBLIC KEY-----: its reports must verify under it."
+            )
+        }
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        try:
+            self.instance, self.token = services.add_observer(
+                cleaned["name"], cleaned["public_key_pem"], user=self.user
+            )
+        except services.Refused as refused:
+            self.add_refusal(refused)
+        return cleaned
+
+    def validate_unique(self):
+        """The service says why a name or key is taken (the one sentence the operator sees); the row is
+        the one it just wrote."""
+
+
+@admin.register(Observer)
+class ObserverAdmin(AddOnlyAdmin):
+    """Independent observers: added with their public key and removed, each logged; never edited or
+    deleted, so every report they signed stays checkable under the key they had."""
+
+    add_form = ObserverAddForm
+    add_fields = ["name", "public_key_pem"]
+    fields = ["name", "algorithm", "key_id", "public_key_pem", "added_at", "removed_at"]
+    list_display = ["name", "short_id", "algorithm", "added_at", "removed_at"]
+    search_fields = ["name", "key_id"]
+    actions = ["remove"]
+
+    def save_model(self, request, obj, form, change):
+        """The form's ``clean()`` registered the observer; its token is shown this once (only its hash is
+        stored)."""
+        messages.success(
+            request,
+            gettext(
+                "The observer's token is %(token)s — copy it now and give it to the observer (it is "
+                "VITRINA_OBSERVER_TOKEN for vitrina-verify observe --publish): it will not be shown again."
+            )
+            % {"token": form.token},
+        )
+
+    def has_remove_permission(self, request):
+        return self.has_permission_to(request, "change")
+
+    @admin.action(
+        description=_("Remove the selected observers (their earlier reports stay)"), permissions=["remove"]
+    )
+    def remove(self, request, queryset):
+        observers = [observer for observer in queryset if observer.removed_at is None]
+        try:
+            for observer in observers:
+                services.remove_observer(observer, user=request.user)
+        except services.Refused as refused:
+            self.message_user(request, refused.message, messages.ERROR)
+            return
+        self.message_user(
+            request,
+            ngettext("%(count)d observer removed.", "%(count)d observers removed.", len(observers))
+            % {"count": len(observers)},
+        )
+
+
+@admin.register(ObserverReport)
+class ObserverReportAdmin(admin.ModelAdmin):
+    """What observers signed, as received and logged: read only."""
+
+    fields = [
+        "observer",
+        "environment",
+        "deployment",
+        "observed_at",
+        "received_at",
+        "result",
+        "reason",
+        "message",
+        "live_digest",
+        "expected_digest",
+        "served_files_checked",
+        "served_files_matched",
+        "envelope",
+        "envelope_sha256",
+    ]
+    readonly_fields = fields
+    list_display = ["observer", "environment", "observed_at", "result", "reason"]
+    list_filter = ["result", "observer", "environment__project"]
+    list_select_related = ["observer", "environment__project"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
