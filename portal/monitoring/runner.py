@@ -3,8 +3,9 @@
 ``check_environment`` and ``check_claims`` (what the Celery tasks call) read what a group of claims
 shares, ask the live servers (and the sites, for the files they serve) concurrently (``fetchers``), hand
 each answer to the rules (``rules.examine``, then ``layers.judge``) and their finding to the recording
-(``recording.record``), each environment sealed off from the others (``settle``). The per-process caches live here: the repository answers
-(``RepoChecks``) and the signature checks that passed (``verified_signatures``).
+(``recording.record``), each environment sealed off from the others (``settle``). The per-process
+caches live here: the repository answers (``RepoChecks``) and the signature checks that passed
+(``verified_signatures``).
 """
 
 import functools

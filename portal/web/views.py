@@ -53,7 +53,7 @@ def attach_current(environments):
     # Whether the release has components, in the same query: only a release of several reads them.
     components = ReleaseComponent.objects.filter(release=OuterRef("release"))
     deployments = (
-        Deployment.objects.select_related("release__project")
+        Deployment.objects.select_related("release__project", "release__signer_key")
         .annotate(release_has_components=Exists(components))
         .in_bulk(ids)
     )
@@ -164,6 +164,7 @@ def environment(request, slug, env):
     release = environment.current.release if environment.current else None
     if release is not None:
         log_indexes("release", [release])
+        release.has_components = environment.current.release_has_components
     return render(
         request,
         "web/environment.html",

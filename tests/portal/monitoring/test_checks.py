@@ -279,6 +279,7 @@ def test_status_is_unchecked_before_the_first_check(db):
         "checked_at": None,
         "live_digest": None,
         "expected_digest": None,
+        "layers": {},
     }
 
 
@@ -431,9 +432,9 @@ def test_group_reads_are_shared(watched, django_assert_max_num_queries):
     check_claims([(environment.pk, None) for environment in environments])  # first checks: changes, logged
     due = timezone.now()
 
-    # 5 shared reads (one the deployed releases' components); per environment at most: transaction (2
-    # statements), conditional UPDATE, INSERT.
-    with django_assert_max_num_queries(5 + 5 * 4):
+    # 6 shared reads (one the deployed releases' components, one the observers' recent reports); per
+    # environment at most: transaction (2 statements), conditional UPDATE, INSERT.
+    with django_assert_max_num_queries(6 + 5 * 4):
         check_claims([(environment.pk, due) for environment in environments])
     assert set(Observation.objects.filter(due_at=due).values_list("result", flat=True)) == {"verified"}
 

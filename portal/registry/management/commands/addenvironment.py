@@ -17,7 +17,7 @@ class Command(ProjectCommand):
         parser.add_argument("--interval", type=int, help="seconds between checks (at least 10; default 60)")
         parser.add_argument(
             "--site-url",
-            help="the public web site it serves, whose scripts and style sheets are compared with the release",
+            help="the public web site it serves; its scripts and style sheets are compared with the release",
         )
         parser.add_argument(
             "--entry-page",
