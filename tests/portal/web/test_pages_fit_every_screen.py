@@ -29,6 +29,46 @@ LONG_RUN = "https://ci.example.org/cityportal/pipelines/2025/06/01/run0000000000
 UNKNOWN_DIGEST = "sha256:" + "ab" * 32
 
 
+# The evidence ladder's layers with the longest words a real check writes: a file path, two digests, an
+# observer's name.
+SERVED_OK = {"result": "verified", "reason": "served_files_verified", "message": "47 of 47 files match",
+             "checked": 47, "matched": 47, "problems": []}  # fmt: skip
+SERVED_BAD = {
+    "result": "mismatch",
+    "reason": "served_file_mismatch",
+    "message": "https://city-portal-staging.example.org, release 2.4.1: /static/assets/application-"
+    + "0123456789abcdef" * 2
+    + ".js is sha256:"
+    + "ab" * 32
+    + " on the site, but the release lists sha256:"
+    + "cd" * 32,
+    "checked": 47,
+    "matched": 46,
+    "problems": [
+        {"reason": "served_file_mismatch", "path": "/static/app.js", "expected": None, "found": None}
+    ],
+}
+OBSERVERS_BAD = {
+    "result": "mismatch",
+    "reason": "observers_disagree",
+    "message": "Observer 'Facultad de Ingeniería, Universidad de la República' saw something else.",
+    "agreeing": None,
+    "required": 0,
+    "reports": [
+        {
+            "observer": "Facultad de Ingeniería, Universidad de la República",
+            "report_id": 1,
+            "observed_at": "2026-03-01T13:00:00.000000Z",
+            "result": "mismatch",
+            "reason": "served_file_mismatch",
+            "live_digest": UNKNOWN_DIGEST,
+            "served_files_checked": 47,
+            "served_files_matched": 46,
+        }
+    ],
+}
+
+
 @pytest.fixture
 def pages(transactional_db, live_server, log_key_file):
     """One of each public page, with the longest words a real page carries: name -> path."""
@@ -39,6 +79,8 @@ def pages(transactional_db, live_server, log_key_file):
         project, "production", live_url="https://city-portal-production.example.org" + LONG_PATH
     )
     staging = factories.make_environment(project, "staging")
+    staging.site_url = "https://city-portal-staging.example.org"
+    staging.save()
     private_key, _ = factories.make_key(project)
     release = factories.make_release(project, private_key, "2.4.1")
     deployment = factories.make_deployment(
@@ -55,6 +97,7 @@ def pages(transactional_db, live_server, log_key_file):
                 live_digest=release.artifact_digest,
                 live_release=release,
                 expected_release=release,
+                layers={"served_files": SERVED_OK},
             ),
             checked_at=DEPLOYED + datetime.timedelta(hours=n + 1),
             duration_ms=40,
@@ -67,6 +110,7 @@ def pages(transactional_db, live_server, log_key_file):
             "the server reported " + UNKNOWN_DIGEST + ", which no release of this project carries",
             live_digest=UNKNOWN_DIGEST,
             expected_release=release,
+            layers={"served_files": SERVED_BAD, "observers": OBSERVERS_BAD},
         ),
         checked_at=DEPLOYED + datetime.timedelta(hours=1),
         duration_ms=40,
