@@ -3,8 +3,9 @@
 Each benchmark runs as its own process with the sizes below (smaller than its defaults, so the whole
 set takes a few minutes), its output streamed as it goes; then the figures each one wrote are printed
 together. The committed full-size figures in benchmarks/results/ are put back afterwards unless
-``--keep-results`` is given. A benchmark that fails (for instance ``checks`` and ``dispatcher`` when no
-Redis answers on 127.0.0.1:6379) is reported and the others still run; the exit status is then 1.
+``--keep-results`` is given. A benchmark that fails (for instance ``checks``, ``served`` and
+``dispatcher`` when no Redis answers on 127.0.0.1:6379) is reported and the others still run; the exit
+status is then 1.
 
     .venv/bin/python benchmarks/run_all.py [--only pages log_append] [--keep-results]
 """
@@ -24,6 +25,7 @@ BENCHMARKS = {
     "log_append": (["--entries", "2000", "--rounds", "2", "--proofs", "50"], "log_append.txt"),
     "dispatcher": (["--environments", "2000", "--rounds", "2"], "dispatcher.txt"),
     "checks": (["--environments", "200", "--rounds", "2"], "checks.txt"),
+    "served": (["--sites", "20", "--files", "20", "--rounds", "2"], "served.txt"),
     "pages": (["--duration", "5", "--runs", "2", "--warmup", "2"], "pages.txt"),
 }
 
