@@ -10,7 +10,6 @@ Subcommands register themselves with ``add_<name>_parser(subparsers)``, through
 """
 
 import argparse
-import functools
 import os
 import sys
 from collections.abc import Sequence
@@ -42,13 +41,7 @@ from verifier.errors import FormatError
 from verifier.observe import add_observe_parser
 from verifier.publish import add_publish_parser
 from verifier.served import check_served_base
-from verifier.state import (
-    CheckpointStore,
-    History,
-    check_portal_url,
-    default_state_dir,
-    fetch_consistency_proof,
-)
+from verifier.state import add_history_options, check_portal_url, history_from
 from verifier.version import __version__
 
 LABELS = {PASS: "PASS ", FAIL: "FAIL ", SKIP: "SKIP ", ERROR: "ERROR"}
@@ -62,21 +55,11 @@ def add_verify_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         "--repo", metavar="GIT_URL_OR_PATH", help="the repository, to check the commit is on its branch"
     )
     parser.add_argument(
-        "--log-key",
-        metavar="KEY",
-        help="the log's verifier key (name+hash+base64), or a file holding it; pins the log",
-    )
-    parser.add_argument(
         "--portal",
         metavar="URL",
         help="the portal, to fetch a consistency proof to the remembered checkpoint",
     )
-    parser.add_argument(
-        "--state-dir",
-        metavar="DIR",
-        help=f"where remembered checkpoints are kept (default {default_state_dir()})",
-    )
-    parser.add_argument("--no-state", action="store_true", help="neither read nor remember checkpoints")
+    add_history_options(parser)
     parser.add_argument(
         "--served-files",
         metavar="DIR",
@@ -102,10 +85,7 @@ def run_verify(args: argparse.Namespace) -> int:
     if args.artifact and not os.path.exists(args.artifact):
         raise CommandError(f"--artifact {args.artifact}: no such file")
     served = served_copy(args.served_files, args.served_base)
-    history = None
-    if not args.no_state:
-        fetch = functools.partial(fetch_consistency_proof, portal) if portal else None
-        history = History(CheckpointStore(args.state_dir or default_state_dir()), fetch)
+    history = history_from(args, portal)
     results = verify_bundle(
         bundle, artifact_path=args.artifact, log_key=log_key, repo=args.repo, history=history, served=served
     )

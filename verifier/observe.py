@@ -26,7 +26,6 @@ the observation); 2 could not check (or could not reach the portal); 3 bad input
 
 import argparse
 import datetime
-import functools
 import os
 import re
 import time
@@ -369,17 +368,7 @@ def add_observe_parser(subparsers: command.Subparsers) -> argparse.ArgumentParse
         action="store_true",
         help=f"post the signed observation to the portal, with the token in ${TOKEN_ENV}",
     )
-    parser.add_argument(
-        "--log-key",
-        metavar="KEY",
-        help="the log's verifier key (name+hash+base64), or a file holding it; pins the log",
-    )
-    parser.add_argument(
-        "--state-dir",
-        metavar="DIR",
-        help=f"where remembered checkpoints are kept (default {state.default_state_dir()})",
-    )
-    parser.add_argument("--no-state", action="store_true", help="neither read nor remember checkpoints")
+    state.add_history_options(parser)
     parser.add_argument(
         "--allow-private",
         action="store_true",
@@ -418,10 +407,7 @@ def run_observe(args: argparse.Namespace) -> int:
     publishing = (
         Publisher(token, private_key, observer_name(portal, private_key)) if token and private_key else None
     )
-    history = None
-    if not args.no_state:
-        fetch = functools.partial(state.fetch_consistency_proof, portal)
-        history = state.History(state.CheckpointStore(args.state_dir or state.default_state_dir()), fetch)
+    history = state.history_from(args, portal)
 
     target = fetch_target(portal, args.project, args.environment)
     observed_at = datetime.datetime.now(datetime.UTC)

@@ -10,8 +10,10 @@ every time it is read. ``fetch_consistency_proof`` is the only network access, t
 named, capped in size and time.
 """
 
+import argparse
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import os
@@ -155,6 +157,31 @@ class History:
                 Reason.BAD_RESPONSE,
                 f"cannot remember the checkpoint in {self.store.directory}: {exc.strerror}",
             ) from None
+
+
+def add_history_options(parser: argparse.ArgumentParser) -> None:
+    """The options of every subcommand that checks a proof bundle's log: ``--log-key``, ``--state-dir``,
+    ``--no-state`` (read back with ``command.read_log_key`` and ``history_from``)."""
+    parser.add_argument(
+        "--log-key",
+        metavar="KEY",
+        help="the log's verifier key (name+hash+base64), or a file holding it; pins the log",
+    )
+    parser.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help=f"where remembered checkpoints are kept (default {default_state_dir()})",
+    )
+    parser.add_argument("--no-state", action="store_true", help="neither read nor remember checkpoints")
+
+
+def history_from(args: argparse.Namespace, portal: str | None) -> "History | None":
+    """The remembered checkpoints the options of ``add_history_options`` ask for, compared through
+    ``portal``'s consistency proofs when a portal is given; None with ``--no-state``."""
+    if args.no_state:
+        return None
+    fetch = functools.partial(fetch_consistency_proof, portal) if portal else None
+    return History(CheckpointStore(args.state_dir or default_state_dir()), fetch)
 
 
 def check_portal_url(url: str) -> str:
