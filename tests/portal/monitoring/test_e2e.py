@@ -219,3 +219,37 @@ def test_check_lost_with_a_killed_worker_is_done_on_the_next_round(watched, stac
     observation = Observation.objects.get(environment=watched.environment)
     assert observation.due_at >= lost_claim
     assert (observation.checked_at - killed_at).total_seconds() < INTERVAL * 1.1 + 15
+
+
+def test_swapped_script_turns_red_through_the_worker_and_a_hostile_site_holds_up_no_one(watched, stack):
+    """The served-files layer through the real worker and beat: a site swaps one JavaScript file and its
+    light turns red within an interval, naming the file; a site that never answers makes its own check
+    amber while its neighbour stays green."""
+    from tests.helpers.site import SiteServer, js, page, served_list
+
+    files = {"/": page('<script src="/static/app.js"></script>'), "/static/app.js": js(b"vote()")}
+    with SiteServer(files) as site, SilentServer() as silent:
+        release = factories.make_release(
+            watched.project,
+            watched.private_key,
+            "3.0.0",
+            commit=watched.shas[-1],
+            served_files=served_list(files),
+        )
+        factories.make_deployment(watched.environment, release)
+        watched.serve(release)
+        hostile = factories.make_environment(
+            watched.project, name="hostile-site", live_url=watched.server.url
+        )
+        factories.make_deployment(hostile, release)
+        Environment.objects.filter(pk=watched.environment.pk).update(site_url=site.base_url)
+        Environment.objects.filter(pk=hostile.pk).update(site_url=silent.base_url)
+        due_now(watched.environment, hostile)
+        stack.start_worker()
+        stack.start_beat()
+
+        wait_for_status(stack, watched.environment, ("verified", ""))
+        wait_for_status(stack, hostile, ("unverifiable", "timeout"), timeout=60)
+        site.files["/static/app.js"] = js(b"vote(); steal()")
+        wait_for_status(stack, watched.environment, ("mismatch", "served_file_mismatch"))
+        assert "/static/app.js" in Status.objects.get(environment=watched.environment).message
