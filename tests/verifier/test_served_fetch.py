@@ -338,9 +338,34 @@ def test_one_deadline_covers_every_request_of_the_site():
     routes = good_routes(*[f'<script src="/s{i}.js"></script>' for i in range(6)])
     for i in range(6):
         routes[f"/s{i}.js"] = (200, slow, "", ())
-    limits = ServedLimits(total_timeout=1.0)
+    limits = ServedLimits(total_timeout=1.0, parallel_files=1)
     with SiteServer(routes) as server:
         error, elapsed = refused(server, limits=limits)
 
     assert error.reason == Reason.TIMEOUT
     assert elapsed < limits.total_timeout + SLACK
+
+
+def test_a_site_files_are_fetched_a_few_at_a_time():
+    lock = threading.Lock()
+    in_flight = [0, 0]  # now, most at once
+
+    def counted(owner, handler):
+        with lock:
+            in_flight[0] += 1
+            in_flight[1] = max(in_flight[1], in_flight[0])
+        time.sleep(0.1)
+        with lock:
+            in_flight[0] -= 1
+        owner.send(handler, 200, APP_JS, "text/javascript")
+
+    routes = good_routes(*[f'<script src="/s{i}.js"></script>' for i in range(12)])
+    for i in range(12):
+        routes[f"/s{i}.js"] = (200, counted, "", ())
+    with SiteServer(routes) as server:
+        report = fetch_served(
+            server.base_url, ["/"], allow_private=True, limits=ServedLimits(parallel_files=4)
+        )
+
+    assert [f.path for f in report.files if f.path[2:3].isdigit()] == [f"/s{i}.js" for i in range(12)]
+    assert 2 <= in_flight[1] <= 4
