@@ -74,6 +74,7 @@ class CeleryStack:
             "VITRINA_REPO_CACHE_DIR": str(self.work_dir / "repo-cache"),
             "VITRINA_TEST_DISPATCH_EVERY": str(dispatch_every),
             "VITRINA_TEST_LIVE_TIMEOUT": str(live_timeout),
+            "VITRINA_TEST_SERVED_TIMEOUT": "3",
             "PYTHONPATH": str(ROOT),
             **(extra_env or {}),
         }
