@@ -230,6 +230,50 @@ ENTRY_FIELDS: Final[Mapping[str, EntryFields]] = {
         },
         by=False,
     ),
+    # An independent rebuilder (docs/rebuilders.md), registered and removed as an observer is.
+    "rebuilder_added": EntryFields(
+        {
+            "rebuilder_id": AS_IS,
+            "name": AS_IS,
+            "key_id": AS_IS,
+            "algorithm": AS_IS,
+            "public_key_pem": AS_IS,
+            "added_at": TIME,
+        },
+        by=True,
+    ),
+    "rebuilder_removed": EntryFields(
+        {"rebuilder_id": AS_IS, "name": AS_IS, "removed_at": TIME_OR_NULL}, by=True
+    ),
+    # What a rebuilder got rebuilding a release (subjects as its statement names them), and the portal's
+    # comparison with the release ("reproduced" or "differs"); the envelope's hash commits to the statement.
+    "rebuild": EntryFields(
+        {
+            "project": AS_IS,
+            "release_id": AS_IS,
+            "version": AS_IS,
+            "rebuild_id": AS_IS,
+            "rebuilder": AS_IS,
+            "rebuilder_key_id": AS_IS,
+            "rebuilt_at": TIME,
+            "result": AS_IS,
+            "subjects": AS_IS,
+            "envelope_sha256": AS_IS,
+        },
+        by=False,
+    ),
+    # An operator's public answer to a rebuild that got something else.
+    "rebuild_answer": EntryFields(
+        {
+            "project": AS_IS,
+            "release_id": AS_IS,
+            "rebuild_id": AS_IS,
+            "answer_id": AS_IS,
+            "text": AS_IS,
+            "answered_at": TIME,
+        },
+        by=True,
+    ),
 }
 ENTRY_TYPES: Final = tuple(ENTRY_FIELDS)
 

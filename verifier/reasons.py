@@ -34,6 +34,9 @@ class Reason(StrEnum):
     # A registered observer, from its own network, saw something other than the deployed release, or
     # other than what the portal saw at about the same time.
     OBSERVERS_DISAGREE = "observers_disagree"
+    # An independent rebuilder rebuilt the running release's commit by its recorded instructions and got
+    # other bytes, and no operator has answered it publicly yet.
+    REBUILD_MISMATCH = "rebuild_mismatch"
     # green: every served file matched ("47 of 47 files match"); a layer's result, never a red light's
     SERVED_FILES_VERIFIED = "served_files_verified"
     # red / unverifiable: could not check
@@ -46,6 +49,8 @@ class Reason(StrEnum):
     NO_DEPLOYMENT = "no_deployment"
     # Fewer independent observers saw the deployed release recently than the project requires.
     NOT_ENOUGH_OBSERVERS = "not_enough_observers"
+    # Fewer independent rebuilders reproduced the running release than the project requires.
+    NOT_REPRODUCED = "not_reproduced"
     # The checker itself failed on this check (a bug, a record it cannot read): never a pass.
     CHECKER_ERROR = "checker_error"
 
@@ -70,5 +75,6 @@ MISMATCH_REASONS = frozenset(
         Reason.SERVED_FILE_MISMATCH,
         Reason.UNKNOWN_SERVED_FILE,
         Reason.OBSERVERS_DISAGREE,
+        Reason.REBUILD_MISMATCH,
     }
 )

@@ -15,7 +15,11 @@ Vitrina reads four facts from a signed statement (field locations as in the in-t
   (``/static/app.js``, or a full ``https://`` URL for a file served from another origin) and its
   ``digest.sha256``; and the inline scripts a page may carry, annotated ``{"vitrina.served":
   "inline-script"}``, each named by the sha256 of its text (as a CSP ``'sha256-…'`` source names it).
-  The format is in ``docs/formats/served-files.md``.
+  The format is in ``docs/formats/served-files.md``;
+- how to rebuild it (optional): ``predicate.buildDefinition.externalParameters`` ``buildCommand`` (one
+  shell command run at the repository's root), ``buildEnvironment`` (the variables it needs, name to
+  value, e.g. a container image digest or a Python version) and ``buildOutputs`` (each subject's name to
+  the path, relative to the repository's root, where the build leaves it). ``docs/rebuilders.md``.
 
 Everything else is kept in ``Statement.raw`` for display but decides nothing. Only Statement v1 and
 provenance v1 are accepted: older versions put these facts elsewhere, and guessing is how a verifier
@@ -81,6 +85,26 @@ class Subject:
         return {"name": self.name, "digest": dict(sorted(self.digests.items()))}
 
 
+@dataclass(frozen=True)
+class BuildInstructions:
+    """How anyone can rebuild a release: ``command`` run with ``environment`` at the root of a checkout of
+    the commit; ``outputs`` maps each subject's name to where the build leaves it."""
+
+    command: str
+    environment: Mapping[str, str]
+    outputs: Mapping[str, str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "buildCommand": self.command,
+            "buildEnvironment": dict(sorted(self.environment.items())),
+            "buildOutputs": dict(sorted(self.outputs.items())),
+        }
+
+
+MAX_BUILD_COMMAND = 4096
+
+
 @dataclass
 class Statement:
     """The facts Vitrina uses from a statement. ``subjects`` lists the subjects with a sha256 or sha512
@@ -95,6 +119,7 @@ class Statement:
     raw: dict[str, Any]
     served_files: tuple[ServedFile, ...] = ()
     inline_scripts: frozenset[str] = frozenset()  # sha256 hex of each declared inline script's text
+    build: "BuildInstructions | None" = None
 
     @property
     def artifact_digest(self) -> str:
@@ -157,6 +182,7 @@ def parse_statement(payload: bytes) -> Statement:
         ci_build_url=_string_at(raw, "predicate", "runDetails", "metadata", "invocationId"),
         builder_id=_string_at(raw, "predicate", "runDetails", "builder", "id"),
         raw=raw,
+        build=_build(raw),
         **_served(raw),
     )
 
@@ -172,15 +198,16 @@ def build_statement(
     components: Sequence[tuple[str, str]] = (),
     served_files: Sequence[ServedFile] = (),
     inline_scripts: Sequence[str] = (),
+    build: BuildInstructions | None = None,
 ) -> dict[str, Any]:
     """Return a Statement v1 dict with a SLSA provenance v1 predicate, ready for ``statement_to_payload``.
 
     What a CI job signs: the artifact (name, ``sha256:<hex>``), or several ``components`` (name, digest:
     ``sha256:<hex>`` or ``sha512:<hex>``) instead, the repository and commit it was built from, and
     optionally the URL of the build log, and the ``served_files`` and ``inline_scripts`` (sha256 hex of
-    each script's text) of a web release. Raises ``FormatError`` for a malformed digest or commit, or
-    components ``parse_statement`` would refuse, so a CI job cannot sign a statement that every verifier
-    would refuse.
+    each script's text) of a web release, and the ``build`` instructions a rebuilder follows. Raises
+    ``FormatError`` for a malformed digest or commit, or components (or anything else) ``parse_statement``
+    would refuse, so a CI job cannot sign a statement that every verifier would refuse.
     """
     if not is_commit_id(commit):
         raise FormatError(f"commit must be 40 lowercase hex characters (or 64), got {commit!r}")
@@ -203,6 +230,13 @@ def build_statement(
         except StatementError as e:
             raise FormatError(str(e)) from None
         run_details["byproducts"] = byproducts
+    external: dict[str, Any] = {"repository": repo_uri, "commit": commit}
+    if build is not None:
+        external.update(build.to_json())
+        try:
+            _build({"predicate": {"buildDefinition": {"externalParameters": external}}})
+        except StatementError as e:
+            raise FormatError(str(e)) from None
     return {
         "_type": STATEMENT_TYPE,
         "subject": [subject.to_json() for subject in subjects],
@@ -210,7 +244,7 @@ def build_statement(
         "predicate": {
             "buildDefinition": {
                 "buildType": BUILD_TYPE,
-                "externalParameters": {"repository": repo_uri, "commit": commit},
+                "externalParameters": external,
                 "resolvedDependencies": [{"uri": repo_uri, "digest": {"gitCommit": commit}}],
             },
             "runDetails": run_details,
@@ -272,6 +306,30 @@ def _served(raw: dict[str, Any]) -> dict[str, Any]:
         if len(files) + len(scripts) > MAX_SERVED_FILES:
             raise StatementError(f"the statement lists more than {MAX_SERVED_FILES} served files")
     return {"served_files": tuple(files), "inline_scripts": frozenset(scripts)}
+
+
+def _build(raw: dict[str, Any]) -> BuildInstructions | None:
+    """The build instructions in ``externalParameters``, or None when there is no ``buildCommand``;
+    ``StatementError`` naming the member when they are malformed."""
+    where = "predicate.buildDefinition.externalParameters"
+    external = _value_at(raw, "predicate", "buildDefinition", "externalParameters")
+    if not isinstance(external, dict) or "buildCommand" not in external:
+        return None
+    command = external["buildCommand"]
+    if not isinstance(command, str) or not command.strip() or len(command) > MAX_BUILD_COMMAND:
+        raise StatementError(f"{where}.buildCommand must be a command of 1 to {MAX_BUILD_COMMAND} characters")
+    maps = {}
+    for name in ("buildEnvironment", "buildOutputs"):
+        value = external.get(name, {})
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and k and isinstance(v, str) for k, v in value.items()
+        ):
+            raise StatementError(f"{where}.{name} must be an object of strings")
+        maps[name] = value
+    for path in maps["buildOutputs"].values():
+        if not path or path.startswith("/") or ".." in path.split("/") or "\\" in path:
+            raise StatementError(f"{where}.buildOutputs: {path[:80]!r} is not a path inside the repository")
+    return BuildInstructions(command, maps["buildEnvironment"], maps["buildOutputs"])
 
 
 def served_path_ok(path: str) -> bool:

@@ -42,6 +42,12 @@ REASON_SENTENCES = {
     Reason.OBSERVERS_DISAGREE: _(
         "An independent observer, checking from its own network, saw something other than what was published."
     ),
+    Reason.REBUILD_MISMATCH: _(
+        "An independent rebuilder built this version from its public source and got a different result."
+    ),
+    Reason.NOT_REPRODUCED: _(
+        "Fewer independent rebuilders than the project requires have reproduced this version yet."
+    ),
     Reason.SERVED_FILES_VERIFIED: _(
         "Every file the website sends to your browser matches the published version."
     ),

@@ -97,6 +97,14 @@ class Project(models.Model):
         default=True,
         help_text=_("An inline script whose hash the release does not declare turns the light red."),
     )
+    rebuilds_required = models.PositiveSmallIntegerField(
+        _("matching rebuilds required"),
+        default=0,
+        help_text=_(
+            "How many independent rebuilders must have reproduced a release for a green light where it "
+            "runs (0: none needed). A rebuild that got something else turns it red until answered."
+        ),
+    )
     observers_required = models.PositiveSmallIntegerField(
         _("observers required"),
         default=0,
@@ -641,15 +649,15 @@ def current_notes(environment_ids, moment):
     return {env_id: shown.get(note_id) for env_id, note_id in newest_ids.items()}
 
 
-class Observer(models.Model):
-    """An independent observer: a party (a university, a journalist, a member with a spare machine) that
-    checks environments from its own network with ``vitrina-verify observe`` and posts signed reports.
+class RegisteredParty(models.Model):
+    """A party other than the project that signs statements Vitrina logs: an observer or a rebuilder.
 
     Registered by an operator with its public key; its name is public. It posts with its own token (only
-    the token's SHA-256 is stored). Added and removed like a signing key, never edited, each in the log.
+    the token's SHA-256 is stored; ``TOKEN_PREFIX`` tells the kinds apart). Added and removed like a signing
+    key, never edited, each in the log.
     """
 
-    TOKEN_PREFIX = "vto_"  # noqa: S105 (a prefix, not a secret)
+    TOKEN_PREFIX: str
 
     name = models.CharField(
         _("name"), max_length=100, unique=True, help_text=_("Public, e.g. 'Universidad de la República'.")
@@ -662,9 +670,8 @@ class Observer(models.Model):
     removed_at = models.DateTimeField(_("removed at"), null=True, blank=True, editable=False)
 
     class Meta:
+        abstract = True
         ordering = ["name"]
-        verbose_name = _("observer")
-        verbose_name_plural = _("observers")
 
     def __str__(self):
         return self.name
@@ -675,6 +682,28 @@ class Observer(models.Model):
 
     def is_active_at(self, moment):
         return self.added_at <= moment and (self.removed_at is None or moment < self.removed_at)
+
+
+class Observer(RegisteredParty):
+    """An independent observer: a party (a university, a journalist, a member with a spare machine) that
+    checks environments from its own network with ``vitrina-verify observe`` and posts signed reports."""
+
+    TOKEN_PREFIX = "vto_"  # noqa: S105 (a prefix, not a secret)
+
+    class Meta(RegisteredParty.Meta):
+        verbose_name = _("observer")
+        verbose_name_plural = _("observers")
+
+
+class Rebuilder(RegisteredParty):
+    """An independent rebuilder: a party that rebuilds a release's commit with ``vitrina-verify rebuild``
+    by the release's recorded build instructions and posts a signed attestation of what it got."""
+
+    TOKEN_PREFIX = "vtb_"  # noqa: S105 (a prefix, not a secret)
+
+    class Meta(RegisteredParty.Meta):
+        verbose_name = _("rebuilder")
+        verbose_name_plural = _("rebuilders")
 
 
 class ObserverReport(ImmutableModel):
@@ -715,3 +744,62 @@ class ObserverReport(ImmutableModel):
 
     def __str__(self):
         return f"{self.observer} on {self.environment} at {self.observed_at:%Y-%m-%d %H:%M}: {self.result}"
+
+
+class Rebuild(ImmutableModel):
+    """A rebuilder's attestation of what it got when it rebuilt a release: an in-toto statement (SLSA
+    provenance naming the rebuilder as builder) in a DSSE envelope, verified under the rebuilder's key when
+    received, then logged. ``result`` is the portal's comparison of its subjects with the release's."""
+
+    class Result(models.TextChoices):
+        REPRODUCED = "reproduced", _("reproduced")
+        DIFFERS = "differs", _("different result")
+
+    rebuilder = models.ForeignKey(
+        Rebuilder, on_delete=models.PROTECT, related_name="rebuilds", verbose_name=_("rebuilder")
+    )
+    release = models.ForeignKey(
+        Release, on_delete=models.PROTECT, related_name="rebuilds", verbose_name=_("release")
+    )
+    rebuilt_at = models.DateTimeField(_("rebuilt at"))
+    received_at = models.DateTimeField(_("received at"), default=timezone.now)
+    result = models.CharField(_("result"), max_length=20, choices=Result.choices)
+    # What the rebuilder got: [{"name", "digest": {algorithm: hex}}], in its statement's order.
+    subjects = models.JSONField(_("what it got"))
+    envelope = models.TextField(_("DSSE envelope, as received"))
+    envelope_sha256 = models.CharField(_("envelope SHA-256"), max_length=64, editable=False)
+
+    class Meta:
+        ordering = ["-rebuilt_at", "-id"]
+        verbose_name = _("rebuild")
+        verbose_name_plural = _("rebuilds")
+        indexes = [models.Index(fields=["release", "-rebuilt_at"])]
+
+    def __str__(self):
+        return f"{self.rebuilder} rebuilt {self.release} at {self.rebuilt_at:%Y-%m-%d %H:%M}: {self.result}"
+
+
+class RebuildAnswer(EnteredRecord):
+    """An operator's public answer to a rebuild that got something else ("the rebuilder used another
+    compiler; fixed in 1.4.3"). Until a differing rebuild is answered, environments running its release
+    are red; the answer does not make the rebuild match, it says why the project still stands by it."""
+
+    rebuild = models.OneToOneField(
+        Rebuild, on_delete=models.PROTECT, related_name="answer", verbose_name=_("rebuild")
+    )
+    text = models.CharField(
+        _("text"),
+        max_length=NOTE_MAX_LENGTH * 2,
+        help_text=_("Plain text, shown to the public exactly as written beside the rebuild."),
+    )
+    answered_by_token = author_token_field(_("answered by token"))
+    answered_by_user = author_user_field(_("answered by operator"))
+    AUTHOR_FIELDS = ("answered_by_token", "answered_by_user")
+
+    class Meta:
+        ordering = ["-registered_at", "-id"]
+        verbose_name = _("answer to a rebuild")
+        verbose_name_plural = _("answers to rebuilds")
+
+    def __str__(self):
+        return f"{self.rebuild}: {self.text[:40]}"

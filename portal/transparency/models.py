@@ -70,6 +70,10 @@ class LogEntry(AppendOnlyModel):
         OBSERVER_ADDED = "observer_added", _("observer added")
         OBSERVER_REMOVED = "observer_removed", _("observer removed")
         OBSERVER_REPORT = "observer_report", _("observer's report")
+        REBUILDER_ADDED = "rebuilder_added", _("rebuilder added")
+        REBUILDER_REMOVED = "rebuilder_removed", _("rebuilder removed")
+        REBUILD = "rebuild", _("rebuild")
+        REBUILD_ANSWER = "rebuild_answer", _("answer to a rebuild")
 
     index = models.BigIntegerField(_("index"), primary_key=True)
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)

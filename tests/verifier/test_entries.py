@@ -236,12 +236,19 @@ def test_entry_types_are_the_rows_of_the_one_table():
         "observer_added",
         "observer_removed",
         "observer_report",
+        "rebuilder_added",
+        "rebuilder_removed",
+        "rebuild",
+        "rebuild_answer",
     )
     assert [kind for kind in ENTRY_TYPES if ENTRY_FIELDS[kind].by] == [
         *ENTRY_TYPES[:6],
         "note",
         "observer_added",
         "observer_removed",
+        "rebuilder_added",
+        "rebuilder_removed",
+        "rebuild_answer",
     ]
 
 

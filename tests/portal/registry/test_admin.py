@@ -246,6 +246,7 @@ def test_names_written_into_log_entries_cannot_be_changed_in_the_admin(admin_cli
             "protected_branch": "main",
             "require_served_files": "on",
             "observers_required": "0",
+            "rebuilds_required": "0",
             "environments-TOTAL_FORMS": "1",
             "environments-INITIAL_FORMS": "1",
             "environments-0-id": str(environment.pk),

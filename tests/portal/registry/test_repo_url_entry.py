@@ -75,6 +75,7 @@ def add_project_in_admin(admin_client, repo_url):
             "repo_url": repo_url,
             "protected_branch": "main",
             "observers_required": "0",
+            "rebuilds_required": "0",
             "environments-TOTAL_FORMS": "0",
             "environments-INITIAL_FORMS": "0",
         },
