@@ -12,6 +12,9 @@ observers saw. Pure: no writes, no fetches (the runner gathered what the site se
   place. One who saw something other than the deployed release, or other than what the portal saw, is
   evidence: red (``observers_disagree``), whatever the project requires. Fewer agreeing observers than the
   project requires is amber (``not_enough_observers``).
+- rebuilds: the latest rebuild of the deployed release by each active rebuilder. One that got other
+  bytes and that no operator has answered publicly is red (``rebuild_mismatch``), whatever the project
+  requires; fewer reproductions than the project requires is amber (``not_reproduced``).
 
 A layer never hides a broken link of the chain: a light that is already red or amber keeps its reason,
 and the layers are recorded beside it.
@@ -33,6 +36,7 @@ from .rules import BrokenLink, check_signature
 
 SERVED_FILES = "served_files"
 OBSERVERS = "observers"
+REBUILDS = "rebuilds"
 MIN_OBSERVER_WINDOW = datetime.timedelta(minutes=15)
 
 
@@ -41,7 +45,7 @@ def observer_window(environment):
     return max(MIN_OBSERVER_WINDOW, datetime.timedelta(seconds=3 * environment.check_interval))
 
 
-def judge(environment, finding, *, deployment, served, reports, verified, now=None):
+def judge(environment, finding, *, deployment, served, reports, verified, now=None, rebuilds=()):
     """Add the layers to ``finding`` (see the module documentation) and return it."""
     project = environment.project
     layers = {}
@@ -51,6 +55,9 @@ def judge(environment, finding, *, deployment, served, reports, verified, now=No
     observers = observers_layer(environment, deployment, finding, reports, now or timezone.now())
     if observers is not None:
         layers[OBSERVERS] = observers
+    rebuilt = rebuilds_layer(environment, deployment, rebuilds)
+    if rebuilt is not None:
+        layers[REBUILDS] = rebuilt
     finding.layers = layers
     if finding.result != Result.VERIFIED.value:
         return finding
@@ -59,8 +66,9 @@ def judge(environment, finding, *, deployment, served, reports, verified, now=No
         failing.append(observers)
     if served_layer is not None and project.require_served_files:
         failing.append(served_layer)
-    if observers is not None and observers["result"] == Result.UNVERIFIABLE.value:
-        failing.append(observers)
+    for layer in (observers, rebuilt):
+        if layer is not None and layer["result"] != Result.VERIFIED.value:
+            failing.append(layer)
     for layer in sorted(failing, key=lambda layer: layer["result"] != Result.MISMATCH.value):
         if layer["result"] != Result.VERIFIED.value:
             finding.result, finding.reason, finding.message = (
@@ -214,4 +222,77 @@ def report_json(report):
         "live_digest": report.live_digest,
         "served_files_checked": report.served_files_checked,
         "served_files_matched": report.served_files_matched,
+    }
+
+
+def rebuilds_layer(environment, deployment, rebuilds):
+    """The rebuilds layer as a JSON object, or None when nobody rebuilt the deployed release and the
+    project requires no rebuild. ``rebuilds`` are the deployed release's, newest first."""
+    required = environment.project.rebuilds_required
+    if deployment is None:
+        return None
+    release = deployment.release
+    latest = {}
+    for rebuild in rebuilds:
+        if rebuild.release_id == release.pk and rebuild.rebuilder.removed_at is None:
+            latest.setdefault(rebuild.rebuilder_id, rebuild)
+    if not latest and not required:
+        return None
+    reproduced = sum(rebuild.result == "reproduced" for rebuild in latest.values())
+    seen = [rebuild_json(rebuild) for rebuild in latest.values()]
+    layer = {"reproduced": reproduced, "rebuilt_by": len(latest), "required": required, "rebuilds": seen}
+    for rebuild in latest.values():
+        if rebuild.result != "reproduced" and not hasattr_answer(rebuild):
+            return {
+                "result": Result.MISMATCH.value,
+                "reason": Reason.REBUILD_MISMATCH.value,
+                "message": (
+                    f"Rebuilder '{rebuild.rebuilder.name}' rebuilt release {release.version} at "
+                    f"{format_time(rebuild.rebuilt_at)} and got {got_digests(rebuild)}, not the release's "
+                    f"{release.artifact_digest}; no operator has answered it yet."
+                ),
+                **layer,
+            }
+    if reproduced < required:
+        return {
+            "result": Result.UNVERIFIABLE.value,
+            "reason": Reason.NOT_REPRODUCED.value,
+            "message": (
+                f"Release {release.version} is reproduced by {reproduced} of the {required} independent "
+                "rebuilders the project requires."
+            ),
+            **layer,
+        }
+    return {
+        "result": Result.VERIFIED.value,
+        "reason": "",
+        "message": f"Release {release.version} is reproduced by {reproduced} of {len(latest)} rebuilders.",
+        **layer,
+    }
+
+
+def hasattr_answer(rebuild):
+    """Whether an operator answered ``rebuild`` publicly (its ``RebuildAnswer``, read with it)."""
+    try:
+        return rebuild.answer is not None
+    except rebuild.__class__.answer.RelatedObjectDoesNotExist:
+        return False
+
+
+def got_digests(rebuild):
+    return ", ".join(
+        f"{subject['name']} {algorithm}:{value}"
+        for subject in rebuild.subjects
+        for algorithm, value in sorted(subject["digest"].items())[:1]
+    )
+
+
+def rebuild_json(rebuild):
+    return {
+        "rebuilder": rebuild.rebuilder.name,
+        "rebuild_id": rebuild.pk,
+        "rebuilt_at": format_time(rebuild.rebuilt_at),
+        "result": rebuild.result,
+        "subjects": rebuild.subjects,
+        "answered": hasattr_answer(rebuild),
     }

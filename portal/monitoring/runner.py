@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
-from portal.registry.models import Deployment, Environment, ObserverReport, Release
+from portal.registry.models import Deployment, Environment, ObserverReport, Rebuild, Release
 from portal.transparency.models import LogEntry
 from verifier import __version__
 from verifier.errors import CouldNotCheck, FormatError
@@ -93,6 +93,7 @@ def check_group(todo):
     deployments = latest_deployments([environment.pk for environment, _ in todo])
     entries = log_entries_of(deployments.values())
     reports = observer_reports_of([environment for environment, _ in todo])
+    rebuilds = rebuilds_of(deployments.values())
     results = {}
 
     def conclude(environment, due_at, checked_at, gathered, fetch_seconds):
@@ -107,6 +108,9 @@ def check_group(todo):
             deployment=deployments.get(environment.pk),
             log_entries=entries,
             reports=reports.get(environment.pk, []),
+            rebuilds=rebuilds.get(deployments[environment.pk].release_id, [])
+            if environment.pk in deployments
+            else [],
         )
 
     if len(todo) == 1:
@@ -140,9 +144,11 @@ def settle(
     log_entries,
     served=None,
     reports=(),
+    rebuilds=(),
 ):
-    """Examine one environment's ``answer`` (and ``served``, what its site served, and ``reports``, its
-    observers' recent reports) and record the finding; return the ``Observation``, or None.
+    """Examine one environment's ``answer`` (and ``served``, what its site served, ``reports``, its
+    observers' recent reports, and ``rebuilds``, those of its deployed release) and record the finding;
+    return the ``Observation``, or None.
 
     Whatever goes wrong (``answer`` is an exception its fetch raised, the examination raises, the
     record cannot be written) is logged with its traceback and recorded as a could-not-check
@@ -177,6 +183,7 @@ def settle(
             reports=reports,
             verified=verified_signatures,
             now=checked_at,
+            rebuilds=rebuilds,
         )
         return record(environment, finding, checked_at=checked_at, duration_ms=duration_ms(), due_at=due_at)
     except Exception:
@@ -271,6 +278,22 @@ def timed_fetch(environment, deployment=None):
         except Exception as exc:
             answers.append(exc)
     return tuple(answers), time.monotonic() - started
+
+
+def rebuilds_of(deployments):
+    """``{release id: [Rebuild, newest first]}`` for the deployed releases, with their rebuilders and
+    answers, in one query (``layers.rebuilds_layer`` keeps each rebuilder's latest)."""
+    release_ids = {deployment.release_id for deployment in deployments}
+    if not release_ids:
+        return {}
+    found = {}
+    for rebuild in (
+        Rebuild.objects.filter(release_id__in=release_ids)
+        .select_related("rebuilder", "answer")
+        .order_by("-rebuilt_at", "-id")
+    ):
+        found.setdefault(rebuild.release_id, []).append(rebuild)
+    return found
 
 
 def observer_reports_of(environments):

@@ -432,9 +432,10 @@ def test_group_reads_are_shared(watched, django_assert_max_num_queries):
     check_claims([(environment.pk, None) for environment in environments])  # first checks: changes, logged
     due = timezone.now()
 
-    # 6 shared reads (one the deployed releases' components, one the observers' recent reports); per
-    # environment at most: transaction (2 statements), conditional UPDATE, INSERT.
-    with django_assert_max_num_queries(6 + 5 * 4):
+    # 7 shared reads (one the deployed releases' components, one the observers' recent reports, one the
+    # rebuilds of the deployed releases); per environment at most: transaction (2 statements),
+    # conditional UPDATE, INSERT.
+    with django_assert_max_num_queries(7 + 5 * 4):
         check_claims([(environment.pk, due) for environment in environments])
     assert set(Observation.objects.filter(due_at=due).values_list("result", flat=True)) == {"verified"}
 
