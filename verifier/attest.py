@@ -6,8 +6,11 @@ for one built elsewhere, such as a container image known by its registry digest)
 where it came from in an in-toto Statement v1 with a SLSA provenance v1 predicate, and signs the
 statement into a DSSE envelope with the project's private key. A web release also lists the files it
 serves to browsers (``--served-files DIR --served-base /static/``, see ``verifier.served``) and the
-inline scripts its pages may carry (``--inline-script sha256-<base64>``). The envelope is what
-``python -m verifier publish`` (or plain curl) posts to the portal.
+inline scripts its pages may carry (``--inline-script sha256-<base64>``). A release anyone can rebuild
+records how (``--build-command CMD --build-env NAME=VALUE``, see ``docs/rebuilders.md``); where the build
+leaves each artifact is taken from its ``--artifact`` path, relative to the current directory, which
+is the repository's root in CI. The envelope is what ``python -m verifier publish`` (or plain curl)
+posts to the portal.
 
 Needs only ``cryptography``. The private key is read from a PEM file; if that file is encrypted, its
 password comes from the ``VITRINA_KEY_PASSWORD`` environment variable, never from the command line,
@@ -49,10 +52,12 @@ def attest(
     components: Sequence[tuple[str, str]] = (),
     served_files: Sequence[statement.ServedFile] = (),
     inline_scripts: Sequence[str] = (),
+    build: statement.BuildInstructions | None = None,
 ) -> dict[str, Any]:
     """Return the signed DSSE envelope (a JSON-ready dict) for the artifact with ``digest``, or for the
     release of several ``components`` (name, digest) when given (``digest`` and ``name`` then unused),
-    listing the ``served_files`` and declared ``inline_scripts`` (sha256 hex) of a web release."""
+    listing the ``served_files`` and declared ``inline_scripts`` (sha256 hex) of a web release and the
+    ``build`` instructions a rebuilder follows."""
     doc = statement.build_statement(
         artifact_name=name,
         artifact_digest=digest,
@@ -62,6 +67,7 @@ def attest(
         components=components,
         served_files=served_files,
         inline_scripts=inline_scripts,
+        build=build,
     )
     return dsse.sign_envelope(statement.statement_to_payload(doc), private_key)
 
@@ -112,7 +118,55 @@ def add_attest_parser(subparsers: command.Subparsers) -> argparse.ArgumentParser
         metavar="sha256-<base64>",
         help="an inline script the pages may carry, named as in a CSP header; repeat for each",
     )
+    parser.add_argument(
+        "--build-command",
+        metavar="CMD",
+        help="how anyone rebuilds this release: one shell command run at the repository's root; each "
+        "--artifact path under the current directory (the repository's root in CI) is recorded as where "
+        "the build leaves it; an artifact outside it, or a --subject (built elsewhere), gets no output path",
+    )
+    parser.add_argument(
+        "--build-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a variable the build command needs, e.g. PYTHON=3.12 or an image digest; repeat for each",
+    )
     return parser
+
+
+def build_instructions(
+    command_text: str | None, environment: Sequence[str], artifacts: dict[str, str]
+) -> statement.BuildInstructions | None:
+    """The instructions of ``--build-command`` and each ``--build-env NAME=VALUE``, with the output
+    path of each artifact (name to path) inside the current directory; None without a command.
+    ``CommandError`` for a malformed or repeated variable, or variables without a command."""
+    if command_text is None:
+        if environment:
+            raise command.CommandError("--build-env needs --build-command")
+        return None
+    if not command_text.strip():
+        raise command.CommandError("--build-command: the command is empty")
+    variables: dict[str, str] = {}
+    for value in environment:
+        name, sep, setting = value.partition("=")
+        if not sep or not name or any(c.isspace() for c in name):
+            raise command.CommandError(f"--build-env {value[:80]!r}: give NAME=VALUE")
+        if name in variables:
+            raise command.CommandError(f"--build-env: {name[:80]!r} is given twice")
+        variables[name] = setting
+    outputs = {name: where for name, path in artifacts.items() if (where := repository_path(path))}
+    return statement.BuildInstructions(command_text, variables, outputs)
+
+
+def repository_path(path: str) -> str | None:
+    """``path`` relative to the current directory (the repository's root), with ``/`` separators, or
+    None when it is not inside it (nor a path in it: the directory itself)."""
+    relative = os.path.relpath(os.path.realpath(path), os.path.realpath(os.getcwd()))
+    parts = relative.split(os.sep)
+    if relative == os.curdir or parts[0] == os.pardir or os.path.isabs(relative):
+        return None
+    return "/".join(parts)
 
 
 def served_listing(
@@ -179,11 +233,20 @@ def run_attest(args: argparse.Namespace) -> int:
     0 signed, 3 bad input (file, key, commit...). Several --artifact NAME=PATH and --subject
     NAME=sha256:<hex> sign one release of several named components. --served-files DIR --served-base
     /static/ lists every file under DIR as served to browsers, and --inline-script sha256-<base64> each
-    inline script the pages may carry.
+    inline script the pages may carry. --build-command CMD (with --build-env NAME=VALUE for each variable
+    it needs) records how anyone rebuilds it; each --artifact path inside the current directory (the
+    repository's root in CI) is recorded as where the build leaves it, an artifact outside it or a
+    --subject gets none.
     """
     private_key = read_private_key(args.key)
     components = release_components(args.artifact, args.subject)
     served_files, inline_scripts = served_listing(args.served_files, args.served_base, args.inline_script)
+    artifacts = (
+        dict(value.partition("=")[::2] for value in args.artifact)
+        if components
+        else {args.name or os.path.basename(os.path.normpath(args.artifact[0])): args.artifact[0]}
+    )
+    build = build_instructions(args.build_command, args.build_env, artifacts)
     if components:
         digest = ", ".join(f"{name} {component}" for name, component in components)
         envelope = attest(
@@ -196,19 +259,21 @@ def run_attest(args: argparse.Namespace) -> int:
             components=components,
             served_files=served_files,
             inline_scripts=inline_scripts,
+            build=build,
         )
     else:
         path = args.artifact[0]
         digest = artifact_digest(path)
         envelope = attest(
             digest,
-            name=args.name or os.path.basename(os.path.normpath(path)),
+            name=next(iter(artifacts)),
             commit=args.commit,
             repo_url=args.repo,
             ci_build_url=args.ci_url,
             private_key=private_key,
             served_files=served_files,
             inline_scripts=inline_scripts,
+            build=build,
         )
     text = json.dumps(envelope, sort_keys=True) + "\n"
     if not args.out:
