@@ -8,12 +8,13 @@ the lights' icons and colours; its words are ``reasons.answer_word``.
 
 from dataclasses import dataclass
 
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 
 from portal.http import public_time
 from verifier.reasons import Reason, Result
 
 from . import reasons
+from .layers import hasattr_answer, latest_rebuilds, signed_statement
 from .models import latest_repository_check
 from .rules import BrokenLink, check_signature
 from .runner import verified_signatures
@@ -95,14 +96,53 @@ def on_branch(release, check):
 
 
 def release_evidence(release):
-    """``{"signed", "logged", "on_branch"}``: the pieces of ``release``'s evidence, and ``check``, the
-    repository check they come from. ``release.log_index`` must be read first (``web.views.log_indexes``)."""
+    """``{"signed", "logged", "on_branch", "rebuilt", "rebuilds", "build"}``: the pieces of ``release``'s
+    evidence, its latest rebuild by each rebuilder (newest first) and how to rebuild it (the signed
+    statement's ``BuildInstructions``, or None). ``release.log_index`` must be read first
+    (``web.views.log_indexes``)."""
     check = latest_repository_check(release)
+    rebuilds = list(latest_rebuilds(release, release.rebuilds.select_related("rebuilder", "answer")).values())
     return {
         "signed": signed(release),
         "logged": logged(release),
         "on_branch": on_branch(release, check),
+        "rebuilt": rebuilt(release, rebuilds),
+        "rebuilds": rebuilds,
+        "build": build_instructions(release),
     }
+
+
+def rebuilt(release, rebuilds):
+    """Whether independent rebuilders got the release's own bytes: reproduced by N of M."""
+    reproduced = sum(rebuild.result == "reproduced" for rebuild in rebuilds)
+    required = release.project.rebuilds_required
+    if not rebuilds:
+        return Piece(
+            Result.UNCHECKED.value,
+            gettext("No independent rebuilder has rebuilt this version yet."),
+        )
+    sentence = ngettext(
+        "Reproduced by %(reproduced)s of %(count)s independent rebuilder: built again from the public "
+        "source, by the recorded instructions, the result is the same bytes.",
+        "Reproduced by %(reproduced)s of %(count)s independent rebuilders: built again from the public "
+        "source, by the recorded instructions, the result is the same bytes.",
+        len(rebuilds),
+    ) % {"reproduced": reproduced, "count": len(rebuilds)}
+    unanswered = [r for r in rebuilds if r.result != "reproduced" and not hasattr_answer(r)]
+    if unanswered:
+        return Piece(Result.MISMATCH.value, sentence)
+    if reproduced < required:
+        return Piece(Result.UNVERIFIABLE.value, sentence)
+    return Piece(Result.VERIFIED.value if reproduced else Result.MISMATCH.value, sentence)
+
+
+def build_instructions(release):
+    """How the release says it can be rebuilt (``BuildInstructions``), or None when it does not say, or
+    when its signed statement does not verify (its page says so elsewhere)."""
+    try:
+        return signed_statement(release, verified_signatures).build
+    except BrokenLink:
+        return None
 
 
 def deploy_caution(release):

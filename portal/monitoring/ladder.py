@@ -16,7 +16,7 @@ from verifier.reasons import Reason, Result
 
 from . import reasons
 from .evidence import Piece, release_evidence
-from .layers import OBSERVERS, SERVED_FILES
+from .layers import OBSERVERS, REBUILDS, SERVED_FILES
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,7 @@ def environment_ladder(environment, status, release):
         ),
         served_rung(environment, layers.get(SERVED_FILES)),
         observers_rung(project, layers.get(OBSERVERS)),
+        rebuilds_rung(project, layers.get(REBUILDS), release),
     ]
 
 
@@ -175,3 +176,25 @@ def observers_rung(project, layer):
         proof="" if result == Result.VERIFIED.value else layer.get("message", ""),
         reports=report_rows(reports),
     )
+
+
+def rebuilds_rung(project, layer, release):
+    title = gettext("Independent rebuilds")
+    required = project.rebuilds_required > 0
+    proof = release.get_absolute_url() + "#rebuilt" if release is not None else ""
+    if not layer:
+        piece = Piece(
+            Result.UNCHECKED.value, gettext("No independent rebuilder has rebuilt this version yet.")
+        )
+        return Rung(REBUILDS, title, piece, required, proof=proof)
+    result, reason = layer["result"], layer.get("reason") or ""
+    if result == Result.VERIFIED.value:
+        sentence = ngettext(
+            "Reproduced by %(reproduced)s of %(count)s independent rebuilder.",
+            "Reproduced by %(reproduced)s of %(count)s independent rebuilders.",
+            layer.get("rebuilt_by") or 0,
+        ) % {"reproduced": layer.get("reproduced") or 0, "count": layer.get("rebuilt_by") or 0}
+    else:
+        sentence = str(reasons.status_sentence(result, reason))
+        proof = layer.get("message", "")
+    return Rung(REBUILDS, title, Piece(result, sentence), required, proof=proof)

@@ -232,10 +232,7 @@ def rebuilds_layer(environment, deployment, rebuilds):
     if deployment is None:
         return None
     release = deployment.release
-    latest = {}
-    for rebuild in rebuilds:
-        if rebuild.release_id == release.pk and rebuild.rebuilder.removed_at is None:
-            latest.setdefault(rebuild.rebuilder_id, rebuild)
+    latest = latest_rebuilds(release, rebuilds)
     if not latest and not required:
         return None
     reproduced = sum(rebuild.result == "reproduced" for rebuild in latest.values())
@@ -269,6 +266,16 @@ def rebuilds_layer(environment, deployment, rebuilds):
         "message": f"Release {release.version} is reproduced by {reproduced} of {len(latest)} rebuilders.",
         **layer,
     }
+
+
+def latest_rebuilds(release, rebuilds):
+    """``{rebuilder id: Rebuild}``: each active rebuilder's latest rebuild of ``release`` (``rebuilds``
+    newest first). The one rule for which rebuilds count, on the pages as in the light."""
+    latest = {}
+    for rebuild in rebuilds:
+        if rebuild.release_id == release.pk and rebuild.rebuilder.removed_at is None:
+            latest.setdefault(rebuild.rebuilder_id, rebuild)
+    return latest
 
 
 def hasattr_answer(rebuild):

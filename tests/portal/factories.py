@@ -55,6 +55,7 @@ def make_envelope(
     artifact_name="app.tar.gz",
     served_files=(),
     inline_scripts=(),
+    build=None,
 ):
     """A DSSE envelope (dict) over an in-toto statement for ``artifact``'s bytes, listing the
     ``served_files`` (``statement.ServedFile``) and ``inline_scripts`` of a web release if given."""
@@ -66,6 +67,7 @@ def make_envelope(
         ci_build_url=ci_build_url,
         served_files=served_files,
         inline_scripts=inline_scripts,
+        build=build,
     )
     return dsse.sign_envelope(statement.statement_to_payload(doc), private_key)
 
