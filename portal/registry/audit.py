@@ -1,15 +1,16 @@
 """The self-audit's second half: every release, deployment, signing key, CI identity, operator's note,
-observer and observer report must still say what it logged.
+observer, observer report, rebuilder, rebuild and answer to a rebuild must still say what it logged.
 
 The log's tree audit proves its entries were not changed; this proves the records they describe were
 not either, by someone editing the database directly. It needs both the records and the log, so it
 lives here, above the log, and registers itself with the log's ``audit`` (``RegistryConfig.ready``).
-Each Release, Deployment, SigningKey, TrustedIdentity, StatusNote, Observer and ObserverReport row is
-turned into the entry body the registry would write for it today (the same builders, so the two can never
-drift apart) and compared member by member with the entry logged when it was written, by
-``verifier.entries.entry_differences``, the comparison volunteers run on proof bundles. ``by`` is left
+Each Release, Deployment, SigningKey, TrustedIdentity, StatusNote, Observer, ObserverReport, Rebuilder,
+Rebuild and RebuildAnswer row is turned into the entry body the registry would write for it today (the
+same builders, so the two can never drift apart) and compared member by member with the entry logged
+when it was written, by ``verifier.entries.entry_differences``, the comparison volunteers run on proof
+bundles. ``by`` is left
 out: it names a token or a user, and those may be renamed. A release's envelope (and an observer
-report's) is compared through its SHA-256, recomputed from the stored text.
+report's, and a rebuild's) is compared through its SHA-256, recomputed from the stored text.
 
 A row without its entry was inserted behind the application's back; an entry without its row means the
 row was deleted. Rows are read in chunks of primary keys, each chunk together with its entries, so time
@@ -27,7 +28,18 @@ from portal.transparency.models import LogEntry
 from portal.transparency.services import LogCorrupted
 from verifier.entries import ABSENT, entry_differences, parse_entry
 
-from .models import Deployment, Observer, ObserverReport, Release, SigningKey, StatusNote, TrustedIdentity
+from .models import (
+    Deployment,
+    Observer,
+    ObserverReport,
+    Rebuild,
+    RebuildAnswer,
+    Rebuilder,
+    Release,
+    SigningKey,
+    StatusNote,
+    TrustedIdentity,
+)
 from .services import (
     deployment_entry_body,
     identity_added_entry_body,
@@ -35,9 +47,12 @@ from .services import (
     key_added_entry_body,
     key_revoked_entry_body,
     note_entry_body,
-    observer_added_entry_body,
-    observer_removed_entry_body,
     observer_report_entry_body,
+    party_added_entry_body,
+    party_kind,
+    party_removed_entry_body,
+    rebuild_answer_entry_body,
+    rebuild_entry_body,
     release_entry_body,
 )
 
@@ -99,28 +114,28 @@ def note_entries(note):
     return [Expected("note", note_entry_body(note))]
 
 
-def observer_entries(observer):
+def party_entries(party):
+    """An observer's or a rebuilder's ``<kind>_added`` entry, and its ``<kind>_removed`` once removed."""
+    kind = party_kind(type(party))
     return [
-        Expected("observer_added", observer_added_entry_body(observer)),
-        Expected(
-            "observer_removed",
-            observer_removed_entry_body(observer),
-            required=observer.removed_at is not None,
-        ),
+        Expected(f"{kind}_added", party_added_entry_body(party)),
+        Expected(f"{kind}_removed", party_removed_entry_body(party), required=party.removed_at is not None),
     ]
 
 
-def observer_name(observer):
-    return f"observer {observer.pk} ({observer.name})"
+def party_name(party):
+    return f"{party_kind(type(party))} {party.pk} ({party.name})"
+
+
+def envelope_entries(kind, body, record):
+    """A signed record's entry, and its envelope's hash recomputed from the stored text (as a release's),
+    so an edited text is caught even when the stored ``envelope_sha256`` column was left alone."""
+    envelope = {"envelope_sha256": hashlib.sha256(record.envelope.encode()).hexdigest()}
+    return [Expected(kind, body), Expected(kind, envelope, label="envelope (its sha256)")]
 
 
 def observer_report_entries(report):
-    # As a release's envelope: its hash is recomputed, so an edited text is caught too.
-    envelope = {"envelope_sha256": hashlib.sha256(report.envelope.encode()).hexdigest()}
-    return [
-        Expected("observer_report", observer_report_entry_body(report)),
-        Expected("observer_report", envelope, label="envelope (its sha256)"),
-    ]
+    return envelope_entries("observer_report", observer_report_entry_body(report), report)
 
 
 def observer_report_name(report):
@@ -129,6 +144,27 @@ def observer_report_name(report):
         f"observer report {report.pk} of observer '{report.observer.name}' on project "
         f"'{environment.project.slug}' ({environment.name})"
     )
+
+
+def rebuild_entries(rebuild):
+    return envelope_entries("rebuild", rebuild_entry_body(rebuild), rebuild)
+
+
+def rebuild_name(rebuild):
+    release = rebuild.release
+    return (
+        f"rebuild {rebuild.pk} by rebuilder '{rebuild.rebuilder.name}' of release {release.pk} "
+        f"({release.version}) of project '{release.project.slug}'"
+    )
+
+
+def rebuild_answer_entries(answer):
+    return [Expected("rebuild_answer", rebuild_answer_entry_body(answer))]
+
+
+def rebuild_answer_name(answer):
+    project = answer.rebuild.release.project
+    return f"answer {answer.pk} to rebuild {answer.rebuild_id} of project '{project.slug}'"
 
 
 def release_name(release):
@@ -180,14 +216,7 @@ RECORD_TYPES = [
         plural="CI identities",
     ),
     RecordType("note", StatusNote, ("project", "environment"), ("note",), note_entries, note_name),
-    RecordType(
-        "observer",
-        Observer,
-        (),
-        ("observer_added", "observer_removed"),
-        observer_entries,
-        observer_name,
-    ),
+    RecordType("observer", Observer, (), ("observer_added", "observer_removed"), party_entries, party_name),
     RecordType(
         "observer report",
         ObserverReport,
@@ -195,6 +224,26 @@ RECORD_TYPES = [
         ("observer_report",),
         observer_report_entries,
         observer_report_name,
+    ),
+    RecordType(
+        "rebuilder", Rebuilder, (), ("rebuilder_added", "rebuilder_removed"), party_entries, party_name
+    ),
+    RecordType(
+        "rebuild",
+        Rebuild,
+        ("rebuilder", "release__project"),
+        ("rebuild",),
+        rebuild_entries,
+        rebuild_name,
+    ),
+    RecordType(
+        "answer to a rebuild",
+        RebuildAnswer,
+        ("rebuild__release__project",),
+        ("rebuild_answer",),
+        rebuild_answer_entries,
+        rebuild_answer_name,
+        plural="answers to rebuilds",
     ),
 ]
 

@@ -18,11 +18,19 @@ from django.utils import timezone
 
 from portal.http import Refusal
 from portal.transparency.services import LogClosed, append_entry
-from verifier import dsse, entries, jsontext, keyless, observation
-from verifier.errors import ClaimMismatch, FormatError, SignatureError, StatementError, UntrustedSigner
+from verifier import dsse, entries, jsontext, keyless, observation, rebuilds
+from verifier.errors import (
+    ClaimMismatch,
+    FormatError,
+    SignatureError,
+    StatementError,
+    UntrustedSigner,
+    VerifierError,
+)
 from verifier.keyless import KeylessError
 from verifier.keys import load_public_key
 from verifier.release import Claims, check_release, same_repository
+from verifier.statement import parse_statement
 
 from .models import (
     NOTE_MAX_LENGTH,
@@ -31,6 +39,9 @@ from .models import (
     Observer,
     ObserverReport,
     Project,
+    Rebuild,
+    RebuildAnswer,
+    Rebuilder,
     Release,
     ReleaseComponent,
     SigningKey,
@@ -603,13 +614,14 @@ def post_note(project, *, kind, text, environment=None, starts_at=None, ends_at=
     return note
 
 
-def check_note_text(text):
-    """The note's text, trimmed: one line of plain text, at most ``NOTE_MAX_LENGTH`` characters."""
+def check_note_text(text, *, limit=NOTE_MAX_LENGTH, holds="a note"):
+    """The text of a note (or of another public statement an operator ``holds``), trimmed: one line of
+    plain text, at most ``limit`` characters."""
     text = (text or "").strip()
     if not text:
         raise Refused("text", "text is required: what the operator tells the public.")
-    if len(text) > NOTE_MAX_LENGTH:
-        raise Refused("text", f"text is {len(text)} characters long; a note holds at most {NOTE_MAX_LENGTH}.")
+    if len(text) > limit:
+        raise Refused("text", f"text is {len(text)} characters long; {holds} holds at most {limit}.")
     if any(unicodedata.category(character) in ("Cc", "Cf", "Zl", "Zp") for character in text):
         raise Refused("text", "text must be one line of plain text, without control or format characters.")
     return text
@@ -622,24 +634,28 @@ def note_entry_body(note, *, by=None):
     )
 
 
-# --- independent observers ------------------------------------------------------------------------
+# --- independent parties: observers and rebuilders -------------------------------------------------
+# An observer and a rebuilder are registered, authenticated and removed alike (``RegisteredParty``); each
+# kind's entries are ``<kind>_added`` and ``<kind>_removed``, its id member ``<kind>_id``.
 
-# An observation is one statement with a capped message and at most 20 served-file problems: far below.
-OBSERVER_REPORT_MAX_BYTES = 256 * 1024
-# An observer's clock may run a little ahead; a report older than an hour says nothing about now.
-OBSERVATION_MAX_AHEAD = datetime.timedelta(minutes=10)
-OBSERVATION_MAX_AGE = datetime.timedelta(hours=1)
+
+def party_kind(party_model):
+    """The kind of party a model holds, as its entry types spell it: ``observer`` or ``rebuilder``."""
+    return party_model._meta.model_name
 
 
 @transaction.atomic
-def add_observer(name, pem, *, user=None):
-    """Register an independent observer by its public name and public key; returns ``(observer, token)``.
+def add_party(party_model, name, pem, *, user=None):
+    """Register an independent party (``Observer`` or ``Rebuilder``) by its public name and public key;
+    returns ``(party, token)``.
 
-    The token (``vto_…``) is returned this once: only its SHA-256 is stored. A name or a key already
-    registered (even for an observer since removed) is refused, so one party never counts twice.
+    The token (the model's ``TOKEN_PREFIX`` and 32 random bytes) is returned this once: only its SHA-256 is
+    stored. A name or a key already registered to a party of this kind (even one since removed) is
+    refused, so one party never counts twice.
     """
+    kind = party_kind(party_model)
     name = (name or "").strip()
-    if not name or len(name) > Observer._meta.get_field("name").max_length:
+    if not name or len(name) > party_model._meta.get_field("name").max_length:
         raise Refused("name", "name is required: at most 100 characters, shown to the public.")
     if any(unicodedata.category(character) in ("Cc", "Cf", "Zl", "Zp") for character in name):
         raise Refused("name", "name must be one line of plain text, without control or format characters.")
@@ -647,60 +663,99 @@ def add_observer(name, pem, *, user=None):
         key = load_public_key(pem)
     except FormatError as exc:
         raise Refused("public_key_pem", str(exc)) from exc
-    if Observer.objects.filter(name=name).exists():
-        raise Refused("name", f"There is already an observer named '{name}'.", status=409)
-    holder = Observer.objects.filter(key_id=key.key_id).first()
+    if party_model.objects.filter(name=name).exists():
+        raise Refused("name", f"There is already {article(kind)} {kind} named '{name}'.", status=409)
+    holder = party_model.objects.filter(key_id=key.key_id).first()
     if holder is not None:
-        raise Refused(
-            "public_key_pem", f"This key is already the key of observer '{holder.name}'.", status=409
-        )
-    raw = Observer.TOKEN_PREFIX + secrets.token_urlsafe(32)
-    observer = Observer.objects.create(
+        raise Refused("public_key_pem", f"This key is already the key of {kind} '{holder.name}'.", status=409)
+    raw = party_model.TOKEN_PREFIX + secrets.token_urlsafe(32)
+    party = party_model.objects.create(
         name=name,
         public_key_pem=key.pem,
         algorithm=key.algorithm,
         key_id=key.key_id,
-        token_hash=observer_token_hash(raw),
+        token_hash=party_token_hash(raw),
         added_at=timezone.now(),
     )
-    append_or_refuse(
-        "observer_added", observer_added_entry_body(observer, by=actor(user=user)), object_id=observer.pk
-    )
-    return observer, raw
+    append_or_refuse(f"{kind}_added", party_added_entry_body(party, by=actor(user=user)), object_id=party.pk)
+    return party, raw
 
 
-def observer_token_hash(raw):
+def article(noun):
+    return "an" if noun[:1] in "aeiou" else "a"
+
+
+def party_token_hash(raw):
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def observer_added_entry_body(observer, *, by=None):
-    return row_entry_body("observer_added", observer, by=by, observer_id=observer.pk)
+def party_added_entry_body(party, *, by=None):
+    kind = party_kind(type(party))
+    return row_entry_body(f"{kind}_added", party, by=by, **{f"{kind}_id": party.pk})
 
 
 @transaction.atomic
-def remove_observer(observer, *, at=None, user=None):
-    """Stop accepting ``observer``'s reports from ``at`` (default now); its earlier reports stay."""
-    observer = Observer.objects.select_for_update().get(pk=observer.pk)
-    if observer.removed_at is not None:
-        return observer
-    observer.removed_at = at or timezone.now()
-    observer.save(update_fields=["removed_at"])
+def remove_party(party, *, at=None, user=None):
+    """Stop accepting ``party``'s statements from ``at`` (default now); those it posted before stay."""
+    party = type(party).objects.select_for_update().get(pk=party.pk)
+    if party.removed_at is not None:
+        return party
+    party.removed_at = at or timezone.now()
+    party.save(update_fields=["removed_at"])
+    kind = party_kind(type(party))
     append_or_refuse(
-        "observer_removed", observer_removed_entry_body(observer, by=actor(user=user)), object_id=observer.pk
+        f"{kind}_removed", party_removed_entry_body(party, by=actor(user=user)), object_id=party.pk
     )
-    return observer
+    return party
 
 
-def observer_removed_entry_body(observer, *, by=None):
-    return row_entry_body("observer_removed", observer, by=by, observer_id=observer.pk)
+def party_removed_entry_body(party, *, by=None):
+    kind = party_kind(type(party))
+    return row_entry_body(f"{kind}_removed", party, by=by, **{f"{kind}_id": party.pk})
+
+
+def authenticate_party(party_model, raw):
+    """The ``party_model`` party whose token is ``raw``, if it is a token of that kind (its prefix) of a
+    party active now; None otherwise."""
+    if not isinstance(raw, str) or not raw.startswith(party_model.TOKEN_PREFIX):
+        return None
+    party = party_model.objects.filter(token_hash=party_token_hash(raw)).first()
+    return party if party is not None and party.is_active_at(timezone.now()) else None
+
+
+def add_observer(name, pem, *, user=None):
+    """``add_party`` for an independent observer (token ``vto_…``)."""
+    return add_party(Observer, name, pem, user=user)
+
+
+def remove_observer(observer, *, at=None, user=None):
+    return remove_party(observer, at=at, user=user)
 
 
 def authenticate_observer(raw):
-    """The observer whose token is ``raw``, if it is an observer token of an observer active now."""
-    if not isinstance(raw, str) or not raw.startswith(Observer.TOKEN_PREFIX):
-        return None
-    observer = Observer.objects.filter(token_hash=observer_token_hash(raw)).first()
-    return observer if observer is not None and observer.is_active_at(timezone.now()) else None
+    return authenticate_party(Observer, raw)
+
+
+def add_rebuilder(name, pem, *, user=None):
+    """``add_party`` for an independent rebuilder (token ``vtb_…``)."""
+    return add_party(Rebuilder, name, pem, user=user)
+
+
+def remove_rebuilder(rebuilder, *, at=None, user=None):
+    return remove_party(rebuilder, at=at, user=user)
+
+
+def authenticate_rebuilder(raw):
+    return authenticate_party(Rebuilder, raw)
+
+
+# --- independent observers ------------------------------------------------------------------------
+
+# An observation is one statement with a capped message and at most 20 served-file problems: far below.
+OBSERVER_REPORT_MAX_BYTES = 256 * 1024
+# An observer's clock may run a little ahead; a report older than an hour says nothing about now.
+OBSERVATION_MAX_AHEAD = datetime.timedelta(minutes=10)
+OBSERVATION_MAX_AGE = datetime.timedelta(hours=1)
 
 
 def record_observer_report(observer, envelope_text, *, now=None):
@@ -722,7 +777,7 @@ def record_observer_report(observer, envelope_text, *, now=None):
         raise Refused(
             None, f"Observer '{observer.name}' is removed: its reports are no longer accepted.", status=403
         )
-    observed = verify_observer_envelope(observer, envelope_text)
+    observed = verify_party_envelope(observer, envelope_text, observation.verify_observation)
     if observed.observer != observer.name:
         raise Refused(
             "envelope",
@@ -764,31 +819,33 @@ def record_observer_report(observer, envelope_text, *, now=None):
     return report
 
 
-def check_report_size(envelope_text):
+def check_report_size(envelope_text, *, holds="an observer report", limit=OBSERVER_REPORT_MAX_BYTES):
+    """The envelope as text, refused unless it is a string of at most ``limit`` bytes in UTF-8 (413)."""
     if not isinstance(envelope_text, str):
         raise Refused("envelope", "envelope must be a DSSE envelope: a JSON object or its JSON text.")
     try:
         size = len(jsontext.utf8_bytes(envelope_text, what="the envelope"))
     except FormatError as exc:
         raise Refused("envelope", str(exc)) from exc
-    if size > OBSERVER_REPORT_MAX_BYTES:
+    if size > limit:
         raise Refused(
             "envelope",
-            f"The envelope is {size} bytes; an observer report holds at most {OBSERVER_REPORT_MAX_BYTES} "
-            "bytes (256 KiB).",
+            f"The envelope is {size} bytes; {holds} holds at most {limit} bytes ({limit // 1024} KiB).",
             status=413,
         )
     return envelope_text
 
 
-def verify_observer_envelope(observer, envelope_text):
-    """``verifier.observation.verify_observation`` under the observer's key, its errors as ``Refused``."""
+def verify_party_envelope(party, envelope_text, verify):
+    """``verify(envelope_text, public key)`` (``verifier.observation.verify_observation``,
+    ``verifier.rebuilds.verify_rebuild``) under ``party``'s registered key, its errors as ``Refused``."""
     try:
-        return observation.verify_observation(envelope_text, load_public_key(observer.public_key_pem))
+        return verify(envelope_text, load_public_key(party.public_key_pem))
     except SignatureError as exc:
         raise Refused(
             "envelope",
-            f"The signature does not verify under observer '{observer.name}'s key ({observer.short_id}…).",
+            f"The signature does not verify under {party_kind(type(party))} '{party.name}'s key "
+            f"({party.short_id}…).",
         ) from exc
     except (FormatError, StatementError) as exc:
         raise Refused("envelope", f"{str(exc)[:1].upper()}{str(exc)[1:]}.") from exc
@@ -848,6 +905,230 @@ def observer_report_entry_body(report):
     )
 
 
+# --- independent rebuilders -----------------------------------------------------------------------
+
+# A rebuild attestation is one statement with at most 64 subjects: far below.
+REBUILD_MAX_BYTES = 256 * 1024
+# A rebuilder's clock may run a little ahead, as an observer's may.
+REBUILD_MAX_AHEAD = datetime.timedelta(minutes=10)
+
+
+def record_rebuild(rebuilder, envelope_text, *, now=None):
+    """Verify a rebuild attestation (``verifier.rebuilds``) signed by ``rebuilder``, compare what it got
+    with the release's signed subjects (``compare_rebuild``) and record it with its log entry, in one
+    transaction; returns the rebuild, with ``differences`` (name, the release's, the rebuilder's).
+
+    Refused: an envelope over ``REBUILD_MAX_BYTES`` (413); a rebuilder removed by ``now`` or an
+    attestation signed for another rebuilder's name (403); an unknown project or release (404); the same
+    envelope, or another with the same ``invocationId`` for the same release, already recorded: a replay
+    (409); and (400) a malformed envelope or attestation, a signature that does not verify under the
+    rebuilder's key, a release link whose version or artifact digest is not the release's, a repository
+    or commit other than the release's, subjects the release does not have or lacking some of its own,
+    and a ``rebuilt_at`` (its ``finishedOn``) more than ``REBUILD_MAX_AHEAD`` ahead of ``now`` or before
+    the release was registered.
+    """
+    now = now or timezone.now()
+    envelope_text = check_report_size(
+        compact(envelope_text), holds="a rebuild attestation", limit=REBUILD_MAX_BYTES
+    )
+    rebuilder = Rebuilder.objects.get(pk=rebuilder.pk)  # as it is now: removed since it was read, say
+    if not rebuilder.is_active_at(now):
+        raise Refused(
+            None, f"Rebuilder '{rebuilder.name}' is removed: its rebuilds are no longer accepted.", status=403
+        )
+    rebuilt = verify_party_envelope(rebuilder, envelope_text, rebuilds.verify_rebuild)
+    if rebuilt.rebuilder != rebuilder.name:
+        raise Refused(
+            "envelope",
+            f"The rebuild is signed for rebuilder '{rebuilt.rebuilder}', but this token is rebuilder "
+            f"'{rebuilder.name}'s.",
+            status=403,
+        )
+    release = rebuilt_release(rebuilt)
+    check_rebuilt_source(release, rebuilt)
+    check_rebuilt_at(release, rebuilt.finished_on, now)
+    try:
+        comparison = rebuilds.compare_rebuild(release_statement(release).subjects, rebuilt)
+    except StatementError as exc:
+        raise Refused("envelope", f"{str(exc)[:1].upper()}{str(exc)[1:]}.") from exc
+    envelope_text = canonical(envelope_text)  # one spelling, so the same envelope is found again
+    envelope_sha256 = hashlib.sha256(envelope_text.encode()).hexdigest()
+    with transaction.atomic():
+        # One rebuild of a rebuilder at a time, so that two copies of one envelope never both pass.
+        Rebuilder.objects.select_for_update().filter(pk=rebuilder.pk).first()
+        check_not_replayed(rebuilder, release, rebuilt, envelope_sha256)
+        rebuild = Rebuild.objects.create(
+            rebuilder=rebuilder,
+            release=release,
+            rebuilt_at=rebuilt.finished_on,
+            received_at=now,
+            result=comparison.result,
+            subjects=[subject.to_json() for subject in rebuilt.subjects],
+            envelope=envelope_text,
+            envelope_sha256=envelope_sha256,
+        )
+        append_or_refuse("rebuild", rebuild_entry_body(rebuild), object_id=rebuild.pk)
+    rebuild.differences = comparison.differences
+    return rebuild
+
+
+def rebuilt_release(rebuilt):
+    """The release the attestation names: its project, id, version and artifact digest must all agree."""
+    project = get_project(rebuilt.project)
+    release = Release.objects.select_related("project").filter(project=project, pk=rebuilt.release_id).first()
+    if release is None:
+        raise Refused(
+            "envelope", f"Project '{project.slug}' has no release {rebuilt.release_id}.", status=404
+        )
+    try:
+        rebuilds.check_release_link(
+            rebuilt,
+            project=project.slug,
+            version=release.version,
+            release_id=release.pk,
+            artifact_digest=release.artifact_digest,
+        )
+    except StatementError as exc:
+        raise Refused("envelope", f"{str(exc)[:1].upper()}{str(exc)[1:]}.") from exc
+    return release
+
+
+def check_rebuilt_source(release, rebuilt):
+    """A rebuild is of the release's own commit of its own repository."""
+    if rebuilt.commit != release.source_commit:
+        raise Refused(
+            "envelope",
+            f"The rebuild is of commit {rebuilt.commit}, but release {release.version} was built from "
+            f"{release.source_commit}.",
+        )
+    if not same_repository(rebuilt.repository, release.repo_url):
+        raise Refused(
+            "envelope",
+            f"The rebuild is of repository {rebuilt.repository!r}, but release {release.version} was built "
+            f"from {release.repo_url!r}.",
+        )
+
+
+def check_rebuilt_at(release, rebuilt_at, now):
+    if rebuilt_at > now + REBUILD_MAX_AHEAD:
+        raise Refused(
+            "envelope",
+            f"finishedOn ({entries.format_time(rebuilt_at)}) is more than 10 minutes ahead of the portal's "
+            f"clock ({entries.format_time(now)}); check the rebuilder's clock.",
+        )
+    if rebuilt_at < release.registered_at:
+        raise Refused(
+            "envelope",
+            f"finishedOn ({entries.format_time(rebuilt_at)}) is before release {release.version} was "
+            f"registered ({entries.format_time(release.registered_at)}): a rebuild comes after its release.",
+        )
+
+
+def release_statement(release):
+    """The statement the release's evidence signs (an envelope, or a Sigstore bundle's). Its signature was
+    checked when the release was registered; the self-audit holds the stored text to its logged hash."""
+    envelope = json.loads(release.sigstore_bundle)["dsseEnvelope"] if release.is_keyless else release.envelope
+    return parse_statement(dsse.parse_envelope(envelope).payload)
+
+
+def check_not_replayed(rebuilder, release, rebuilt, envelope_sha256):
+    """A 409 when ``rebuilder`` already posted this envelope, or this run (its ``invocationId``) of
+    ``release``: a rebuild counts once. Run inside the transaction that records it."""
+    earlier = Rebuild.objects.filter(rebuilder=rebuilder)
+    replayed = earlier.filter(envelope_sha256=envelope_sha256).first()
+    if replayed is None:
+        # The invocation id is not a column: it is read back from the few envelopes of this release.
+        replayed = next(
+            (
+                rebuild
+                for rebuild in earlier.filter(release=release).only("pk", "envelope")
+                if invocation_id(rebuild.envelope) == rebuilt.invocation_id
+            ),
+            None,
+        )
+    if replayed is not None:
+        raise Refused(
+            "envelope",
+            f"This rebuild is already recorded (rebuild {replayed.pk}, invocationId "
+            f"{rebuilt.invocation_id!r}): each run of a rebuilder is posted once.",
+            status=409,
+        )
+
+
+def invocation_id(envelope_text):
+    """The ``invocationId`` of a stored attestation (None if it no longer reads: the self-audit says so)."""
+    try:
+        return rebuilds.parse_rebuild(dsse.parse_envelope(envelope_text).payload).invocation_id
+    except VerifierError:
+        return None
+
+
+def rebuild_entry_body(rebuild):
+    release, rebuilder = rebuild.release, rebuild.rebuilder
+    return row_entry_body(
+        "rebuild",
+        rebuild,
+        project=release.project.slug,
+        release_id=release.pk,
+        version=release.version,
+        rebuild_id=rebuild.pk,
+        rebuilder=rebuilder.name,
+        rebuilder_key_id=rebuilder.key_id,
+    )
+
+
+def answer_rebuild(rebuild, text, *, token=None, user=None):
+    """Record an operator's public answer to a rebuild that got something else, with its log entry; a
+    CI token must be of the release's project. Returns the answer.
+
+    Refused: a token of another project (403), a rebuild that reproduced the release (400, there is
+    nothing to answer), one already answered (409: an answer is given once, never edited), and a text
+    that is empty, longer than the answer holds or not one line of plain text (400).
+    """
+    project = rebuild.release.project
+    if token is not None:
+        check_token_scope(token, project)
+    if rebuild.result != Rebuild.Result.DIFFERS:
+        raise Refused(
+            "rebuild",
+            f"Rebuild {rebuild.pk} reproduced release {rebuild.release.version}: only a rebuild that got "
+            "something else is answered.",
+        )
+    text = check_note_text(
+        text, limit=RebuildAnswer._meta.get_field("text").max_length, holds="an answer to a rebuild"
+    )
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            answer = RebuildAnswer.objects.create(
+                rebuild=rebuild, text=text, **RebuildAnswer.authored_by(token, user), registered_at=now
+            )
+            append_or_refuse(
+                "rebuild_answer",
+                rebuild_answer_entry_body(answer, by=actor(token, user)),
+                object_id=answer.pk,
+            )
+    except IntegrityError:
+        raise Refused(
+            "rebuild", f"Rebuild {rebuild.pk} is already answered: an answer is given once.", status=409
+        ) from None
+    return answer
+
+
+def rebuild_answer_entry_body(answer, *, by=None):
+    rebuild = answer.rebuild
+    return row_entry_body(
+        "rebuild_answer",
+        answer,
+        by=by,
+        project=rebuild.release.project.slug,
+        release_id=rebuild.release_id,
+        rebuild_id=rebuild.pk,
+        answer_id=answer.pk,
+        answered_at=answer.registered_at,
+    )
+
+
 # --- lookups used by the API and the commands ------------------------------------------------------
 
 
@@ -874,7 +1155,12 @@ __all__ = [
     "Refused",
     "add_identity",
     "add_observer",
+    "add_party",
+    "add_rebuilder",
+    "answer_rebuild",
     "authenticate_observer",
+    "authenticate_party",
+    "authenticate_rebuilder",
     "add_signing_key",
     "check_token_scope",
     "find_release",
@@ -883,8 +1169,11 @@ __all__ = [
     "post_note",
     "record_deployment",
     "record_observer_report",
+    "record_rebuild",
     "register_release",
     "remove_identity",
     "remove_observer",
+    "remove_party",
+    "remove_rebuilder",
     "revoke_signing_key",
 ]

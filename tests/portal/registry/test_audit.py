@@ -75,7 +75,8 @@ def test_records_that_match_their_entries_pass(log):
     assert run.ok, run.message
     expected = (
         "Every record matches its log entries (releases: 3, deployments: 1, signing keys: 2, "
-        "CI identities: 0, notes: 0, observers: 0, observer reports: 0)"
+        "CI identities: 0, notes: 0, observers: 0, observer reports: 0, rebuilders: 0, rebuilds: 0, "
+        "answers to rebuilds: 0)"
     )
     assert expected in run.message
 
