@@ -12,7 +12,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
 from portal.registry import services
-from portal.registry.models import ApiToken, Observer
+from portal.registry.models import ApiToken, Observer, Rebuilder
 
 # Longer than any token we issue; a longer header is refused before it is hashed.
 MAX_TOKEN_LENGTH = 200
@@ -47,14 +47,32 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         return self.keyword
 
 
-class ObserverTokenAuthentication(BearerTokenAuthentication):
-    """``Authorization: Bearer vto_…``, an independent observer's token; sets ``request.auth`` to the
-    ``Observer``. A project token is not valid here, as an observer token is not valid for CI's endpoints."""
+class PartyTokenAuthentication(BearerTokenAuthentication):
+    """``Authorization: Bearer <prefix>…``, the token of an independent party of ``party_model``'s kind
+    (``services.authenticate_party``); sets ``request.auth`` to the party. A project token is not valid
+    here, nor another kind of party's, as a party's token is not valid for CI's endpoints."""
 
-    invalid = "The token is not a valid observer token, or its observer was removed."
+    party_model = None
+
+    @property
+    def invalid(self):
+        kind = services.party_kind(self.party_model)
+        return f"The token is not a valid {kind} token, or its {kind} was removed."
 
     def find(self, raw):
-        return services.authenticate_observer(raw)
+        return services.authenticate_party(self.party_model, raw)
+
+
+class ObserverTokenAuthentication(PartyTokenAuthentication):
+    """``Authorization: Bearer vto_…``, an independent observer's token."""
+
+    party_model = Observer
+
+
+class RebuilderTokenAuthentication(PartyTokenAuthentication):
+    """``Authorization: Bearer vtb_…``, an independent rebuilder's token."""
+
+    party_model = Rebuilder
 
 
 class HasProjectToken(permissions.BasePermission):
@@ -66,13 +84,23 @@ class HasProjectToken(permissions.BasePermission):
         return isinstance(request.auth, ApiToken)
 
 
-class HasObserverToken(permissions.BasePermission):
-    """Lets in a request carrying the token of an observer registered and not removed."""
+class HasPartyToken(permissions.BasePermission):
+    """Lets in a request carrying the token of a ``party_model`` party registered and not removed."""
 
-    message = "This endpoint needs an observer token: send 'Authorization: Bearer vto_…'."
+    party_model = None
 
     def has_permission(self, request, view):
-        return isinstance(request.auth, Observer)
+        return isinstance(request.auth, self.party_model)
+
+
+class HasObserverToken(HasPartyToken):
+    party_model = Observer
+    message = "This endpoint needs an observer token: send 'Authorization: Bearer vto_…'."
+
+
+class HasRebuilderToken(HasPartyToken):
+    party_model = Rebuilder
+    message = "This endpoint needs a rebuilder token: send 'Authorization: Bearer vtb_…'."
 
 
 class ObserverTokenScheme(OpenApiAuthenticationExtension):
@@ -84,6 +112,19 @@ class ObserverTokenScheme(OpenApiAuthenticationExtension):
             "type": "http",
             "scheme": "bearer",
             "description": "An independent observer's token (vto_…), from `manage.py addobserver` or the "
+            "admin.",
+        }
+
+
+class RebuilderTokenScheme(OpenApiAuthenticationExtension):
+    target_class = RebuilderTokenAuthentication
+    name = "rebuilderToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An independent rebuilder's token (vtb_…), from `manage.py addrebuilder` or the "
             "admin.",
         }
 

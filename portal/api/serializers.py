@@ -12,8 +12,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
+from portal.monitoring.layers import latest_rebuilds
 from portal.monitoring.models import Light, public_state, status_of
-from portal.registry.models import COMMIT_VALIDATOR, NOTE_MAX_LENGTH, StatusNote
+from portal.registry.models import COMMIT_VALIDATOR, NOTE_MAX_LENGTH, RebuildAnswer, StatusNote
 from verifier.digest import parse_digest
 from verifier.errors import FormatError
 
@@ -175,6 +176,22 @@ class ObserverReportCreateSerializer(serializers.Serializer):
     )
 
 
+class RebuildCreateSerializer(serializers.Serializer):
+    envelope = EnvelopeField(
+        help_text="The rebuild attestation (docs/formats/rebuild.md): an in-toto Statement v1 in a DSSE "
+        "envelope signed with the rebuilder's registered key, as `vitrina-verify rebuild --publish` posts it."
+    )
+
+
+class RebuildAnswerCreateSerializer(serializers.Serializer):
+    text = serializers.CharField(
+        max_length=RebuildAnswer._meta.get_field("text").max_length,
+        trim_whitespace=False,
+        help_text="Plain text, one line, shown to the public beside the rebuild exactly as written: why the "
+        "project stands by its release although this rebuild got other bytes.",
+    )
+
+
 # --- output ---------------------------------------------------------------------------------------
 
 
@@ -256,7 +273,9 @@ class ObserverReportCreatedSerializer(serializers.Serializer):
         return f"/api/v1/observer-reports/{report.pk}/bundle"
 
 
-class ObserverSerializer(serializers.Serializer):
+class PartySerializer(serializers.Serializer):
+    """An independent observer or rebuilder, as registered."""
+
     name = serializers.CharField()
     key_id = serializers.CharField(
         help_text="The lowercase hex sha256 of the key's DER SubjectPublicKeyInfo."
@@ -264,7 +283,47 @@ class ObserverSerializer(serializers.Serializer):
     algorithm = serializers.CharField(help_text="`ed25519` or `ecdsa-p256`.")
     public_key_pem = serializers.CharField()
     added_at = serializers.DateTimeField()
-    removed_at = serializers.DateTimeField(allow_null=True, help_text="null while its reports are accepted.")
+    removed_at = serializers.DateTimeField(
+        allow_null=True, help_text="null while its signed statements are accepted."
+    )
+
+
+class SubjectDifferenceSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    expected = serializers.CharField(help_text="The release's digest, `<algorithm>:<hex>`.")
+    got = serializers.CharField(help_text="What the rebuilder got, in the same algorithm.")
+
+
+class RebuildCreatedSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    rebuilder = serializers.CharField(source="rebuilder.name")
+    project = serializers.CharField(source="release.project.slug")
+    version = serializers.CharField(source="release.version")
+    release_id = serializers.IntegerField()
+    rebuilt_at = serializers.DateTimeField()
+    result = serializers.CharField(
+        help_text="`reproduced` or `differs`: the portal's comparison with the release's subjects."
+    )
+    differences = serializers.SerializerMethodField(help_text="Each subject it got otherwise; empty if none.")
+    log_index = serializers.IntegerField(allow_null=True, help_text="Its index in the transparency log.")
+    bundle_url = serializers.SerializerMethodField(
+        help_text="The release's proof bundle, which carries its rebuilds."
+    )
+
+    @extend_schema_field(SubjectDifferenceSerializer(many=True))
+    def get_differences(self, rebuild):
+        return [difference._asdict() for difference in rebuild.differences]
+
+    def get_bundle_url(self, rebuild) -> str:
+        return f"/api/v1/releases/{rebuild.release_id}/bundle"
+
+
+class RebuildAnswerCreatedSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    rebuild_id = serializers.IntegerField()
+    text = serializers.CharField()
+    registered_at = serializers.DateTimeField()
+    log_index = serializers.IntegerField(allow_null=True, help_text="Its index in the transparency log.")
 
 
 class StatusSerializer(serializers.Serializer):
@@ -369,6 +428,31 @@ class ReleaseSummarySerializer(serializers.Serializer):
     registered_at = serializers.DateTimeField()
     log_index = serializers.IntegerField(allow_null=True)
     url = PageField(help_text="The release's public page.")
+    bundle_url = BundleField()
+
+
+class RebuildAnswerSerializer(serializers.Serializer):
+    text = serializers.CharField()
+    answered_at = serializers.DateTimeField(source="registered_at")
+
+
+class RebuildSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    rebuilder = serializers.CharField(source="rebuilder.name")
+    rebuilt_at = serializers.DateTimeField()
+    result = serializers.CharField(help_text="`reproduced` or `differs`.")
+    subjects = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="What the rebuilder got: each {name, digest: {algorithm: hex}}, as it signed it.",
+    )
+    answer = serializers.SerializerMethodField(
+        help_text="The project's public answer to a rebuild that got other bytes, or null."
+    )
+
+    @extend_schema_field(RebuildAnswerSerializer(allow_null=True))
+    def get_answer(self, rebuild):
+        answer = getattr(rebuild, "answer", None)
+        return RebuildAnswerSerializer(answer).data if answer is not None else None
 
 
 class ReleaseDetailSerializer(ReleaseSummarySerializer):
@@ -388,6 +472,13 @@ class ReleaseDetailSerializer(ReleaseSummarySerializer):
     keyless = serializers.SerializerMethodField(
         help_text="For a keyless release, what its Sigstore bundle's certificate says; else null."
     )
+    rebuilds = RebuildSerializer(many=True, help_text="Every rebuild of the release, newest first.")
+    reproduced = serializers.SerializerMethodField(
+        help_text="How many rebuilders got the release's own bytes (each active rebuilder's latest rebuild)."
+    )
+    rebuilt_by = serializers.SerializerMethodField(
+        help_text="How many active rebuilders rebuilt it: 'reproduced by `reproduced` of `rebuilt_by`'."
+    )
 
     @extend_schema_field({"type": "object", "nullable": True})
     def get_envelope(self, release):
@@ -396,3 +487,13 @@ class ReleaseDetailSerializer(ReleaseSummarySerializer):
     @extend_schema_field(KeylessSerializer(allow_null=True))
     def get_keyless(self, release):
         return KeylessSerializer(release).data if release.is_keyless else None
+
+    def get_reproduced(self, release) -> int:
+        return sum(rebuild.result == "reproduced" for rebuild in self.counted(release))
+
+    def get_rebuilt_by(self, release) -> int:
+        return len(self.counted(release))
+
+    @staticmethod
+    def counted(release):
+        return latest_rebuilds(release, release.rebuilds.all()).values()

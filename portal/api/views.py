@@ -9,7 +9,7 @@ import io
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db.models import OuterRef, Prefetch, Subquery, prefetch_related_objects
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import MethodNotAllowed, NotAuthenticated
 from rest_framework.request import Request
@@ -18,12 +18,19 @@ from rest_framework.views import APIView
 
 from portal.http import ErrorSerializer, LengthRequired, Pagination
 from portal.registry import services
-from portal.registry.models import Deployment, Environment, Observer, Project, Release
+from portal.registry.models import Deployment, Environment, Observer, Project, Rebuild, Rebuilder, Release
 from portal.transparency.models import LogEntry
 from portal.transparency.services import entry_for
 
 from . import serializers
-from .auth import BearerTokenAuthentication, HasObserverToken, HasProjectToken, ObserverTokenAuthentication
+from .auth import (
+    BearerTokenAuthentication,
+    HasObserverToken,
+    HasProjectToken,
+    HasRebuilderToken,
+    ObserverTokenAuthentication,
+    RebuilderTokenAuthentication,
+)
 
 ERROR = ErrorSerializer
 READ_SIZE = 64 * 1024
@@ -210,16 +217,21 @@ class NoteCreateView(TokenView):
         return Response(body, status=status.HTTP_201_CREATED)
 
 
-class ObserverReportCreateView(TokenView):
+class PartyTokenView(TokenView):
+    """An endpoint for an independent party (an observer, a rebuilder): its own token only, set by a
+    subclass's one authentication and one permission class."""
+
+    def permission_denied(self, request, message=None, code=None):
+        if request.auth is None:
+            raise NotAuthenticated(self.permission_classes[0].message)
+        super().permission_denied(request, message, code)
+
+
+class ObserverReportCreateView(PartyTokenView):
     """An independent observer posts what it saw, signed with its own key, with its own token."""
 
     authentication_classes = [ObserverTokenAuthentication]
     permission_classes = [HasObserverToken]
-
-    def permission_denied(self, request, message=None, code=None):
-        if request.auth is None:
-            raise NotAuthenticated(HasObserverToken.message)
-        super().permission_denied(request, message, code)
 
     @extend_schema(
         summary="Post an observer's signed observation",
@@ -259,6 +271,95 @@ class ObserverReportCreateView(TokenView):
         report.log_index = log_index("observer_report", report.pk)
         body = serializers.ObserverReportCreatedSerializer(report, context={"request": request}).data
         return Response(body, status=status.HTTP_201_CREATED if report.created else status.HTTP_200_OK)
+
+
+class RebuildCreateView(PartyTokenView):
+    """An independent rebuilder posts what it got rebuilding a release, signed with its own key."""
+
+    authentication_classes = [RebuilderTokenAuthentication]
+    permission_classes = [HasRebuilderToken]
+
+    @extend_schema(
+        summary="Post a rebuilder's signed rebuild attestation",
+        description=(
+            "A registered rebuilder posts the attestation `vitrina-verify rebuild --publish` made after "
+            "rebuilding a release's commit by its recorded build instructions (docs/formats/rebuild.md), "
+            "signed with its key. It is verified under that key, its release link, commit and repository "
+            "checked against the release, its subjects compared with the release's signed subjects "
+            "(`result`: reproduced or differs) and logged. An envelope, or a run (its invocationId), is "
+            "posted once: again is a 409."
+        ),
+        request=serializers.RebuildCreateSerializer,
+        responses={
+            201: serializers.RebuildCreatedSerializer,
+            **error_responses(
+                (
+                    400,
+                    "Malformed JSON, a malformed envelope or attestation, a bad signature, another "
+                    "version, digest, commit or repository than the release's, subjects the release "
+                    "does not have (or lacking some), or a time out of range; `fields` names it.",
+                ),
+                (401, "No token, or one that is not a valid rebuilder token (a project token is not)."),
+                (403, "The attestation is signed for another rebuilder's name."),
+                (404, "No such project or release."),
+                (409, "This envelope, or this run of the rebuilder, is already recorded."),
+                (411, "A body without Content-Length, on a server that cannot read one to its end."),
+                (413, "The body or the envelope is larger than allowed (an envelope holds 256 KiB)."),
+                (415, "The body is not JSON."),
+                (503, "The log failed its self-audit; nothing is recorded until an operator resolves it."),
+            ),
+        },
+        tags=["rebuilders"],
+    )
+    def post(self, request):
+        serializer = serializers.RebuildCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        rebuild = services.record_rebuild(request.auth, serializer.validated_data["envelope"])
+        rebuild.log_index = log_index("rebuild", rebuild.pk)
+        body = serializers.RebuildCreatedSerializer(rebuild, context={"request": request}).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class RebuildAnswerCreateView(TokenView):
+    @extend_schema(
+        summary="Answer a rebuild that got other bytes",
+        description=(
+            "The project's public answer to a rebuild whose result differs (why the project still stands "
+            "by its release): logged, shown beside the rebuild, given once and never edited. Until a "
+            "differing rebuild is answered, environments running its release are red."
+        ),
+        request=serializers.RebuildAnswerCreateSerializer,
+        parameters=[OpenApiParameter("id", int, OpenApiParameter.PATH, description="The rebuild's id.")],
+        responses={
+            201: serializers.RebuildAnswerCreatedSerializer,
+            **error_responses(
+                (
+                    400,
+                    "Malformed JSON, a text that is empty, too long or not one line, or a rebuild that "
+                    "reproduced the release (nothing to answer).",
+                ),
+                (401, "No token, or a token that is not valid or was revoked."),
+                (403, "The token belongs to another project than the rebuild's release."),
+                (404, "No such rebuild."),
+                (409, "The rebuild is already answered."),
+                (411, "A body without Content-Length, on a server that cannot read one to its end."),
+                (413, "The body is larger than the server's limit."),
+                (415, "The body is not JSON."),
+                (503, "The log failed its self-audit; nothing is recorded until an operator resolves it."),
+            ),
+        },
+        tags=["rebuilders"],
+    )
+    def post(self, request, pk):
+        serializer = serializers.RebuildAnswerCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        rebuild = Rebuild.objects.select_related("release__project").filter(pk=pk).first()
+        if rebuild is None:
+            raise services.Refused("rebuild", f"There is no rebuild {pk}.", status=404)
+        answer = services.answer_rebuild(rebuild, serializer.validated_data["text"], token=request.auth)
+        answer.log_index = log_index("rebuild_answer", answer.pk)
+        body = serializers.RebuildAnswerCreatedSerializer(answer, context={"request": request}).data
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 # --- public reads ---------------------------------------------------------------------------------
@@ -301,13 +402,24 @@ class ProjectListView(generics.ListAPIView):
 
 @public_read_schema(
     "Independent observers, with their public keys (removed ones too)",
-    serializers.ObserverSerializer(many=True),
+    serializers.PartySerializer(many=True),
     PAGING_ERROR,
 )
 class ObserverListView(generics.ListAPIView):
-    serializer_class = serializers.ObserverSerializer
+    serializer_class = serializers.PartySerializer
     pagination_class = Pagination
     queryset = Observer.objects.order_by("name")
+
+
+@public_read_schema(
+    "Independent rebuilders, with their public keys (removed ones too)",
+    serializers.PartySerializer(many=True),
+    PAGING_ERROR,
+)
+class RebuilderListView(generics.ListAPIView):
+    serializer_class = serializers.PartySerializer
+    pagination_class = Pagination
+    queryset = Rebuilder.objects.order_by("name")
 
 
 @public_read_schema(
@@ -324,6 +436,17 @@ class ProjectDetailView(generics.RetrieveAPIView):
         return project
 
 
+@extend_schema(
+    parameters=[
+        OpenApiParameter(
+            "version",
+            str,
+            OpenApiParameter.QUERY,
+            required=False,
+            description="Only the release of this version (a rebuilder finds a release this way).",
+        )
+    ]
+)
 @public_read_schema(
     "A project's releases, newest first",
     serializers.ReleaseSummarySerializer(many=True),
@@ -336,7 +459,10 @@ class ProjectReleaseListView(generics.ListAPIView):
 
     def get_queryset(self):
         project = services.get_project(self.kwargs["slug"])
-        releases = project.releases.select_related("project").defer("envelope")
+        releases = project.releases.select_related("project").defer("envelope", "sigstore_bundle")
+        version = self.request.query_params.get("version")
+        if version is not None:
+            releases = releases.filter(version=version)
         return with_log_index(releases.order_by("-registered_at", "-id"))
 
 
@@ -352,7 +478,13 @@ class ReleaseDetailView(generics.RetrieveAPIView):
 
     def get_object(self):
         pk = self.kwargs["pk"]
-        release = Release.objects.select_related("project", "signer_key").filter(pk=pk).first()
+        rebuilds = Rebuild.objects.select_related("rebuilder", "answer").order_by("-rebuilt_at", "-id")
+        release = (
+            Release.objects.select_related("project", "signer_key")
+            .prefetch_related(Prefetch("rebuilds", queryset=rebuilds))
+            .filter(pk=pk)
+            .first()
+        )
         if release is None:
             raise services.Refused("release", f"There is no release {pk}.", status=404)
         release.log_index = log_index("release", release.pk)
