@@ -57,9 +57,9 @@ TOKEN_ENV = "VITRINA_OBSERVER_TOKEN"  # noqa: S105 (the variable's name, not a t
 USER_AGENT = f"Vitrina-observer/{__version__}"
 MAX_PROJECT_BYTES = 1024 * 1024
 FETCH_TIMEOUT = 30.0
-# The portal's list of observers is read a page at a time (its largest page), up to a bound.
-OBSERVERS_PAGE = 200
-MAX_OBSERVERS = 10_000
+# The portal's list of observers (or rebuilders) is read a page at a time (its largest page), up to a bound.
+PARTIES_PAGE = 200
+MAX_PARTIES = 10_000
 SLUG = re.compile(r"[A-Za-z0-9_-]{1,50}")
 LABELS = {PASS: "PASS ", FAIL: "FAIL ", SKIP: "SKIP ", ERROR: "ERROR"}
 EXIT_CODES = {
@@ -268,11 +268,15 @@ def _error_detail(body: bytes) -> str:
 
 
 def deployed_statement(bundle: Bundle) -> Statement:
-    """The signed statement of the deployment bundle's release, once ``verify_bundle`` passed it: the
-    envelope's payload, or a keyless release's statement as ``verifier.keyless`` reads it."""
-    release = bundle.release
-    if release is None:
+    """The signed statement of the deployment bundle's release, once ``verify_bundle`` passed it."""
+    if bundle.release is None:
         raise FormatError("the deployment bundle holds no release bundle")
+    return release_statement(bundle.release)
+
+
+def release_statement(release: Bundle) -> Statement:
+    """The signed statement of a release bundle, once ``verify_bundle`` passed it: the envelope's
+    payload, or a keyless release's statement as ``verifier.keyless`` reads it."""
     if release.sigstore_bundle is not None:
         evidence = verify_keyless(release.sigstore_bundle.encode("utf-8"), release.identities)
         return check_keyless_claims(evidence, Claims(artifact_digest=release.record["artifact_digest"]))
@@ -563,32 +567,37 @@ def served_seen(verdict: ServedVerdict) -> ServedFilesSeen:
 
 
 def observer_name(portal: str, private_key: PrivateKey) -> str:
-    """The name the portal registered this observer's key under, from its public list of observers
-    (``GET /api/v1/observers/``, page by page, by key id): a key it does not list as active is bad input,
-    said before anything is checked or signed."""
+    """The name the portal registered this observer's key under (``party_name``)."""
+    return party_name(portal, private_key, "observer")
+
+
+def party_name(portal: str, private_key: PrivateKey, party: str) -> str:
+    """The name the portal registered this ``party``'s key under (``observer`` or ``rebuilder``), from
+    its public list of them (``GET /api/v1/<party>s/``, page by page, by key id): a key it does not list
+    as active is bad input, said before anything is checked or signed."""
     key_id = private_key.public_key.key_id
-    for offset in range(0, MAX_OBSERVERS, OBSERVERS_PAGE):
-        url = f"{portal}/api/v1/observers/?limit={OBSERVERS_PAGE}&offset={offset}"
+    for offset in range(0, MAX_PARTIES, PARTIES_PAGE):
+        url = f"{portal}/api/v1/{party}s/?limit={PARTIES_PAGE}&offset={offset}"
         status, body = fetch_portal(url, MAX_PROJECT_BYTES)
         if status != 200:
             raise PortalUnreachable(f"the portal answered {status} to {url}{_error_detail(body)}")
         try:
-            page = jsontext.loads_object(body, what="the portal's list of observers")["results"]
+            page = jsontext.loads_object(body, what=f"the portal's list of {party}s")["results"]
         except (FormatError, KeyError) as exc:
-            raise PortalUnreachable(f"{url}: not a list of observers ({exc})") from None
+            raise PortalUnreachable(f"{url}: not a list of {party}s ({exc})") from None
         listed = page if isinstance(page, list) else []
-        for observer in listed:
+        for registered in listed:
             if (
-                isinstance(observer, dict)
-                and observer.get("key_id") == key_id
-                and not observer.get("removed_at")
+                isinstance(registered, dict)
+                and registered.get("key_id") == key_id
+                and not registered.get("removed_at")
             ):
-                name = observer.get("name")
+                name = registered.get("name")
                 if isinstance(name, str) and name:
                     return name
-        if len(listed) < OBSERVERS_PAGE:
+        if len(listed) < PARTIES_PAGE:
             break
     raise command.CommandError(
-        f"--key: the portal at {portal} lists no active observer with key {key_id[:16]}…; ask its operators "
-        "to register your public key (manage.py addobserver)"
+        f"--key: the portal at {portal} lists no active {party} with key {key_id[:16]}…; ask its operators "
+        f"to register your public key (manage.py add{party})"
     )

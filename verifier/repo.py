@@ -149,6 +149,35 @@ class RepoMirror:
             ahead_by = _count_between(mirror, commit, head, self.timeout) if on_branch else None
         return RepoCheck(commit_exists=True, on_branch=on_branch, ahead_by=ahead_by, branch_head=head)
 
+    def check_out(self, repo_url: str, commit: str, destination: str | os.PathLike[str]) -> int:
+        """Check out ``commit`` of ``repo_url`` at ``destination`` (a new directory), detached, its
+        ``origin`` the repository's URL; return the commit's committer time (Unix seconds).
+
+        The working tree is a local clone of the mirror, fetched first under this mirror's address
+        rules, so git reads nothing that the address check did not let in. ``CouldNotCheck`` with
+        ``COMMIT_MISSING`` when the repository has no such commit, ``REPO_UNREACHABLE`` when git fails.
+        """
+        check_repo_url(repo_url)
+        check_commit_id(commit)
+        mirror = self._fresh_mirror(repo_url)
+        target = Path(destination).absolute()
+        try:
+            with self._locked(repo_url, fcntl.LOCK_SH):
+                if not _commit_exists(mirror, commit, self.timeout):
+                    raise CouldNotCheck(
+                        Reason.COMMIT_MISSING, f"The repository {repo_url} has no commit {commit}."
+                    )
+                clone = ("clone", "--quiet", "--no-checkout", "--no-hardlinks", "--", str(mirror))
+                _git(target.parent, *clone, str(target), timeout=self.timeout)
+            _git(target, "checkout", "--quiet", "--detach", commit, timeout=self.timeout)
+            _git(target, "remote", "set-url", "origin", repo_url, timeout=self.timeout)
+            committed = _git(target, "log", "-1", "--format=%ct", commit, timeout=self.timeout).stdout
+        except _GitFailed as exc:
+            raise CouldNotCheck(
+                Reason.REPO_UNREACHABLE, f"Could not check out commit {commit} of {repo_url}: {exc}."
+            ) from None
+        return int(committed.strip())
+
     def list_commits(
         self, repo_url: str, old_commit: str | None, new_commit: str, limit: int = 100, *, fetch: bool = True
     ) -> list[dict[str, str]] | None:
