@@ -13,7 +13,7 @@ import binascii
 import hashlib
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -29,11 +29,19 @@ from verifier.entries import (
 )
 from verifier.errors import CouldNotCheck, FormatError, VerificationFailed, VerifierError
 from verifier.keyless import Identity, SigstoreUnavailable, check_keyless_claims, verify_keyless
-from verifier.keys import load_public_key
+from verifier.keys import PublicKey, load_public_key
 from verifier.merkle import leaf_hash, verify_inclusion
 from verifier.note import Checkpoint, make_verifier_key, parse_verifier_key, verify_checkpoint
 from verifier.observation import Observation, verify_observation
 from verifier.reasons import Reason
+from verifier.rebuilds import (
+    REPRODUCED,
+    RebuildComparison,
+    Rebuilt,
+    check_release_link,
+    compare_rebuild,
+    verify_rebuild,
+)
 from verifier.release import Claims, TrustedKey, check_claims, same_repository, verify_signature
 from verifier.repo import check_commit_in_repo
 from verifier.served import served_files_of_directory
@@ -93,7 +101,21 @@ REQUIRED_RECORD_FIELDS: Final[dict[str, dict[str, type | tuple[type, ...]]]] = {
         "expected_digest": (str, type(None)),
         "envelope_sha256": str,
     },
+    # Only inside a release bundle's "rebuilds": the record is the rebuild entry's body.
+    "rebuild": {
+        "project": str,
+        "release_id": int,
+        "version": str,
+        "rebuild_id": int,
+        "rebuilder": str,
+        "rebuilder_key_id": str,
+        "rebuilt_at": str,
+        "result": str,
+        "subjects": list,
+        "envelope_sha256": str,
+    },
 }
+MAX_REBUILDS: Final = 256
 # What a deployment's entry says about its release, which must match the release bundle's record.
 DEPLOYED_RELEASE_FIELDS = ("project", "release_id", "version", "artifact_digest")
 
@@ -115,9 +137,10 @@ class SigningKeyInfo:
 
 
 @dataclass(frozen=True)
-class ObserverInfo:
-    """The observer as an observer report's bundle names it; its key is trusted only once the PEM is
-    shown to be key ``key_id``, the key the report's log entry names."""
+class PartyInfo:
+    """An observer or a rebuilder as a bundle names it (an observer report's signer, a rebuild's
+    rebuilder); its key is trusted only once the PEM is shown to be key ``key_id``, the key the record's
+    log entry names."""
 
     name: str
     key_id: str
@@ -148,7 +171,7 @@ class ProjectInfo:
 
 @dataclass(frozen=True)
 class Bundle:
-    kind: str  # "release", "deployment", "note" or "observer_report"
+    kind: str  # "release", "deployment", "note", "observer_report", or "rebuild" (in a release's rebuilds)
     record: dict[str, Any]
     log: LogProof
     project: ProjectInfo
@@ -157,7 +180,9 @@ class Bundle:
     sigstore_bundle: str | None = None  # keyless release bundles only: the Sigstore bundle's JSON text
     identities: tuple[Identity, ...] = ()  # keyless release bundles only: the CI identities trusted
     release: "Bundle | None" = None  # deployment bundles only: the deployed release's bundle
-    observer: ObserverInfo | None = None  # observer report bundles only: the observer who signed it
+    observer: PartyInfo | None = None  # observer report bundles only: the observer who signed it
+    rebuilds: tuple["Bundle", ...] = ()  # release bundles only: each a "rebuild" (docs/formats/bundle.md)
+    rebuilder: PartyInfo | None = None  # a release bundle's rebuilds only: the rebuilder who signed it
 
 
 @dataclass(frozen=True)
@@ -229,7 +254,9 @@ def _bundle(document: Any, where: str) -> Bundle:
             f"got {str(kind)[:40]!r}"
         )
     keyless = kind == "release" and "sigstore_bundle" in document
-    _fields(document, where, _MEMBERS["keyless release" if keyless else kind])
+    # A release bundle's "rebuilds" is optional: a release nobody rebuilt has none.
+    rebuilt = kind == "release" and "rebuilds" in document
+    _fields(document, where, _MEMBERS["keyless release" if keyless else kind] + ["rebuilds"] * rebuilt)
     if keyless:
         identities = _list(document["identities"], f"{where}.identities")
         if not identities:
@@ -257,7 +284,7 @@ def _bundle(document: Any, where: str) -> Bundle:
     elif kind == "observer_report":
         evidence = {
             "envelope": _string(document["envelope"], f"{where}.envelope"),
-            "observer": ObserverInfo(
+            "observer": PartyInfo(
                 *_strings(
                     document["observer"],
                     f"{where}.observer",
@@ -271,13 +298,43 @@ def _bundle(document: Any, where: str) -> Bundle:
     if kind == "release" and not keyless:
         for name in ("envelope_sha256", "signer_key_id"):
             _string(record[name], f"{where}.release.{name}")
+    project = _project(document["project"], f"{where}.project")
     return Bundle(
         kind=kind,
         record=record,
         log=_log(document["log"], f"{where}.log"),
-        project=_project(document["project"], f"{where}.project"),
+        project=project,
+        rebuilds=_rebuilds(document["rebuilds"], f"{where}.rebuilds", project) if rebuilt else (),
         **evidence,
     )
+
+
+def _rebuilds(value: Any, where: str, project: ProjectInfo) -> tuple[Bundle, ...]:
+    """A release bundle's rebuilds, each read as a ``rebuild`` bundle of the release's project."""
+    rebuilds = _list(value, where)
+    if len(rebuilds) > MAX_REBUILDS:
+        raise FormatError(f"{where} has more than {MAX_REBUILDS} rebuilds")
+    parsed = []
+    for i, item in enumerate(rebuilds):
+        at = f"{where}[{i}]"
+        _fields(item, at, ["rebuild", "envelope", "rebuilder", "log"])
+        parsed.append(
+            Bundle(
+                kind="rebuild",
+                record=_record(item["rebuild"], "rebuild", f"{at}.rebuild"),
+                log=_log(item["log"], f"{at}.log"),
+                project=project,
+                envelope=_string(item["envelope"], f"{at}.envelope"),
+                rebuilder=PartyInfo(
+                    *_strings(
+                        item["rebuilder"],
+                        f"{at}.rebuilder",
+                        ["name", "key_id", "algorithm", "public_key_pem"],
+                    )
+                ),
+            )
+        )
+    return tuple(parsed)
 
 
 def _record(value: Any, kind: str, where: str) -> dict[str, Any]:
@@ -395,16 +452,21 @@ def verify_bundle(
     repo: str | None = None,
     history: HistoryLike | None = None,
     served: ServedCopy | None = None,
+    rebuilder_keys: Sequence[PublicKey] = (),
+    min_rebuilders: int = 0,
 ) -> list[CheckResult]:
     """Run every check on ``bundle``; return the results in the order a reader should see them.
 
     ``log_key`` pins the log's verifier key (else the bundle's own is used, with a warning).
     ``repo`` is a git URL or path to check the commit against. ``history`` (``verifier.state.History``)
     compares the checkpoint with the one seen last time for the same log. ``served`` is a copy of a web
-    release's served files, to compare with its signed list.
+    release's served files, to compare with its signed list. ``rebuilder_keys`` are the only rebuilders'
+    keys whose rebuilds count (else every rebuilder the bundle names counts, with a warning);
+    ``min_rebuilders`` is how many distinct rebuilders must have reproduced the release.
     """
+    rebuilds = _RebuildPolicy(tuple(rebuilder_keys), min_rebuilders)
     if bundle.kind == "release":
-        return _verify_release(bundle, artifact_path, log_key, repo, history, served, prefix="")
+        return _verify_release(bundle, artifact_path, log_key, repo, history, served, rebuilds, prefix="")
     if bundle.kind == "note":
         # An operator's note is a statement, not evidence about an artifact: it is checked as logged.
         return _verify_log(bundle, log_key, history, prefix="note ")
@@ -413,7 +475,7 @@ def verify_bundle(
     results = _verify_log(bundle, log_key, history, prefix="deployment ")
     results.append(_run("deployment release", lambda: _check_deployed_release(bundle)))
     results += _verify_release(
-        _release_of(bundle), artifact_path, log_key, repo, history, served, prefix="release "
+        _release_of(bundle), artifact_path, log_key, repo, history, served, rebuilds, prefix="release "
     )
     return results
 
@@ -425,6 +487,7 @@ def _verify_release(
     repo: str | None,
     history: HistoryLike | None,
     served: ServedCopy | None,
+    rebuilds: "_RebuildPolicy",
     prefix: str,
 ) -> list[CheckResult]:
     facts: dict[str, Any] = {}
@@ -440,7 +503,178 @@ def _verify_release(
     ]
     results += _verify_log(bundle, log_key, history, prefix)
     results.append(_run(prefix + "repository", lambda: _check_repository(bundle, repo)))
+    return results + _verify_rebuilds(bundle, facts, log_key, history, rebuilds, prefix)
+
+
+@dataclass(frozen=True)
+class _RebuildPolicy:
+    """Whose rebuilds count (``keys``; empty: every rebuilder the bundle names) and how many distinct
+    rebuilders must have reproduced the release (``minimum``)."""
+
+    keys: tuple[PublicKey, ...]
+    minimum: int
+
+
+@dataclass(frozen=True)
+class _RebuildSeen:
+    """A rebuild whose every check passed: its rebuilder's key, whether it counts, what it got."""
+
+    key_id: str
+    rebuilder: str
+    counted: bool
+    comparison: RebuildComparison
+
+
+def _verify_rebuilds(
+    release: Bundle,
+    facts: dict[str, Any],
+    log_key: str | None,
+    history: HistoryLike | None,
+    policy: _RebuildPolicy,
+    prefix: str,
+) -> list[CheckResult]:
+    """Each rebuild the release bundle carries, checked as its own signed and logged record, then the
+    ``rebuilds`` verdict: reproduced by N of M rebuilders."""
+    results: list[CheckResult] = []
+    seen: list[_RebuildSeen] = []
+    for i, rebuild in enumerate(release.rebuilds, 1):
+        checked, found = _verify_rebuild(
+            release, rebuild, facts, log_key, history, policy, f"{prefix}rebuild {i} "
+        )
+        results += checked
+        if found is not None and all(result.status in (PASS, SKIP) for result in checked):
+            seen.append(found)
+    results.append(_run(prefix + "rebuilds", lambda: _check_rebuilds(release, seen, policy)))
     return results
+
+
+def _verify_rebuild(
+    release: Bundle,
+    rebuild: Bundle,
+    facts: dict[str, Any],
+    log_key: str | None,
+    history: HistoryLike | None,
+    policy: _RebuildPolicy,
+    prefix: str,
+) -> tuple[list[CheckResult], "_RebuildSeen | None"]:
+    found: dict[str, Any] = {}
+    results = [
+        _run(prefix + "signature", lambda: _check_rebuild_signature(rebuild, found, policy)),
+        _run(prefix + "statement", lambda: _check_rebuild_statement(release, rebuild, facts, found)),
+    ]
+    results += _verify_log(rebuild, log_key, history, prefix)
+    if "comparison" not in found:
+        return results, None
+    rebuilder = _party_of(rebuild, rebuild.rebuilder)
+    return results, _RebuildSeen(rebuilder.key_id, rebuilder.name, found["counted"], found["comparison"])
+
+
+def _check_rebuild_signature(rebuild: Bundle, found: dict[str, Any], policy: _RebuildPolicy) -> str:
+    """The rebuilder's PEM is the key the record names, and the envelope verifies under it
+    (``verifier.rebuilds.verify_rebuild``); whether the rebuild counts under ``--rebuilder-key``."""
+    info, record = _party_of(rebuild, rebuild.rebuilder), rebuild.record
+    key = _party_key(info, "rebuilder")
+    if (info.name, info.key_id) != (record["rebuilder"], record["rebuilder_key_id"]):
+        raise VerificationFailed(
+            f"the bundle names rebuilder {info.name!r} with key {info.key_id[:16]}…, the rebuild record "
+            f"names {_short(record['rebuilder'])} with key {_short(record['rebuilder_key_id'])}"
+        )
+    found["rebuilt"] = verify_rebuild(_envelope_of(rebuild), key)
+    found["counted"] = not policy.keys or key in policy.keys
+    message = f"the envelope's signature verifies under rebuilder {info.name!r}'s key {key.key_id[:16]}…"
+    return message + ("" if found["counted"] else " (not a key given with --rebuilder-key: not counted)")
+
+
+def _check_rebuild_statement(
+    release: Bundle, rebuild: Bundle, facts: dict[str, Any], found: dict[str, Any]
+) -> str:
+    """The signed rebuild says what its record says, is about this release and was logged in its log;
+    the envelope is the one whose SHA-256 the record holds; the record's result is the comparison's."""
+    if "rebuilt" not in found:
+        raise Skip("no verified envelope to read the rebuild from")
+    if "statement" not in facts:
+        raise Skip("no verified release statement to compare the rebuild with")
+    rebuilt: Rebuilt = found["rebuilt"]
+    record, released = rebuild.record, release.record
+    for field in ("project", "release_id", "version"):
+        if record[field] != released[field]:
+            raise VerificationFailed(
+                f"the rebuild record says {field} = {_short(record[field])}, the release's is "
+                f"{_short(released[field])}"
+            )
+    check_release_link(
+        rebuilt,
+        project=released["project"],
+        version=released["version"],
+        release_id=released["release_id"],
+        artifact_digest=released["artifact_digest"],
+    )
+    signed = {
+        "rebuilder": rebuilt.rebuilder,
+        "rebuilt_at": format_time(rebuilt.rebuilt_at),
+        "subjects": [subject.to_json() for subject in rebuilt.subjects],
+    }
+    for field, value in signed.items():
+        if _canonical(record[field]) != _canonical(value):
+            raise VerificationFailed(
+                f"the rebuild record says {field} = {_short(record[field])}, the signed rebuild says "
+                f"{_short(value)}"
+            )
+    envelope_sha256 = hashlib.sha256(_envelope_of(rebuild).encode("utf-8")).hexdigest()
+    if envelope_sha256 != record["envelope_sha256"]:
+        raise VerificationFailed(
+            f"the envelope's sha256 is {envelope_sha256}, "
+            f"the rebuild record says {_short(record['envelope_sha256'])}"
+        )
+    if (rebuild.log.origin, rebuild.log.verifier_key) != (release.log.origin, release.log.verifier_key):
+        raise VerificationFailed(f"the rebuild was logged in {rebuild.log.origin!r}, not the release's log")
+    comparison = compare_rebuild(facts["statement"].subjects, rebuilt)
+    if comparison.result != record["result"]:
+        raise VerificationFailed(
+            f"the rebuild record says {_short(record['result'])}, comparing its subjects with the release's "
+            f"says {comparison.result}"
+        )
+    found["comparison"] = comparison
+    outcome = _rebuild_outcome(comparison)
+    return f"{rebuilt.rebuilder} rebuilt {released['version']} at {signed['rebuilt_at']}: {outcome}"
+
+
+def _rebuild_outcome(comparison: RebuildComparison) -> str:
+    if comparison.result == REPRODUCED:
+        return "reproduced"
+    return "differs: " + "; ".join(
+        f"{d.name or 'the artifact'} is {d.got}, the release's {d.expected}" for d in comparison.differences
+    )
+
+
+def _check_rebuilds(release: Bundle, seen: list[_RebuildSeen], policy: _RebuildPolicy) -> str:
+    """Reproduced by N of M distinct rebuilders (one rebuilder's several runs count once, so nobody
+    meets a minimum alone); FAIL under ``policy.minimum``, or on any difference when one was asked."""
+    if not release.rebuilds and not policy.minimum:
+        raise Skip("the bundle carries no rebuilds of this release")
+    counted = [rebuild for rebuild in seen if rebuild.counted]
+    rebuilders = {rebuild.key_id: rebuild.rebuilder for rebuild in counted}
+    reproduced = {r.key_id for r in counted if r.comparison.result == REPRODUCED}
+    differing = sorted({r.rebuilder for r in counted if r.comparison.result != REPRODUCED})
+    message = f"reproduced by {len(reproduced)} of {len(rebuilders)} rebuilders"
+    if reproduced:
+        message += f" ({', '.join(sorted(rebuilders[key_id] for key_id in reproduced))})"
+    if differing:
+        message += f"; {', '.join(differing)} got something else"
+    left_out = len(release.rebuilds) - len(counted)
+    if left_out:
+        message += f"; {left_out} rebuild(s) not counted (failed a check above, or a key not given)"
+    if not policy.keys and release.rebuilds:
+        message += (
+            "; WARNING: the rebuilders' keys were taken from the bundle itself: pin them with --rebuilder-key"
+        )
+    if len(reproduced) < policy.minimum:
+        raise VerificationFailed(f"{message}; --min-rebuilders {policy.minimum} asked")
+    if policy.minimum and differing:
+        raise VerificationFailed(
+            f"{message}; with --min-rebuilders, any rebuild that got something else fails"
+        )
+    return message
 
 
 def _verify_observer_report(
@@ -499,13 +733,8 @@ def _check_signature(bundle: Bundle, facts: dict[str, Any]) -> str:
 def _check_observer_signature(bundle: Bundle, facts: dict[str, Any]) -> str:
     """The observer's PEM is the key its stated ``key_id`` and the record's ``observer_key_id`` name, in
     canonical form, and the envelope verifies under it (``verifier.observation.verify_observation``)."""
-    info, record = _observer_of(bundle), bundle.record
-    key = load_public_key(info.public_key_pem)
-    if (key.key_id, key.algorithm, key.pem) != (info.key_id, info.algorithm, info.public_key_pem):
-        raise VerificationFailed(
-            f"observer {info.name!r}'s key {info.key_id[:16]}… ({info.algorithm}): its PEM is key "
-            f"{key.key_id[:16]}… ({key.algorithm}), or not in the canonical form the portal publishes"
-        )
+    info, record = _party_of(bundle, bundle.observer), bundle.record
+    key = _party_key(info, "observer")
     if (info.name, info.key_id) != (record["observer"], record["observer_key_id"]):
         raise VerificationFailed(
             f"the bundle names observer {info.name!r} with key {info.key_id[:16]}…, the report record "
@@ -711,7 +940,7 @@ def _check_project(bundle: Bundle) -> str:
         if _release_of(bundle).project != project:
             raise VerificationFailed("the deployment's and the release's bundles describe different projects")
         return f"deployment of project {project.slug!r}"
-    if bundle.kind in ("note", "observer_report"):
+    if bundle.kind in ("note", "observer_report", "rebuild"):
         return f"{bundle.kind.replace('_', ' ')} of project {project.slug!r}"
     if not same_repository(record["repo_url"], project.repo_url):
         raise VerificationFailed(
@@ -801,11 +1030,23 @@ def _release_of(bundle: Bundle) -> Bundle:
     return bundle.release
 
 
-def _observer_of(bundle: Bundle) -> ObserverInfo:
-    """An observer report bundle's observer, which ``parse_bundle`` never leaves out."""
-    if bundle.observer is None:
-        raise FormatError(f"the {bundle.kind} bundle names no observer")
-    return bundle.observer
+def _party_of(bundle: Bundle, party: PartyInfo | None) -> PartyInfo:
+    """An observer report's observer or a rebuild's rebuilder, which ``parse_bundle`` never leaves out."""
+    if party is None:
+        raise FormatError(f"the {bundle.kind} bundle names no observer or rebuilder")
+    return party
+
+
+def _party_key(info: PartyInfo, role: str) -> PublicKey:
+    """The key of an observer or rebuilder (``role``) once its PEM is shown to be the key it names, in
+    the canonical form the portal publishes."""
+    key = load_public_key(info.public_key_pem)
+    if (key.key_id, key.algorithm, key.pem) != (info.key_id, info.algorithm, info.public_key_pem):
+        raise VerificationFailed(
+            f"{role} {info.name!r}'s key {info.key_id[:16]}… ({info.algorithm}): its PEM is key "
+            f"{key.key_id[:16]}… ({key.algorithm}), or not in the canonical form the portal publishes"
+        )
+    return key
 
 
 def _envelope_of(bundle: Bundle) -> str:

@@ -38,13 +38,14 @@ from verifier.command import (
     read_log_key,
 )
 from verifier.errors import FormatError
+from verifier.keys import PublicKey, load_public_key
 from verifier.observe import add_observe_parser
 from verifier.publish import add_publish_parser
-from verifier.rebuild import add_rebuild_parser
 from verifier.served import check_served_base
 from verifier.state import add_history_options, check_portal_url, history_from
 from verifier.version import __version__
 
+MAX_PUBLIC_KEY_BYTES = 64 * 1024
 LABELS = {PASS: "PASS ", FAIL: "FAIL ", SKIP: "SKIP ", ERROR: "ERROR"}
 
 
@@ -69,6 +70,20 @@ def add_verify_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--served-base", metavar="PATH", help="the public path DIR is served under, such as /static/"
     )
+    parser.add_argument(
+        "--rebuilder-key",
+        action="append",
+        default=[],
+        metavar="PEM_FILE",
+        help="a rebuilder's public key you trust; only rebuilds signed by these count (repeat for each)",
+    )
+    parser.add_argument(
+        "--min-rebuilders",
+        type=int,
+        default=0,
+        metavar="K",
+        help="fail unless K distinct rebuilders reproduced the release, and on any that got something else",
+    )
     return parser
 
 
@@ -77,8 +92,9 @@ def run_verify(args: argparse.Namespace) -> int:
 
     Check a release or deployment proof bundle: the signature, the signed statement, the log entry, its
     inclusion in the signed log checkpoint, and optionally the artifact file, the commit in the
-    repository and a copy of a web release's served files. Exit codes: 0 passed, 1 failed, 2 could not
-    check, 3 bad input.
+    repository and a copy of a web release's served files, and the independent rebuilds it carries
+    (counting only the rebuilders whose keys you give, failing under the minimum you ask). Exit codes:
+    0 passed, 1 failed, 2 could not check, 3 bad input.
     """
     bundle = read_bundle(args.bundle)
     log_key = read_log_key(args.log_key) if args.log_key else None
@@ -87,12 +103,35 @@ def run_verify(args: argparse.Namespace) -> int:
         raise CommandError(f"--artifact {args.artifact}: no such file")
     served = served_copy(args.served_files, args.served_base)
     history = history_from(args, portal)
+    if args.min_rebuilders < 0:
+        raise CommandError(f"--min-rebuilders must be 0 or more, got {args.min_rebuilders}")
     results = verify_bundle(
-        bundle, artifact_path=args.artifact, log_key=log_key, repo=args.repo, history=history, served=served
+        bundle,
+        artifact_path=args.artifact,
+        log_key=log_key,
+        repo=args.repo,
+        history=history,
+        served=served,
+        rebuilder_keys=[read_rebuilder_key(path) for path in args.rebuilder_key],
+        min_rebuilders=args.min_rebuilders,
     )
     for result in results:
         print(f"{LABELS[result.status]} {result.name}: {result.message}")
     return summarize(results)
+
+
+def read_rebuilder_key(path: str) -> PublicKey:
+    """The public key in the PEM file ``path`` of ``--rebuilder-key``; ``CommandError`` saying why not."""
+    try:
+        with open(path, "rb") as f:
+            pem = f.read(MAX_PUBLIC_KEY_BYTES + 1)
+        if len(pem) > MAX_PUBLIC_KEY_BYTES:
+            raise FormatError(f"larger than {MAX_PUBLIC_KEY_BYTES} bytes, not a PEM public key")
+        return load_public_key(pem)
+    except OSError as exc:
+        raise CommandError(f"--rebuilder-key {path}: {exc.strerror}") from None
+    except FormatError as exc:
+        raise CommandError(f"--rebuilder-key {path}: {exc}") from None
 
 
 def served_copy(directory: str | None, base: str | None) -> ServedCopy | None:
@@ -145,13 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (
-        add_verify_parser,
-        add_attest_parser,
-        add_publish_parser,
-        add_observe_parser,
-        add_rebuild_parser,
-    ):
+    for add in (add_verify_parser, add_attest_parser, add_publish_parser, add_observe_parser):
         add(subparsers)
     return parser
 

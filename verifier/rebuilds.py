@@ -89,6 +89,11 @@ class Rebuilt:
     invocation_id: str
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
+    @property
+    def rebuilt_at(self) -> datetime.datetime:
+        """When the rebuild is said to have happened (a rebuild record's ``rebuilt_at``): when it finished."""
+        return self.finished_on
+
 
 class SubjectDifference(NamedTuple):
     """A subject the rebuilder got otherwise: ``expected`` (the release's) and ``got`` as ``alg:hex``
