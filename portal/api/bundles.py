@@ -1,5 +1,5 @@
 """The proof bundles' endpoints: one JSON download per release, deployment, note or observer report, for
-offline checking.
+offline checking. A release's bundle (a deployment's too) carries the rebuilds its light counts.
 
 DRF views in the API's one style (``LogView``: the log's failures are a 503), answered as a file: the
 ``BundleRenderer`` writes the fixed layout of ``docs/formats/bundle.md`` and the view names the file
@@ -15,6 +15,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from portal.http import ErrorSerializer
+from portal.monitoring.layers import latest_rebuilds
 from portal.registry import bundles
 from portal.registry.models import Deployment, ObserverReport, Release, StatusNote
 from portal.transparency.views import UNAVAILABLE, LogView
@@ -71,15 +72,21 @@ class BundleView(LogView):
         return Response(bundle, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
+def counted_rebuilds(release):
+    """The rebuilds a release's bundle carries: those its light and its page count (each active
+    rebuilder's latest, ``latest_rebuilds``), so that the bundle says 'reproduced by N of M' as they do."""
+    return list(latest_rebuilds(release, release.rebuilds.select_related("rebuilder")).values())
+
+
 class ReleaseBundleView(BundleView):
-    """A release's proof bundle: its record, envelope, signing key, log proof and project."""
+    """A release's proof bundle: its record, envelope, signing key, log proof, project and rebuilds."""
 
     @bundle_schema("release")
     def get(self, request, pk):
         release = Release.objects.select_related("project", "signer_key").filter(pk=pk).first()
         if release is None:
             raise NotFound(f"There is no release {pk}.")
-        return self.answer(bundles.release_bundle, release)
+        return self.answer(lambda r: bundles.release_bundle(r, rebuilds=counted_rebuilds(r)), release)
 
 
 class DeploymentBundleView(BundleView):
@@ -96,7 +103,8 @@ class DeploymentBundleView(BundleView):
         )
         if deployment is None:
             raise NotFound(f"There is no deployment {pk}.")
-        return self.answer(bundles.deployment_bundle, deployment)
+        rebuilds = counted_rebuilds(deployment.release)
+        return self.answer(lambda d: bundles.deployment_bundle(d, rebuilds), deployment)
 
 
 class NoteBundleView(BundleView):

@@ -1,5 +1,5 @@
-"""Proof bundles: everything a volunteer needs to check a release, deployment, operator's note or
-observer's report offline, in one JSON.
+"""Proof bundles: everything a volunteer needs to check a release (with its independent rebuilds),
+deployment, operator's note or observer's report offline, in one JSON.
 
 The format (``bundle_version`` 1) is documented in ``docs/formats/bundle.md`` and checked by
 ``verifier.bundle.verify_bundle``. The record in a bundle is read from the database row *now*, not
@@ -19,6 +19,7 @@ from .services import (
     deployment_entry_body,
     note_entry_body,
     observer_report_entry_body,
+    rebuild_entry_body,
     release_entry_body,
 )
 
@@ -29,14 +30,18 @@ class NotLogged(Exception):
     """The record has no log entry, so there is nothing to prove."""
 
 
-def release_bundle(release, checkpoint=None):
+def release_bundle(release, checkpoint=None, rebuilds=()):
+    """A release's bundle, carrying ``rebuilds`` (some of its ``Rebuild`` rows, their rebuilders read with
+    them; the API passes those its light counts) each with its log proof. ``checkpoint``, when given,
+    must cover the release's entry and theirs; by default the latest, integrated first if need be."""
     entry = _entry(release, "release")
-    checkpoint = checkpoint or ensure_integrated(entry)
+    rebuilt = [(rebuild, _entry(rebuild, "rebuild")) for rebuild in rebuilds]
+    checkpoint = checkpoint or ensure_integrated(latest(entry, *(logged for _, logged in rebuilt)))
     if release.is_keyless:
         evidence = {"sigstore_bundle": release.sigstore_bundle, "identities": identities_info(release)}
     else:
         evidence = {"envelope": release.envelope, "signing_keys": [signing_key_info(release.signer_key)]}
-    return {
+    bundle = {
         "bundle_version": BUNDLE_VERSION,
         "kind": "release",
         "release": release_entry_body(release),
@@ -44,6 +49,24 @@ def release_bundle(release, checkpoint=None):
         "log": log_proof(entry, checkpoint),
         "project": project_info(release.project),
     }
+    if rebuilt:  # optional: a release nobody rebuilt has none
+        bundle["rebuilds"] = [rebuild_info(rebuild, logged, checkpoint) for rebuild, logged in rebuilt]
+    return bundle
+
+
+def rebuild_info(rebuild, entry, checkpoint):
+    """One rebuild in a release's bundle: its record, the envelope as stored, its rebuilder and log proof."""
+    return {
+        "rebuild": rebuild_entry_body(rebuild),
+        "envelope": rebuild.envelope,
+        "rebuilder": party_info(rebuild.rebuilder),
+        "log": log_proof(entry, checkpoint),
+    }
+
+
+def latest(*entries):
+    """The latest of log entries: a checkpoint that covers it covers them all."""
+    return max(entries, key=lambda entry: entry.index)
 
 
 def identities_info(release):
@@ -56,18 +79,19 @@ def identities_info(release):
     ]
 
 
-def deployment_bundle(deployment):
+def deployment_bundle(deployment, rebuilds=()):
+    """A deployment's bundle, its release's inside (carrying ``rebuilds``, as ``release_bundle``)."""
     entry = _entry(deployment, "deployment")
-    release_entry = _entry(deployment.release, "release")
-    # One checkpoint for both proofs; the later of the two entries decides whether to integrate.
-    checkpoint = ensure_integrated(max(entry, release_entry, key=lambda e: e.index))
+    release_entries = [_entry(deployment.release, "release")] + [_entry(r, "rebuild") for r in rebuilds]
+    # One checkpoint for every proof; the latest entry decides whether to integrate.
+    checkpoint = ensure_integrated(latest(entry, *release_entries))
     return {
         "bundle_version": BUNDLE_VERSION,
         "kind": "deployment",
         "deployment": deployment_entry_body(deployment),
         "log": log_proof(entry, checkpoint),
         "project": project_info(deployment.environment.project),
-        "release_bundle": release_bundle(deployment.release, checkpoint),
+        "release_bundle": release_bundle(deployment.release, checkpoint, rebuilds),
     }
 
 
@@ -87,20 +111,24 @@ def observer_report_bundle(report):
     """An independent observer's report as it signed it and as the portal logged it: the record, the
     envelope as stored, the observer's public key and the log proof."""
     entry = _entry(report, "observer_report")
-    observer = report.observer
     return {
         "bundle_version": BUNDLE_VERSION,
         "kind": "observer_report",
         "observer_report": observer_report_entry_body(report),
         "envelope": report.envelope,
-        "observer": {
-            "name": observer.name,
-            "key_id": observer.key_id,
-            "algorithm": observer.algorithm,
-            "public_key_pem": observer.public_key_pem,
-        },
+        "observer": party_info(report.observer),
         "log": log_proof(entry, ensure_integrated(entry)),
         "project": project_info(report.environment.project),
+    }
+
+
+def party_info(party):
+    """An observer or a rebuilder as a bundle names the signer of its statement."""
+    return {
+        "name": party.name,
+        "key_id": party.key_id,
+        "algorithm": party.algorithm,
+        "public_key_pem": party.public_key_pem,
     }
 
 
