@@ -58,6 +58,7 @@ def test_a_good_bundle_exits_0_with_one_line_per_check(tmp_path, capsys, log, st
         "PASS",
         "PASS",
         "SKIP",
+        "SKIP",
     ]
     assert lines[1].startswith("PASS  statement: ")
     assert lines[-1].startswith("RESULT: verified.")
