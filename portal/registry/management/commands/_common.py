@@ -1,10 +1,12 @@
 """What the registry's management commands share: one-line errors instead of tracebacks, the project
-named by its slug, setup commands that are safe to run again, and secrets printed once."""
+named by its slug, setup commands that are safe to run again, secrets printed once, and adding and
+removing an independent party (an observer, a rebuilder) alike."""
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from portal.registry import services
+from verifier.entries import format_time
 
 
 def project_or_error(slug):
@@ -77,3 +79,74 @@ def print_once(command, secret, note):
     stderr. Neither is logged: the secret is shown this once."""
     command.stderr.write(note)
     command.stdout.write(secret)
+
+
+# A PEM public key is well under 1 KiB; anything far larger is the wrong file.
+MAX_PEM_BYTES = 64 * 1024
+
+
+def read_pem(path):
+    try:
+        with open(path, "rb") as file:
+            data = file.read(MAX_PEM_BYTES + 1)
+    except OSError as exc:
+        raise CommandError(f"Cannot read {path}: {exc.strerror}.") from exc
+    if len(data) > MAX_PEM_BYTES:
+        raise CommandError(f"{path} is larger than {MAX_PEM_BYTES} bytes; it is not a PEM public key.")
+    try:
+        return data.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise CommandError(f"{path} is not a PEM text file.") from exc
+
+
+class AddPartyCommand(BaseCommand):
+    """``manage.py add<kind> NAME --key PUB.pem``: register an independent party of ``party_model``'s kind
+    (``services.add_party``); its key id on stderr, its token alone on stdout, this once."""
+
+    party_model = None
+    token_variable = ""  # where the party's command reads its token from
+
+    def add_arguments(self, parser):
+        kind = services.party_kind(self.party_model)
+        parser.add_argument("name", help=f"the {kind}'s public name, e.g. 'Universidad de la República'")
+        parser.add_argument("--key", required=True, help=f"the {kind}'s public key, as a PEM file")
+
+    def handle(self, *args, name, key, **options):
+        try:
+            party, token = services.add_party(self.party_model, name, read_pem(key))
+        except services.Refused as exc:
+            raise CommandError(exc.message) from exc
+        kind = services.party_kind(self.party_model)
+        self.stderr.write(f"{kind.capitalize()} '{party.name}' registered, key id {party.key_id}.")
+        print_once(
+            self,
+            token,
+            f"Its token is shown this once; only its hash is stored (give it to the {kind} for "
+            f"{self.token_variable}):",
+        )
+
+
+class RemovePartyCommand(BaseCommand):
+    """``manage.py remove<kind> NAME``: stop accepting a party's statements (``services.remove_party``)."""
+
+    party_model = None
+
+    def add_arguments(self, parser):
+        parser.add_argument("name", help=f"the {services.party_kind(self.party_model)}'s public name")
+
+    def handle(self, *args, name, **options):
+        kind = services.party_kind(self.party_model)
+        party = self.party_model.objects.filter(name=name).first()
+        if party is None:
+            known = ", ".join(self.party_model.objects.values_list("name", flat=True)) or "none"
+            raise CommandError(f"There is no {kind} named {name!r} ({kind}s: {known}).")
+        if party.removed_at is not None:
+            self.stdout.write(
+                f"{kind.capitalize()} '{name}' was already removed at {format_time(party.removed_at)}."
+            )
+            return
+        try:
+            party = services.remove_party(party)
+        except services.Refused as exc:
+            raise CommandError(exc.message) from exc
+        self.stdout.write(f"Removed {kind} '{name}' at {format_time(party.removed_at)}.")

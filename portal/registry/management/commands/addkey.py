@@ -4,10 +4,7 @@ from django.core.management.base import CommandError
 
 from portal.registry import services
 
-from ._common import ProjectCommand
-
-# A PEM public key is well under 1 KiB; anything far larger is the wrong file.
-MAX_PEM_BYTES = 64 * 1024
+from ._common import ProjectCommand, read_pem
 
 
 class Command(ProjectCommand):
@@ -34,17 +31,3 @@ class Command(ProjectCommand):
             )
         # Only the key id on stdout, so a script can capture it.
         self.stdout.write(key.key_id)
-
-
-def read_pem(path):
-    try:
-        with open(path, "rb") as file:
-            data = file.read(MAX_PEM_BYTES + 1)
-    except OSError as exc:
-        raise CommandError(f"Cannot read {path}: {exc.strerror}.") from exc
-    if len(data) > MAX_PEM_BYTES:
-        raise CommandError(f"{path} is larger than {MAX_PEM_BYTES} bytes; it is not a PEM public key.")
-    try:
-        return data.decode("ascii")
-    except UnicodeDecodeError as exc:
-        raise CommandError(f"{path} is not a PEM text file.") from exc
