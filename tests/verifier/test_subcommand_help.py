@@ -9,6 +9,7 @@ from verifier.attest import run_attest
 from verifier.cli import run_verify
 from verifier.observe import run_observe
 from verifier.publish import run_publish
+from verifier.rebuild import run_rebuild
 
 
 def help_of(*args):
@@ -21,7 +22,13 @@ def help_of(*args):
 
 @pytest.mark.parametrize(
     "name, run",
-    [("verify", run_verify), ("attest", run_attest), ("publish", run_publish), ("observe", run_observe)],
+    [
+        ("verify", run_verify),
+        ("attest", run_attest),
+        ("publish", run_publish),
+        ("observe", run_observe),
+        ("rebuild", run_rebuild),
+    ],
 )
 def test_subcommand_help_is_its_run_functions_docstring(name, run):
     summary, _, description = run.__doc__.strip().partition("\n")
