@@ -1,4 +1,5 @@
-"""The operators' admin: projects and environments, trusted keys, CI tokens, releases and deployments.
+"""The operators' admin: projects and environments, trusted keys, CI tokens, releases and deployments,
+independent observers and rebuilders, and the answers to rebuilds that got other bytes.
 
 Everything that must reach the transparency log (keys, releases, deployments) is written through
 ``services``, exactly as the API writes it. Releases and deployments are history: they can be added and
@@ -9,7 +10,9 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
@@ -30,6 +33,9 @@ from .models import (
     Observer,
     ObserverReport,
     Project,
+    Rebuild,
+    RebuildAnswer,
+    Rebuilder,
     Release,
     SigningKey,
     StatusNote,
@@ -315,30 +321,20 @@ class StatusNoteAdmin(AddOnlyAdmin):
         return entered_by(note)
 
 
-class ObserverAddForm(ServiceForm):
-    """Register an independent observer through ``services.add_observer`` (which logs it); the token it
-    returns is kept on the form for the admin to show once."""
+class PartyAddForm(ServiceForm):
+    """Register an independent party of the form's model (an observer, a rebuilder) through
+    ``services.add_party`` (which logs it); the token it returns is kept on the form for the admin to show
+    once."""
 
     token = None
-
-    class Meta:
-        model = Observer
-        fields = ["name", "public_key_pem"]
-        widgets = {"public_key_pem": forms.Textarea(attrs={"rows": 6, "spellcheck": "false"})}
-        help_texts = {
-            "public_key_pem": _(
-                "The observer's own Ed25519 or ECDSA P-256 public key, starting with "
-                "-----BEGIN PUBLIC KEY-----: its reports must verify under it."
-            )
-        }
 
     def clean(self):
         cleaned = super().clean()
         if self.errors:
             return cleaned
         try:
-            self.instance, self.token = services.add_observer(
-                cleaned["name"], cleaned["public_key_pem"], user=self.user
+            self.instance, self.token = services.add_party(
+                self._meta.model, cleaned["name"], cleaned["public_key_pem"], user=self.user
             )
         except services.Refused as refused:
             self.add_refusal(refused)
@@ -349,17 +345,64 @@ class ObserverAddForm(ServiceForm):
         the one it just wrote."""
 
 
-@admin.register(Observer)
-class ObserverAdmin(AddOnlyAdmin):
-    """Independent observers: added with their public key and removed, each logged; never edited or
-    deleted, so every report they signed stays checkable under the key they had."""
+PEM_WIDGETS = {"public_key_pem": forms.Textarea(attrs={"rows": 6, "spellcheck": "false"})}
 
-    add_form = ObserverAddForm
+
+class ObserverAddForm(PartyAddForm):
+    class Meta:
+        model = Observer
+        fields = ["name", "public_key_pem"]
+        widgets = PEM_WIDGETS
+        help_texts = {
+            "public_key_pem": _(
+                "The observer's own Ed25519 or ECDSA P-256 public key, starting with "
+                "-----BEGIN PUBLIC KEY-----: its reports must verify under it."
+            )
+        }
+
+
+class RebuilderAddForm(PartyAddForm):
+    class Meta:
+        model = Rebuilder
+        fields = ["name", "public_key_pem"]
+        widgets = PEM_WIDGETS
+        help_texts = {
+            "public_key_pem": _(
+                "The rebuilder's own Ed25519 or ECDSA P-256 public key, starting with "
+                "-----BEGIN PUBLIC KEY-----: its rebuild attestations must verify under it."
+            )
+        }
+
+
+class PartyAdmin(AddOnlyAdmin):
+    """Independent parties (observers, rebuilders): added with their public key and removed, each logged;
+    never edited or deleted, so every statement they signed stays checkable under the key they had. A
+    subclass sets ``add_form``, shows the token (``save_model``) and names its ``remove`` action."""
+
     add_fields = ["name", "public_key_pem"]
     fields = ["name", "algorithm", "key_id", "public_key_pem", "added_at", "removed_at"]
     list_display = ["name", "short_id", "algorithm", "added_at", "removed_at"]
     search_fields = ["name", "key_id"]
     actions = ["remove"]
+
+    def has_remove_permission(self, request):
+        return self.has_permission_to(request, "change")
+
+    def remove_parties(self, request, queryset):
+        """Remove the selected parties not removed yet, each logged; how many, or None when refused."""
+        parties = [party for party in queryset if party.removed_at is None]
+        try:
+            for party in parties:
+                services.remove_party(party, user=request.user)
+        except services.Refused as refused:
+            self.message_user(request, refused.message, messages.ERROR)
+            return None
+        return len(parties)
+
+
+@admin.register(Observer)
+class ObserverAdmin(PartyAdmin):
+    add_form = ObserverAddForm
 
     def save_model(self, request, obj, form, change):
         """The form's ``clean()`` registered the observer; its token is shown this once (only its hash is
@@ -373,25 +416,45 @@ class ObserverAdmin(AddOnlyAdmin):
             % {"token": form.token},
         )
 
-    def has_remove_permission(self, request):
-        return self.has_permission_to(request, "change")
-
     @admin.action(
         description=_("Remove the selected observers (their earlier reports stay)"), permissions=["remove"]
     )
     def remove(self, request, queryset):
-        observers = [observer for observer in queryset if observer.removed_at is None]
-        try:
-            for observer in observers:
-                services.remove_observer(observer, user=request.user)
-        except services.Refused as refused:
-            self.message_user(request, refused.message, messages.ERROR)
-            return
-        self.message_user(
+        count = self.remove_parties(request, queryset)
+        if count is not None:
+            self.message_user(
+                request,
+                ngettext("%(count)d observer removed.", "%(count)d observers removed.", count)
+                % {"count": count},
+            )
+
+
+@admin.register(Rebuilder)
+class RebuilderAdmin(PartyAdmin):
+    add_form = RebuilderAddForm
+
+    def save_model(self, request, obj, form, change):
+        """The form's ``clean()`` registered the rebuilder; its token is shown this once."""
+        messages.success(
             request,
-            ngettext("%(count)d observer removed.", "%(count)d observers removed.", len(observers))
-            % {"count": len(observers)},
+            gettext(
+                "The rebuilder's token is %(token)s — copy it now and give it to the rebuilder (it is "
+                "VITRINA_REBUILDER_TOKEN for vitrina-verify rebuild --publish): it will not be shown again."
+            )
+            % {"token": form.token},
         )
+
+    @admin.action(
+        description=_("Remove the selected rebuilders (their earlier rebuilds stay)"), permissions=["remove"]
+    )
+    def remove(self, request, queryset):
+        count = self.remove_parties(request, queryset)
+        if count is not None:
+            self.message_user(
+                request,
+                ngettext("%(count)d rebuilder removed.", "%(count)d rebuilders removed.", count)
+                % {"count": count},
+            )
 
 
 @admin.register(ObserverReport)
@@ -427,3 +490,88 @@ class ObserverReportAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(Rebuild)
+class RebuildAdmin(admin.ModelAdmin):
+    """What rebuilders signed, as received, compared and logged: read only. A rebuild that got other bytes
+    links to the form that answers it in public."""
+
+    fields = [
+        "rebuilder",
+        "release",
+        "rebuilt_at",
+        "received_at",
+        "result",
+        "subjects",
+        "answer_link",
+        "envelope",
+        "envelope_sha256",
+    ]
+    readonly_fields = fields
+    list_display = ["release", "rebuilder", "rebuilt_at", "result", "answer_link"]
+    list_filter = ["result", "rebuilder", "release__project"]
+    list_select_related = ["rebuilder", "release__project", "answer"]
+
+    @admin.display(description=_("answer"))
+    def answer_link(self, rebuild):
+        answer = getattr(rebuild, "answer", None)
+        if answer is not None:
+            return answer.text
+        if rebuild.result != Rebuild.Result.DIFFERS:
+            return "—"
+        url = reverse("admin:registry_rebuildanswer_add") + f"?rebuild={rebuild.pk}"
+        return format_html('<a href="{}">{}</a>', url, gettext("Answer in public"))
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class RebuildAnswerAddForm(ServiceForm):
+    """An operator's public answer to a differing rebuild, through ``services.answer_rebuild`` (which
+    logs it)."""
+
+    class Meta:
+        model = RebuildAnswer
+        fields = ["rebuild", "text"]
+        widgets = {"text": forms.TextInput(attrs={"size": 80})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Only what can be answered: a rebuild that got other bytes, not answered yet.
+        unanswered = Rebuild.objects.filter(result=Rebuild.Result.DIFFERS, answer__isnull=True)
+        self.fields["rebuild"].queryset = unanswered.select_related("rebuilder", "release__project")
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        try:
+            self.instance = services.answer_rebuild(cleaned["rebuild"], cleaned["text"], user=self.user)
+        except services.Refused as refused:
+            self.add_refusal(refused)
+        return cleaned
+
+    def validate_unique(self):
+        """The service says when a rebuild is already answered; the row is the one it just wrote."""
+
+
+@admin.register(RebuildAnswer)
+class RebuildAnswerAdmin(AddOnlyAdmin):
+    """Public answers to rebuilds that got other bytes: given once, logged, never edited or deleted."""
+
+    add_form = RebuildAnswerAddForm
+    add_fields = ["rebuild", "text"]
+    fields = ["rebuild", "text", "entered", "registered_at"]
+    list_display = ["text", "rebuild", "registered_at", "entered"]
+    list_select_related = ["rebuild__rebuilder", "rebuild__release__project", *RebuildAnswer.AUTHOR_FIELDS]
+
+    @admin.display(description=_("entered"))
+    def entered(self, answer):
+        return entered_by(answer)
