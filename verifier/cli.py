@@ -41,6 +41,7 @@ from verifier.errors import FormatError
 from verifier.keys import PublicKey, load_public_key
 from verifier.observe import add_observe_parser
 from verifier.publish import add_publish_parser
+from verifier.rebuild import add_rebuild_parser
 from verifier.served import check_served_base
 from verifier.state import add_history_options, check_portal_url, history_from
 from verifier.version import __version__
@@ -184,7 +185,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (add_verify_parser, add_attest_parser, add_publish_parser, add_observe_parser):
+    for add in (
+        add_verify_parser,
+        add_attest_parser,
+        add_publish_parser,
+        add_observe_parser,
+        add_rebuild_parser,
+    ):
         add(subparsers)
     return parser
 
