@@ -27,6 +27,7 @@ BENCHMARKS = {
     "checks": (["--environments", "200", "--rounds", "2"], "checks.txt"),
     "served": (["--sites", "20", "--files", "20", "--rounds", "2"], "served.txt"),
     "pages": (["--duration", "5", "--runs", "2", "--warmup", "2"], "pages.txt"),
+    "rebuild": (["--megabytes", "20", "--files", "20", "--runs", "3"], "rebuild.txt"),
 }
 
 
