@@ -271,9 +271,12 @@ def deployment(request, pk):
             "release__registered_by_user",
             "reported_by_token",
             "reported_by_user",
+        ).annotate(
+            release_has_components=Exists(ReleaseComponent.objects.filter(release=OuterRef("release")))
         ),
         pk=pk,
     )
+    deployment.release.has_components = deployment.release_has_components
     log_indexes("deployment", [deployment])
     log_indexes("release", [deployment.release])
     return render(
