@@ -13,10 +13,12 @@ import pytest
 from portal.monitoring.recording import record
 from portal.monitoring.rules import Finding
 from portal.registry import services
+from portal.registry.models import Rebuild, Rebuilder
 from portal.transparency.services import integrate
 from tests.helpers.screens import NOT_YET_MET, axe_violations, each_screen, sideways_scrollers, too_wide
 from tests.portal import factories
 from tests.portal.web.test_translations import CATALOG, english_sentences, untranslated_on
+from verifier.statement import BuildInstructions
 
 pytestmark = pytest.mark.browser
 
@@ -27,6 +29,12 @@ DEPLOYED = datetime.datetime(2025, 6, 1, 10, 0, tzinfo=UTC)
 LONG_PATH = "/.well-known/vitrina/deploymentstatusreportforthecitizenportalproductioncluster"
 LONG_RUN = "https://ci.example.org/cityportal/pipelines/2025/06/01/run000000000000000000000000000077"
 UNKNOWN_DIGEST = "sha256:" + "ab" * 32
+LONG_BUILD = BuildInstructions(
+    "python -m build --wheel --outdir dist/ && "
+    "tar --sort=name --mtime=@$SOURCE_DATE_EPOCH -czf dist/site.tar.gz static",
+    {"PYTHON_VERSION": "3.12.7", "BUILDER_IMAGE": "docker.io/library/python@sha256:" + "0f" * 32},
+    {"app.tar.gz": "dist/app.tar.gz"},
+)
 
 
 # The evidence ladder's layers with the longest words a real check writes: a file path, two digests, an
@@ -82,7 +90,25 @@ def pages(transactional_db, live_server, log_key_file):
     staging.site_url = "https://city-portal-staging.example.org"
     staging.save()
     private_key, _ = factories.make_key(project)
-    release = factories.make_release(project, private_key, "2.4.1")
+    release = factories.make_release(project, private_key, "2.4.1", build=LONG_BUILD)
+    for n, (name, sha256) in enumerate(
+        [
+            ("Rebuilder of the Facultad de Ingeniería", release.artifact_digest[7:]),
+            ("Debian volunteer", "ef" * 32),
+        ]
+    ):
+        rebuilder = Rebuilder.objects.create(
+            name=name, public_key_pem="-", algorithm="ed25519", key_id=f"{n:064x}", token_hash=f"{n:064x}"
+        )
+        Rebuild.objects.create(
+            rebuilder=rebuilder,
+            release=release,
+            rebuilt_at=DEPLOYED,
+            result="reproduced" if n == 0 else "differs",
+            subjects=[{"name": release.artifact_name, "digest": {"sha256": sha256}}],
+            envelope="{}",
+            envelope_sha256="00" * 32,
+        )
     deployment = factories.make_deployment(
         production, release, deployed_at=DEPLOYED, pipeline_run_url=LONG_RUN
     )
