@@ -14,11 +14,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.test import override_settings
 
+from portal.monitoring.runner import check_environment
 from portal.registry import services
 from portal.registry.models import Rebuild, Release
 from portal.transparency.models import LogEntry
 from portal.transparency.signing import verifier_key
+from tests.helpers.liveserver import LiveServer
 from tests.helpers.reproducible import ci_build, make_project, tampering_gzip
 from tests.portal import factories
 from verifier.keys import generate_private_key
@@ -143,6 +146,24 @@ def test_two_rebuilders_reproduce_a_release_and_a_third_with_a_tampered_tool_dif
         Path(trusted[-1]).write_text(rebuilder["key"].public_key.pem)
     code, out, err = verifier("verify", str(bundle), "--no-state", "--min-rebuilders", "2", *trusted)
     assert code == 0, out + err
+
+    # Where the release runs, the differing rebuild is red until the project answers it in public.
+    with (
+        LiveServer({"artifact_digest": release.artifact_digest}) as server,
+        override_settings(
+            VITRINA_ALLOW_PRIVATE_ADDRESSES=True, VITRINA_REPO_CACHE_DIR=str(tmp_path / "repo-cache")
+        ),
+    ):
+        environment = factories.make_environment(release.project, live_url=server.url)
+        factories.make_deployment(environment, release)
+        observation = check_environment(environment)
+        assert (observation.result, observation.reason) == ("mismatch", "rebuild_mismatch")
+        assert TAMPERED in observation.message
+        page = client.get(environment.get_absolute_url(), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+        assert 'id="layer-rebuilds"' in page
+        services.answer_rebuild(rebuilds[TAMPERED], "Their gzip differs from the one our build records.")
+        assert check_environment(environment).result == "verified"
+    assert LogEntry.objects.filter(kind="rebuild_answer").count() == 1
 
 
 def test_a_build_that_embeds_its_time_is_reported_not_reproducible_naming_the_file(
