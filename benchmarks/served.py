@@ -182,7 +182,10 @@ def main():
     for server in servers:
         server.start()
 
-    stack = CeleryStack(args.redis_url, work / "celery", concurrency=args.concurrency, live_timeout=10)
+    # The portal's own timeouts, not the e2e tests' short ones.
+    stack = CeleryStack(
+        args.redis_url, work / "celery", concurrency=args.concurrency, live_timeout=10, served_timeout=30
+    )
     total_files = args.sites * args.files
     rounds = []
     try:

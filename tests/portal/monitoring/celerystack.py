@@ -58,7 +58,15 @@ def wait_for(predicate, timeout, interval=0.1, message="condition"):
 
 class CeleryStack:
     def __init__(
-        self, broker_url, work_dir, *, concurrency=16, dispatch_every=0.5, live_timeout=2.0, extra_env=None
+        self,
+        broker_url,
+        work_dir,
+        *,
+        concurrency=16,
+        dispatch_every=0.5,
+        live_timeout=2.0,
+        served_timeout=3.0,
+        extra_env=None,
     ):
         self.broker_url = broker_url
         self.work_dir = Path(work_dir)
@@ -74,7 +82,7 @@ class CeleryStack:
             "VITRINA_REPO_CACHE_DIR": str(self.work_dir / "repo-cache"),
             "VITRINA_TEST_DISPATCH_EVERY": str(dispatch_every),
             "VITRINA_TEST_LIVE_TIMEOUT": str(live_timeout),
-            "VITRINA_TEST_SERVED_TIMEOUT": "3",
+            "VITRINA_TEST_SERVED_TIMEOUT": str(served_timeout),
             "PYTHONPATH": str(ROOT),
             **(extra_env or {}),
         }

@@ -17,5 +17,5 @@ CELERY_BEAT_SCHEDULE = {
 }
 VITRINA_LIVE_CONNECT_TIMEOUT = 1
 VITRINA_LIVE_TOTAL_TIMEOUT = float(os.environ.get("VITRINA_TEST_LIVE_TIMEOUT", "2"))
-# The e2e stack asks for 3 s (a silent site is amber quickly); the benchmarks keep the portal's 30 s.
+# The e2e stack asks for 3 s (a silent site is amber quickly), the benchmarks for the portal's 30 s.
 VITRINA_SERVED_TOTAL_TIMEOUT = float(os.environ.get("VITRINA_TEST_SERVED_TIMEOUT", "30"))
