@@ -12,7 +12,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
-from portal.monitoring.layers import latest_rebuilds
+from portal.monitoring.layers import tally_rebuilds
 from portal.monitoring.models import Light, public_state, status_of
 from portal.registry.models import COMMIT_VALIDATOR, NOTE_MAX_LENGTH, RebuildAnswer, StatusNote
 from verifier.digest import parse_digest
@@ -489,11 +489,7 @@ class ReleaseDetailSerializer(ReleaseSummarySerializer):
         return KeylessSerializer(release).data if release.is_keyless else None
 
     def get_reproduced(self, release) -> int:
-        return sum(rebuild.result == "reproduced" for rebuild in self.counted(release))
+        return tally_rebuilds(release, release.rebuilds.all()).reproduced
 
     def get_rebuilt_by(self, release) -> int:
-        return len(self.counted(release))
-
-    @staticmethod
-    def counted(release):
-        return latest_rebuilds(release, release.rebuilds.all()).values()
+        return len(tally_rebuilds(release, release.rebuilds.all()).latest)

@@ -14,7 +14,7 @@ from portal.http import public_time
 from verifier.reasons import Reason, Result
 
 from . import reasons
-from .layers import hasattr_answer, latest_rebuilds, signed_statement
+from .layers import signed_statement, tally_rebuilds
 from .models import latest_repository_check
 from .rules import BrokenLink, check_signature
 from .runner import verified_signatures
@@ -101,22 +101,22 @@ def release_evidence(release):
     statement's ``BuildInstructions``, or None). ``release.log_index`` must be read first
     (``web.views.log_indexes``)."""
     check = latest_repository_check(release)
-    rebuilds = list(latest_rebuilds(release, release.rebuilds.select_related("rebuilder", "answer")).values())
+    tally = tally_rebuilds(release, release.rebuilds.select_related("rebuilder", "answer"))
     return {
         "signed": signed(release),
         "logged": logged(release),
         "on_branch": on_branch(release, check),
-        "rebuilt": rebuilt(release, rebuilds),
-        "rebuilds": rebuilds,
+        "rebuilt": rebuilt(release, tally),
+        "rebuilds": tally.latest,
         "build": build_instructions(release),
     }
 
 
-def rebuilt(release, rebuilds):
-    """Whether independent rebuilders got the release's own bytes: reproduced by N of M."""
-    reproduced = sum(rebuild.result == "reproduced" for rebuild in rebuilds)
-    required = release.project.rebuilds_required
-    if not rebuilds:
+def rebuilt(release, tally):
+    """Whether independent rebuilders got the release's own bytes: reproduced by N of M, judged as the
+    light judges it (``RebuildTally.verdict``); "no" too when nobody reproduced it."""
+    reproduced, count = tally.reproduced, len(tally.latest)
+    if not count:
         return Piece(
             Result.UNCHECKED.value,
             gettext("No independent rebuilder has rebuilt this version yet."),
@@ -126,14 +126,12 @@ def rebuilt(release, rebuilds):
         "source, by the recorded instructions, the result is the same bytes.",
         "Reproduced by %(reproduced)s of %(count)s independent rebuilders: built again from the public "
         "source, by the recorded instructions, the result is the same bytes.",
-        len(rebuilds),
-    ) % {"reproduced": reproduced, "count": len(rebuilds)}
-    unanswered = [r for r in rebuilds if r.result != "reproduced" and not hasattr_answer(r)]
-    if unanswered:
-        return Piece(Result.MISMATCH.value, sentence)
-    if reproduced < required:
-        return Piece(Result.UNVERIFIABLE.value, sentence)
-    return Piece(Result.VERIFIED.value if reproduced else Result.MISMATCH.value, sentence)
+        count,
+    ) % {"reproduced": reproduced, "count": count}
+    result, _reason = tally.verdict(release.project.rebuilds_required)
+    if result is Result.VERIFIED and not reproduced:
+        result = Result.MISMATCH
+    return Piece(result.value, sentence)
 
 
 def build_instructions(release):

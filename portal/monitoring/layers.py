@@ -22,9 +22,11 @@ and the layers are recorded beside it.
 
 import datetime
 import json
+from dataclasses import dataclass
 
 from django.utils import timezone
 
+from portal.registry.models import Rebuild
 from verifier.dsse import parse_envelope
 from verifier.entries import format_time
 from verifier.errors import CouldNotCheck, VerifierError
@@ -232,40 +234,68 @@ def rebuilds_layer(environment, deployment, rebuilds):
     if deployment is None:
         return None
     release = deployment.release
-    latest = latest_rebuilds(release, rebuilds)
-    if not latest and not required:
+    tally = tally_rebuilds(release, rebuilds)
+    if not tally.latest and not required:
         return None
-    reproduced = sum(rebuild.result == "reproduced" for rebuild in latest.values())
-    seen = [rebuild_json(rebuild) for rebuild in latest.values()]
-    layer = {"reproduced": reproduced, "rebuilt_by": len(latest), "required": required, "rebuilds": seen}
-    for rebuild in latest.values():
-        if rebuild.result != "reproduced" and not hasattr_answer(rebuild):
-            return {
-                "result": Result.MISMATCH.value,
-                "reason": Reason.REBUILD_MISMATCH.value,
-                "message": (
-                    f"Rebuilder '{rebuild.rebuilder.name}' rebuilt release {release.version} at "
-                    f"{format_time(rebuild.rebuilt_at)} and got {got_digests(rebuild)}, not the release's "
-                    f"{release.artifact_digest}; no operator has answered it yet."
-                ),
-                **layer,
-            }
-    if reproduced < required:
-        return {
-            "result": Result.UNVERIFIABLE.value,
-            "reason": Reason.NOT_REPRODUCED.value,
-            "message": (
-                f"Release {release.version} is reproduced by {reproduced} of the {required} independent "
-                "rebuilders the project requires."
-            ),
-            **layer,
-        }
+    reproduced, unanswered = tally.reproduced, tally.unanswered
+    result, reason = tally.verdict(required)
+    if unanswered is not None:
+        message = (
+            f"Rebuilder '{unanswered.rebuilder.name}' rebuilt release {release.version} at "
+            f"{format_time(unanswered.rebuilt_at)} and got {got_digests(unanswered)}, not the release's "
+            f"{release.artifact_digest}; no operator has answered it yet."
+        )
+    elif reason:
+        message = (
+            f"Release {release.version} is reproduced by {reproduced} of the {required} independent "
+            "rebuilders the project requires."
+        )
+    else:
+        message = (
+            f"Release {release.version} is reproduced by {reproduced} of {len(tally.latest)} rebuilders."
+        )
     return {
-        "result": Result.VERIFIED.value,
-        "reason": "",
-        "message": f"Release {release.version} is reproduced by {reproduced} of {len(latest)} rebuilders.",
-        **layer,
+        "result": result.value,
+        "reason": reason,
+        "message": message,
+        "reproduced": reproduced,
+        "rebuilt_by": len(tally.latest),
+        "required": required,
+        "rebuilds": [rebuild_json(rebuild) for rebuild in tally.latest],
     }
+
+
+@dataclass(frozen=True)
+class RebuildTally:
+    """What a release's rebuilds say: ``latest``, the rebuilds that count (``latest_rebuilds``, newest
+    first); ``reproduced``, how many of them got the release's own bytes; ``unanswered``, the first that
+    got other bytes and that no operator has answered publicly (None if none)."""
+
+    latest: list
+
+    @property
+    def reproduced(self):
+        return sum(rebuild.result == Rebuild.Result.REPRODUCED for rebuild in self.latest)
+
+    @property
+    def unanswered(self):
+        return next(
+            (r for r in self.latest if r.result != Rebuild.Result.REPRODUCED and not is_answered(r)), None
+        )
+
+    def verdict(self, required):
+        """``(Result, reason code or "")``: an unanswered differing rebuild is evidence (mismatch); fewer
+        reproductions than ``required`` is could-not-verify. The one rule, for the light and the pages."""
+        if self.unanswered is not None:
+            return Result.MISMATCH, Reason.REBUILD_MISMATCH.value
+        if self.reproduced < required:
+            return Result.UNVERIFIABLE, Reason.NOT_REPRODUCED.value
+        return Result.VERIFIED, ""
+
+
+def tally_rebuilds(release, rebuilds):
+    """The ``RebuildTally`` of ``release`` from ``rebuilds`` (newest first, with rebuilder and answer)."""
+    return RebuildTally(list(latest_rebuilds(release, rebuilds).values()))
 
 
 def latest_rebuilds(release, rebuilds):
@@ -278,7 +308,7 @@ def latest_rebuilds(release, rebuilds):
     return latest
 
 
-def hasattr_answer(rebuild):
+def is_answered(rebuild):
     """Whether an operator answered ``rebuild`` publicly (its ``RebuildAnswer``, read with it)."""
     try:
         return rebuild.answer is not None
@@ -301,5 +331,5 @@ def rebuild_json(rebuild):
         "rebuilt_at": format_time(rebuild.rebuilt_at),
         "result": rebuild.result,
         "subjects": rebuild.subjects,
-        "answered": hasattr_answer(rebuild),
+        "answered": is_answered(rebuild),
     }
