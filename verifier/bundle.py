@@ -614,18 +614,7 @@ def _check_rebuild_statement(
         "rebuilt_at": format_time(rebuilt.rebuilt_at),
         "subjects": [subject.to_json() for subject in rebuilt.subjects],
     }
-    for field, value in signed.items():
-        if _canonical(record[field]) != _canonical(value):
-            raise VerificationFailed(
-                f"the rebuild record says {field} = {_short(record[field])}, the signed rebuild says "
-                f"{_short(value)}"
-            )
-    envelope_sha256 = hashlib.sha256(_envelope_of(rebuild).encode("utf-8")).hexdigest()
-    if envelope_sha256 != record["envelope_sha256"]:
-        raise VerificationFailed(
-            f"the envelope's sha256 is {envelope_sha256}, "
-            f"the rebuild record says {_short(record['envelope_sha256'])}"
-        )
+    _check_signed_record(rebuild, signed, record_name="rebuild record", signed_name="signed rebuild")
     if (rebuild.log.origin, rebuild.log.verifier_key) != (release.log.origin, release.log.verifier_key):
         raise VerificationFailed(f"the rebuild was logged in {rebuild.log.origin!r}, not the release's log")
     comparison = compare_rebuild(facts["statement"].subjects, rebuilt)
@@ -747,13 +736,32 @@ def _check_observer_signature(bundle: Bundle, facts: dict[str, Any]) -> str:
     )
 
 
+def _check_signed_record(
+    bundle: Bundle, signed: dict[str, Any], *, record_name: str, signed_name: str
+) -> None:
+    """A party's record says what its signed statement says (``signed``, field by field, as JSON), and
+    its ``envelope_sha256`` (and so its log entry) is the hash of the envelope the bundle carries."""
+    record = bundle.record
+    for field, value in signed.items():
+        if _canonical(record[field]) != _canonical(value):
+            raise VerificationFailed(
+                f"the {record_name} says {field} = {_short(record[field])}, the {signed_name} says "
+                f"{_short(value)}"
+            )
+    envelope_sha256 = hashlib.sha256(_envelope_of(bundle).encode("utf-8")).hexdigest()
+    if envelope_sha256 != record["envelope_sha256"]:
+        raise VerificationFailed(
+            f"the envelope's sha256 is {envelope_sha256}, the {record_name} says "
+            f"{_short(record['envelope_sha256'])}"
+        )
+
+
 def _check_observer_statement(bundle: Bundle, facts: dict[str, Any]) -> str:
     """The signed observation says what the report record says, and the envelope is the one whose
     SHA-256 the record (and so its log entry) holds."""
     if "observation" not in facts:
         raise Skip("no verified envelope to read the observation from")
     observed: Observation = facts["observation"]
-    record = bundle.record
     signed = {
         "project": observed.project,
         "environment": observed.environment,
@@ -765,18 +773,7 @@ def _check_observer_statement(bundle: Bundle, facts: dict[str, Any]) -> str:
         "expected_digest": observed.expected_digest or None,
         "deployment_id": observed.deployment_id,
     }
-    for field, value in signed.items():
-        if _canonical(record[field]) != _canonical(value):
-            raise VerificationFailed(
-                f"the report record says {field} = {_short(record[field])}, the signed observation says "
-                f"{_short(value)}"
-            )
-    envelope_sha256 = hashlib.sha256(_envelope_of(bundle).encode("utf-8")).hexdigest()
-    if envelope_sha256 != record["envelope_sha256"]:
-        raise VerificationFailed(
-            f"the envelope's sha256 is {envelope_sha256}, "
-            f"the report record says {_short(record['envelope_sha256'])}"
-        )
+    _check_signed_record(bundle, signed, record_name="report record", signed_name="signed observation")
     return (
         f"{observed.observer} signed that {observed.project}/{observed.environment} was {observed.result} "
         f"at {signed['observed_at']}" + (f" ({observed.reason})" if observed.reason is not None else "")
