@@ -13,7 +13,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, ngettext, ngettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from . import services
@@ -377,7 +377,12 @@ class RebuilderAddForm(PartyAddForm):
 class PartyAdmin(AddOnlyAdmin):
     """Independent parties (observers, rebuilders): added with their public key and removed, each logged;
     never edited or deleted, so every statement they signed stays checkable under the key they had. A
-    subclass sets ``add_form``, shows the token (``save_model``) and names its ``remove`` action."""
+    subclass sets ``add_form``, the words shown with a new party's token (``token_message``, with
+    ``%(token)s``) and after a removal (``removed_message``, with ``%(count)d``), and names its ``remove``
+    action, which calls ``remove_parties``."""
+
+    token_message = None
+    removed_message = None
 
     add_fields = ["name", "public_key_pem"]
     fields = ["name", "algorithm", "key_id", "public_key_pem", "added_at", "removed_at"]
@@ -388,73 +393,53 @@ class PartyAdmin(AddOnlyAdmin):
     def has_remove_permission(self, request):
         return self.has_permission_to(request, "change")
 
+    def save_model(self, request, obj, form, change):
+        """The form's ``clean()`` registered the party; its token is shown this once (only its hash is
+        stored)."""
+        messages.success(request, self.token_message % {"token": form.token})
+
     def remove_parties(self, request, queryset):
-        """Remove the selected parties not removed yet, each logged; how many, or None when refused."""
+        """Remove the selected parties not removed yet, each logged, and say how many (or why not)."""
         parties = [party for party in queryset if party.removed_at is None]
         try:
             for party in parties:
                 services.remove_party(party, user=request.user)
         except services.Refused as refused:
             self.message_user(request, refused.message, messages.ERROR)
-            return None
-        return len(parties)
+            return
+        self.message_user(request, self.removed_message % {"count": len(parties)})
 
 
 @admin.register(Observer)
 class ObserverAdmin(PartyAdmin):
     add_form = ObserverAddForm
-
-    def save_model(self, request, obj, form, change):
-        """The form's ``clean()`` registered the observer; its token is shown this once (only its hash is
-        stored)."""
-        messages.success(
-            request,
-            gettext(
-                "The observer's token is %(token)s — copy it now and give it to the observer (it is "
-                "VITRINA_OBSERVER_TOKEN for vitrina-verify observe --publish): it will not be shown again."
-            )
-            % {"token": form.token},
-        )
+    token_message = _(
+        "The observer's token is %(token)s — copy it now and give it to the observer (it is "
+        "VITRINA_OBSERVER_TOKEN for vitrina-verify observe --publish): it will not be shown again."
+    )
+    removed_message = ngettext_lazy("%(count)d observer removed.", "%(count)d observers removed.", "count")
 
     @admin.action(
         description=_("Remove the selected observers (their earlier reports stay)"), permissions=["remove"]
     )
     def remove(self, request, queryset):
-        count = self.remove_parties(request, queryset)
-        if count is not None:
-            self.message_user(
-                request,
-                ngettext("%(count)d observer removed.", "%(count)d observers removed.", count)
-                % {"count": count},
-            )
+        self.remove_parties(request, queryset)
 
 
 @admin.register(Rebuilder)
 class RebuilderAdmin(PartyAdmin):
     add_form = RebuilderAddForm
-
-    def save_model(self, request, obj, form, change):
-        """The form's ``clean()`` registered the rebuilder; its token is shown this once."""
-        messages.success(
-            request,
-            gettext(
-                "The rebuilder's token is %(token)s — copy it now and give it to the rebuilder (it is "
-                "VITRINA_REBUILDER_TOKEN for vitrina-verify rebuild --publish): it will not be shown again."
-            )
-            % {"token": form.token},
-        )
+    token_message = _(
+        "The rebuilder's token is %(token)s — copy it now and give it to the rebuilder (it is "
+        "VITRINA_REBUILDER_TOKEN for vitrina-verify rebuild --publish): it will not be shown again."
+    )
+    removed_message = ngettext_lazy("%(count)d rebuilder removed.", "%(count)d rebuilders removed.", "count")
 
     @admin.action(
         description=_("Remove the selected rebuilders (their earlier rebuilds stay)"), permissions=["remove"]
     )
     def remove(self, request, queryset):
-        count = self.remove_parties(request, queryset)
-        if count is not None:
-            self.message_user(
-                request,
-                ngettext("%(count)d rebuilder removed.", "%(count)d rebuilders removed.", count)
-                % {"count": count},
-            )
+        self.remove_parties(request, queryset)
 
 
 @admin.register(ObserverReport)
