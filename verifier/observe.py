@@ -33,7 +33,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from verifier import command, jsontext, publish, state
@@ -228,10 +228,12 @@ def fetch_portal(url: str, max_bytes: int, *, timeout: float = FETCH_TIMEOUT) ->
     deadline = time.monotonic() + timeout
     try:
         with opener.open(request, timeout=timeout) as response:
-            return response.status, _read_capped(response, max_bytes, deadline, url)
+            return response.status, state.read_capped(response, max_bytes, deadline, url)
     except urllib.error.HTTPError as answer:
         with answer:
-            return answer.code, _read_capped(answer, max_bytes, deadline, url)
+            return answer.code, state.read_capped(answer, max_bytes, deadline, url)
+    except CouldNotCheck as exc:
+        raise PortalUnreachable(str(exc)) from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", None) or exc
         raise PortalUnreachable(f"could not reach {url}: {reason}") from None
@@ -241,19 +243,6 @@ def _redirected(code: int, new_url: str) -> command.CommandError:
     return command.CommandError(
         f"the portal answered with a redirect ({code}) to {new_url[:100]}; give that address as --portal"
     )
-
-
-def _read_capped(response: IO[bytes], max_bytes: int, deadline: float, url: str) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := response.read(64 * 1024):
-        size += len(chunk)
-        if size > max_bytes:
-            raise PortalUnreachable(f"the portal's answer to {url} is larger than {max_bytes} bytes")
-        if time.monotonic() > deadline:
-            raise PortalUnreachable(f"the portal took too long to answer {url}")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _error_detail(body: bytes) -> str:

@@ -217,9 +217,9 @@ def fetch_consistency_proof(
     deadline = time.monotonic() + timeout
     try:
         with opener.open(request, timeout=timeout) as response:
-            body = _read_capped(response, deadline)
+            body = read_capped(response, MAX_PROOF_RESPONSE_BYTES, deadline)
     except urllib.error.HTTPError as exc:
-        detail = _error_message(_read_capped(exc, deadline))
+        detail = _error_message(read_capped(exc, MAX_PROOF_RESPONSE_BYTES, deadline))
         raise CouldNotCheck(
             Reason.BAD_RESPONSE, f"the portal answered {exc.code} to the consistency proof request{detail}"
         ) from None
@@ -229,17 +229,19 @@ def fetch_consistency_proof(
     return _parse_proof(body, first, second)
 
 
-def _read_capped(response: IO[bytes], deadline: float) -> bytes:
+def read_capped(response: IO[bytes], max_bytes: int, deadline: float, url: str = "") -> bytes:
+    """A portal's answer, read in chunks up to ``max_bytes`` and until ``deadline`` (``time.monotonic``);
+    ``CouldNotCheck`` (``TOO_LARGE``, ``TIMEOUT``) past either, naming ``url`` when given."""
+    to = f" to {url}" if url else ""
+    answering = f" {url}" if url else ""
     chunks: list[bytes] = []
     size = 0
-    while chunk := response.read(8192):
+    while chunk := response.read(64 * 1024):
         size += len(chunk)
-        if size > MAX_PROOF_RESPONSE_BYTES:
-            raise CouldNotCheck(
-                Reason.TOO_LARGE, f"the portal's answer is larger than {MAX_PROOF_RESPONSE_BYTES} bytes"
-            )
+        if size > max_bytes:
+            raise CouldNotCheck(Reason.TOO_LARGE, f"the portal's answer{to} is larger than {max_bytes} bytes")
         if time.monotonic() > deadline:
-            raise CouldNotCheck(Reason.TIMEOUT, "the portal took too long to answer")
+            raise CouldNotCheck(Reason.TIMEOUT, f"the portal took too long to answer{answering}")
         chunks.append(chunk)
     return b"".join(chunks)
 
