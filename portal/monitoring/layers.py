@@ -21,6 +21,7 @@ and the layers are recorded beside it.
 """
 
 import datetime
+import functools
 import json
 from dataclasses import dataclass
 
@@ -120,15 +121,21 @@ def signed_statement(release, verified):
     the served-file list is read from the statement the signature covers, nowhere else."""
     check_signature(release, verified)
     try:
-        if release.is_keyless:
-            envelope = json.loads(release.sigstore_bundle)["dsseEnvelope"]
-        else:
-            envelope = release.envelope
-        return parse_statement(parse_envelope(envelope).payload)
+        return statement_of(
+            release.sigstore_bundle if release.is_keyless else release.envelope, release.is_keyless
+        )
     except (VerifierError, ValueError, KeyError, TypeError) as exc:
         raise BrokenLink(
             Reason.BAD_SIGNATURE, f"The signed statement of release {release.version} cannot be read: {exc}."
         ) from None
+
+
+@functools.lru_cache(maxsize=1024)
+def statement_of(stored, keyless):
+    """The statement in a stored envelope (or, ``keyless``, a stored Sigstore bundle's envelope), parsed
+    once per process: a check reads it to choose what to fetch and again to compare. Read only."""
+    envelope = json.loads(stored)["dsseEnvelope"] if keyless else stored
+    return parse_statement(parse_envelope(envelope).payload)
 
 
 def listed_urls(deployment, verified):
