@@ -121,17 +121,32 @@ def rebuilt(release, tally):
             Result.UNCHECKED.value,
             gettext("No independent rebuilder has rebuilt this version yet."),
         )
-    sentence = ngettext(
-        "Reproduced by %(reproduced)s of %(count)s independent rebuilder: built again from the public "
-        "source, by the recorded instructions, the result is the same bytes.",
-        "Reproduced by %(reproduced)s of %(count)s independent rebuilders: built again from the public "
-        "source, by the recorded instructions, the result is the same bytes.",
-        count,
-    ) % {"reproduced": reproduced, "count": count}
-    result, _reason = tally.verdict(release.project.rebuilds_required)
+    result, reason = tally.verdict(release.project.rebuilds_required)
+    if reproduced == count:
+        # Only when every rebuilder got the release's bytes does the page say the result is the same.
+        sentence = ngettext(
+            "Reproduced by %(reproduced)s of %(count)s independent rebuilder: built again from the public "
+            "source, by the recorded instructions, the result is the same bytes.",
+            "Reproduced by %(reproduced)s of %(count)s independent rebuilders: built again from the public "
+            "source, by the recorded instructions, the result is the same bytes.",
+            count,
+        ) % {"reproduced": reproduced, "count": count}
+    else:
+        sentence = reproduced_sentence(reproduced, count)
+        if reason == Reason.REBUILD_MISMATCH.value:
+            sentence += " " + str(reasons.reason_sentence(Reason.REBUILD_MISMATCH))
     if result is Result.VERIFIED and not reproduced:
         result = Result.MISMATCH
     return Piece(result.value, sentence)
+
+
+def reproduced_sentence(reproduced, count):
+    """ "Reproduced by N of M independent rebuilders.", for the release page and the ladder alike."""
+    return ngettext(
+        "Reproduced by %(reproduced)s of %(count)s independent rebuilder.",
+        "Reproduced by %(reproduced)s of %(count)s independent rebuilders.",
+        count,
+    ) % {"reproduced": reproduced, "count": count}
 
 
 def build_instructions(release):

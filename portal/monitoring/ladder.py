@@ -15,7 +15,7 @@ from django.utils.translation import gettext, ngettext
 from verifier.reasons import Reason, Result
 
 from . import reasons
-from .evidence import Piece, release_evidence
+from .evidence import Piece, release_evidence, reproduced_sentence
 from .layers import OBSERVERS, REBUILDS, SERVED_FILES
 
 
@@ -189,11 +189,7 @@ def rebuilds_rung(project, layer, release):
         return Rung(REBUILDS, title, piece, required, proof=proof)
     result, reason = layer["result"], layer.get("reason") or ""
     if result == Result.VERIFIED.value:
-        sentence = ngettext(
-            "Reproduced by %(reproduced)s of %(count)s independent rebuilder.",
-            "Reproduced by %(reproduced)s of %(count)s independent rebuilders.",
-            layer.get("rebuilt_by") or 0,
-        ) % {"reproduced": layer.get("reproduced") or 0, "count": layer.get("rebuilt_by") or 0}
+        sentence = reproduced_sentence(layer.get("reproduced") or 0, layer.get("rebuilt_by") or 0)
     else:
         sentence = str(reasons.status_sentence(result, reason))
         proof = layer.get("message", "")

@@ -52,8 +52,15 @@ def test_reproduced_by_n_of_m_names_each_rebuilder_and_shows_both_digests_of_a_m
         assert name in html
     assert f"sha256:{OTHER}" in html and release.artifact_digest in html
     assert "Not answered by the project yet." in html
+    assert "the result is the same bytes" not in html
+    assert "got a different result" in html
     RebuildAnswer.objects.create(rebuild=differing, text="Otra versión de gzip en su máquina.")
     assert "Otra versión de gzip en su máquina." in page(client, release)
+
+
+def test_only_a_release_every_rebuilder_reproduced_is_said_to_give_the_same_bytes(client, release):
+    rebuild(release, "rebuilder-a", release.artifact_digest.removeprefix("sha256:"))
+    assert "Reproduced by 1 of 1 independent rebuilder: built again" in page(client, release)
 
 
 def test_the_page_shows_how_to_rebuild_and_what_it_proves_in_spanish(client, release):
