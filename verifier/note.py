@@ -226,6 +226,16 @@ def _utf8(text: str) -> bytes:
         raise FormatError("note is not valid UTF-8") from None
 
 
+def split_note(note: str | bytes) -> tuple[str, list[str]]:
+    """A note's text (with its final newline) and its signature lines, after the size and character checks."""
+    return _split_note(_note_text(note))
+
+
+def parse_signature_line(line: str) -> tuple[str, bytes, bytes]:
+    """A signature line's key name, 4-byte key ID and signature bytes."""
+    return _parse_signature_line(line)
+
+
 def _split_note(note: str) -> tuple[str, list[str]]:
     """The text (with its final newline) and the signature lines, split at the last blank line."""
     split = note.rfind("\n\n")

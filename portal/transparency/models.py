@@ -74,6 +74,8 @@ class LogEntry(AppendOnlyModel):
         REBUILDER_REMOVED = "rebuilder_removed", _("rebuilder removed")
         REBUILD = "rebuild", _("rebuild")
         REBUILD_ANSWER = "rebuild_answer", _("answer to a rebuild")
+        WITNESS_ADDED = "witness_added", _("witness added")
+        WITNESS_REMOVED = "witness_removed", _("witness removed")
 
     index = models.BigIntegerField(_("index"), primary_key=True)
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
@@ -172,3 +174,85 @@ class AuditResolution(AppendOnlyModel):
 
     def __str__(self):
         return f"audit failure of {self.failed_run.checked_at:%Y-%m-%d %H:%M:%S} resolved"
+
+
+class PendingEntry(models.Model):
+    """An entry appended in its record's transaction and not yet given its index: the sequencer's queue.
+
+    ``append_entry`` only inserts here (no lock, no read of the log), so appends of many writers commit in
+    parallel; ``services.integrate`` then takes the committed rows in ``id`` order under the integration
+    lock, gives them the next indexes, writes them to ``LogEntry`` with their tree hashes and a signed
+    checkpoint, and deletes them from here, all in one transaction. A row lives here for about a second.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    kind = models.CharField(_("kind"), max_length=20, choices=LogEntry.Kind.choices)
+    object_id = models.BigIntegerField(_("object ID"), null=True)
+    entry = models.BinaryField(_("entry"))
+    leaf_hash = models.BinaryField(_("leaf hash"), max_length=32)
+    logged_at = models.DateTimeField(_("logged at"), default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("pending log entry")
+        verbose_name_plural = _("pending log entries")
+        indexes = [models.Index(fields=["kind", "object_id"], name="transparency_pending_object")]
+
+    def __str__(self):
+        return f"pending {self.kind} {self.id}"
+
+
+class Witness(models.Model):
+    """A witness the portal asks to cosign its checkpoints (C2SP tlog-witness ``add-checkpoint``).
+
+    Named in public with its verifier key (signature type 0x04); adding and removing one are log entries.
+    The fields after ``removed_at`` are the client's bookkeeping, not evidence: the size the witness last
+    said it holds, when to try again after a failure, and the last failure in one sentence.
+    """
+
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    verifier_key = models.CharField(
+        _("verifier key"), max_length=300, unique=True, help_text=_("C2SP vkey of signature type 0x04.")
+    )
+    url = models.URLField(_("submission prefix"), max_length=500)
+    added_at = models.DateTimeField(_("added at"), default=timezone.now)
+    removed_at = models.DateTimeField(_("removed at"), null=True, blank=True)
+    known_size = models.BigIntegerField(_("size the witness holds"), null=True, blank=True)
+    failures = models.PositiveIntegerField(_("failures in a row"), default=0)
+    retry_at = models.DateTimeField(_("next attempt after"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("witness")
+        verbose_name_plural = _("witnesses")
+
+    def __str__(self):
+        return self.name
+
+
+class Cosignature(AppendOnlyModel):
+    """A witness's verified cosignature of a checkpoint (C2SP tlog-cosignature v1): its signature line,
+    exactly as the witness returned it, and its timestamp. ``/log/checkpoint`` and the proof bundles serve
+    the checkpoint's note with these lines appended."""
+
+    checkpoint = models.ForeignKey(
+        Checkpoint, on_delete=models.PROTECT, related_name="cosignatures", verbose_name=_("checkpoint")
+    )
+    witness = models.ForeignKey(
+        Witness, on_delete=models.PROTECT, related_name="cosignatures", verbose_name=_("witness")
+    )
+    timestamp = models.BigIntegerField(_("timestamp"), help_text=_("POSIX seconds, as the witness signed."))
+    line = models.TextField(_("signature line"))
+    received_at = models.DateTimeField(_("received at"), default=timezone.now)
+
+    class Meta:
+        ordering = ["checkpoint", "witness"]
+        verbose_name = _("cosignature")
+        verbose_name_plural = _("cosignatures")
+        constraints = [
+            models.UniqueConstraint(fields=["checkpoint", "witness"], name="transparency_one_cosignature")
+        ]
+
+    def __str__(self):
+        return f"{self.witness} on size {self.checkpoint.size}"
