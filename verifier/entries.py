@@ -274,6 +274,14 @@ ENTRY_FIELDS: Final[Mapping[str, EntryFields]] = {
         },
         by=True,
     ),
+    # A witness the portal asks to cosign its checkpoints (C2SP tlog-witness): its public name, its
+    # cosignature/v1 verifier key and where it takes checkpoints; removed as an observer is.
+    "witness_added": EntryFields(
+        {"name": AS_IS, "verifier_key": AS_IS, "url": AS_IS, "added_at": TIME}, by=True
+    ),
+    "witness_removed": EntryFields(
+        {"name": AS_IS, "verifier_key": AS_IS, "removed_at": TIME_OR_NULL}, by=True
+    ),
 }
 ENTRY_TYPES: Final = tuple(ENTRY_FIELDS)
 

@@ -126,6 +126,16 @@ def bodies():
             ),
             by={"kind": "operator", "name": "ada"},
         ),
+        "witness_added": entry_body(
+            "witness_added",
+            dict(name="witness.example/w1", verifier_key=WITNESS_KEY, url=WITNESS_URL, added_at=T0),
+            by={"kind": "operator", "name": "ada"},
+        ),
+        "witness_removed": entry_body(
+            "witness_removed",
+            dict(name="witness.example/w1", verifier_key=WITNESS_KEY, removed_at=T0),
+            by={"kind": "system", "name": "vitrina"},
+        ),
     }
 
 
@@ -139,6 +149,8 @@ def test_every_entry_type_carries_its_schema_version_type_and_time():
 
 
 KEY_ID = "9e" * 32
+WITNESS_KEY = "witness.example/w1+6ea5b1c2+BFq0XsOzr8Hf0ds/8CZxdH4jHgQV5aKGzORUOGoXeT3L"
+WITNESS_URL = "https://witness.example/w1/"
 # The bytes each type was written as when the portal wrote the first entries: a change to any of them is a
 # change of the format (a new ``v``), never a refactoring.
 EXACT = {
@@ -168,6 +180,16 @@ EXACT = {
         '{"by":{"kind":"operator","name":"ada"},"ends_at":null,"environment":"production",'
         '"kind":"maintenance","logged_at":"2026-01-02T03:04:05.000007Z","note_id":4,"project":"demo",'
         '"starts_at":"2026-01-02T03:04:05.000006Z","text":"Mantenimiento programado","type":"note","v":1}'
+    ),
+    "witness_added": (
+        '{"added_at":"2026-01-02T03:04:05.000006Z","by":{"kind":"operator","name":"ada"},'
+        '"logged_at":"2026-01-02T03:04:05.000007Z","name":"witness.example/w1","type":"witness_added",'
+        f'"url":"{WITNESS_URL}","v":1,"verifier_key":"{WITNESS_KEY}"}}'
+    ),
+    "witness_removed": (
+        '{"by":{"kind":"system","name":"vitrina"},"logged_at":"2026-01-02T03:04:05.000007Z",'
+        '"name":"witness.example/w1","removed_at":"2026-01-02T03:04:05.000006Z","type":"witness_removed",'
+        f'"v":1,"verifier_key":"{WITNESS_KEY}"}}'
     ),
 }
 
@@ -240,6 +262,8 @@ def test_entry_types_are_the_rows_of_the_one_table():
         "rebuilder_removed",
         "rebuild",
         "rebuild_answer",
+        "witness_added",
+        "witness_removed",
     )
     assert [kind for kind in ENTRY_TYPES if ENTRY_FIELDS[kind].by] == [
         *ENTRY_TYPES[:6],
@@ -249,6 +273,8 @@ def test_entry_types_are_the_rows_of_the_one_table():
         "rebuilder_added",
         "rebuilder_removed",
         "rebuild_answer",
+        "witness_added",
+        "witness_removed",
     ]
 
 
