@@ -57,6 +57,9 @@ The package, by audience (read it in this order; each module's first lines say w
   (register it with the portal);
 - **service side**, what a watched service runs: ``endpoint`` (a WSGI middleware that says which
   artifact is deployed);
+- **witnesses**, who cosign the log's checkpoints: ``cosignature`` (C2SP tlog-cosignature: witness
+  keys, cosigning, counting cosignatures), ``witness`` (C2SP tlog-witness: the client a log calls,
+  and a witness's checks and state), ``witness_server`` (``python -m verifier witness``);
 - **command line**: ``cli`` (``python -m verifier``: ``verify``, ``attest``, ``publish``) and
   ``command`` (what every subcommand shares: the exit codes, and a failure as one line).
 

@@ -45,6 +45,7 @@ from verifier.rebuild import add_rebuild_parser
 from verifier.served import check_served_base
 from verifier.state import add_history_options, check_portal_url, history_from
 from verifier.version import __version__
+from verifier.witness_server import add_witness_parser
 
 MAX_PUBLIC_KEY_BYTES = 64 * 1024
 LABELS = {PASS: "PASS ", FAIL: "FAIL ", SKIP: "SKIP ", ERROR: "ERROR"}
@@ -191,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_publish_parser,
         add_observe_parser,
         add_rebuild_parser,
+        add_witness_parser,
     ):
         add(subparsers)
     return parser

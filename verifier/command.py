@@ -70,8 +70,14 @@ def _report(name: str, message: str, exit_code: int) -> int:
 
 def read_log_key(value: str) -> str:
     """A verifier key given as itself, or as the path of a file whose first line it is."""
+    return read_key(value, "--log-key", parse_verifier_key)
+
+
+def read_key(value: str, option: str, parse: Callable[[str], object]) -> str:
+    """A key ``parse`` accepts, given on the command line as ``option`` itself or as the path of a file
+    whose first line it is; ``CommandError`` naming ``option`` when neither."""
     try:
-        parse_verifier_key(value)
+        parse(value)
         return value
     except FormatError:
         pass
@@ -80,10 +86,10 @@ def read_log_key(value: str) -> str:
             text = f.read(MAX_LOG_KEY_FILE_BYTES).strip()
     except (OSError, UnicodeDecodeError):
         raise CommandError(
-            f"--log-key is neither a verifier key (name+hash+base64) nor a readable file: {value[:80]}"
+            f"{option} is neither a verifier key (name+hash+base64) nor a readable file: {value[:80]}"
         ) from None
     try:
-        parse_verifier_key(text)
+        parse(text)
     except FormatError as exc:
-        raise CommandError(f"--log-key {value}: {exc}") from None
+        raise CommandError(f"{option} {value}: {exc}") from None
     return text

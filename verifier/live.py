@@ -27,8 +27,9 @@ hardened the way a server-side request has to be:
 
 Every failure is a ``CouldNotCheck`` whose message is one sentence naming the URL or host.
 
-``HardenedClient`` is that fetch for any resource: ``fetch_live`` uses it for the endpoint, and the
-served-files check (``verifier.served``) for a site's pages and scripts, all under one deadline.
+``HardenedClient`` is that fetch for any resource: ``fetch_live`` uses it for the endpoint, the
+served-files check (``verifier.served``) for a site's pages and scripts, all under one deadline, and
+the witness client (``verifier.witness``) to POST a checkpoint to a witness.
 """
 
 import http.client
@@ -292,13 +293,24 @@ class HardenedClient:
             raise CouldNotCheck(Reason.TIMEOUT, f"{url} did not answer within {self.total_timeout:g} s.")
         return left
 
-    def get(self, url: str, *, max_bytes: int, accept: str) -> tuple[int, str | None, bytes, str | None]:
-        """One GET without following redirects: ``(status, location, body, content_type)``."""
+    def post(self, url: str, payload: bytes, *, max_bytes: int, accept: str) -> Fetched:
+        """One POST of ``payload``, no redirect followed. Whatever the status, the answer's body is read
+        (under ``max_bytes``): a POST's refusals carry meaning (C2SP tlog-witness's 409 names a size)."""
+        status, _location, body, content_type = self.get(
+            url, max_bytes=max_bytes, accept=accept, payload=payload
+        )
+        return Fetched(url, url, status, body, content_type)
+
+    def get(
+        self, url: str, *, max_bytes: int, accept: str, payload: bytes | None = None
+    ) -> tuple[int, str | None, bytes, str | None]:
+        """One GET (a POST of ``payload`` when given) without following redirects: ``(status, location,
+        body, content_type)``."""
         target = _Target.from_url(url)
         addresses = self.checked_addresses(target, url)
         sock = self.connect(target, addresses, url)
         try:
-            return self.exchange(sock, target, url, max_bytes=max_bytes, accept=accept)
+            return self.exchange(sock, target, url, max_bytes=max_bytes, accept=accept, payload=payload)
         except CouldNotCheck:
             raise
         except TimeoutError:
@@ -375,24 +387,39 @@ class HardenedClient:
             ) from None
 
     def exchange(
-        self, sock: socket.socket, target: "_Target", url: str, *, max_bytes: int, accept: str
+        self,
+        sock: socket.socket,
+        target: "_Target",
+        url: str,
+        *,
+        max_bytes: int,
+        accept: str,
+        payload: bytes | None = None,
     ) -> tuple[int, str | None, bytes, str | None]:
         stream = _DeadlineSocket(sock, self, url, budget=HEADER_ALLOWANCE + FRAMING_FACTOR * (max_bytes + 1))
         conn = http.client.HTTPConnection(target.host, target.port)
         conn.sock = stream
-        conn.putrequest("GET", target.request_target, skip_host=True, skip_accept_encoding=True)
+        method = "GET" if payload is None else "POST"
+        conn.putrequest(method, target.request_target, skip_host=True, skip_accept_encoding=True)
         conn.putheader("Host", target.host_header)
         conn.putheader("User-Agent", self.user_agent)
         conn.putheader("Accept", accept)
         conn.putheader("Accept-Encoding", "identity")
         conn.putheader("Connection", "close")
-        conn.endheaders()
+        if payload is not None:
+            conn.putheader("Content-Length", str(len(payload)))
+        conn.endheaders(payload)
         response = conn.getresponse()
         if response.status in REDIRECT_STATUSES:
             return response.status, response.getheader("Location"), b"", None
-        if response.status != 200:
+        if response.status != 200 and payload is None:
             return response.status, None, b"", None
-        return 200, None, self.read_body(response, url, max_bytes), response.getheader("Content-Type")
+        return (
+            response.status,
+            None,
+            self.read_body(response, url, max_bytes),
+            response.getheader("Content-Type"),
+        )
 
     def read_body(self, response: http.client.HTTPResponse, url: str, max_bytes: int) -> bytes:
         encoding = (response.getheader("Content-Encoding") or "identity").strip().lower()

@@ -10,6 +10,7 @@ from verifier.cli import run_verify
 from verifier.observe import run_observe
 from verifier.publish import run_publish
 from verifier.rebuild import run_rebuild
+from verifier.witness_server import run_witness
 
 
 def help_of(*args):
@@ -28,6 +29,7 @@ def help_of(*args):
         ("publish", run_publish),
         ("observe", run_observe),
         ("rebuild", run_rebuild),
+        ("witness", run_witness),
     ],
 )
 def test_subcommand_help_is_its_run_functions_docstring(name, run):
