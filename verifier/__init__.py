@@ -27,6 +27,7 @@ your copy of the artifact is the one that was signed, the artifact itself::
     pass log entry
     pass project
     pass checkpoint
+    skip witnesses
     pass inclusion
     pass history
     skip repository

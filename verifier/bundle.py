@@ -10,6 +10,7 @@ talks to the network only through what its caller hands it (``history``) and the
 
 import base64
 import binascii
+import datetime
 import hashlib
 import json
 import os
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from verifier import jsontext
+from verifier.cosignature import Cosigner, cosignatures_of
 from verifier.digest import sha256_directory, sha256_file
 from verifier.entries import (
     ABSENT,
@@ -454,6 +456,8 @@ def verify_bundle(
     served: ServedCopy | None = None,
     rebuilder_keys: Sequence[PublicKey] = (),
     min_rebuilders: int = 0,
+    witness_keys: Sequence[Cosigner] = (),
+    min_witnesses: int | None = None,
 ) -> list[CheckResult]:
     """Run every check on ``bundle``; return the results in the order a reader should see them.
 
@@ -463,19 +467,33 @@ def verify_bundle(
     release's served files, to compare with its signed list. ``rebuilder_keys`` are the only rebuilders'
     keys whose rebuilds count (else every rebuilder the bundle names counts, with a warning);
     ``min_rebuilders`` is how many distinct rebuilders must have reproduced the release.
+    ``witness_keys`` are the witnesses whose cosignatures of each checkpoint are counted;
+    ``min_witnesses`` (default: all of them) is how many must have cosigned it.
     """
     rebuilds = _RebuildPolicy(tuple(rebuilder_keys), min_rebuilders)
+    unique = tuple({key.label: key for key in witness_keys}.values())
+    witnesses = _WitnessPolicy(unique, len(unique) if min_witnesses is None else min_witnesses)
     if bundle.kind == "release":
-        return _verify_release(bundle, artifact_path, log_key, repo, history, served, rebuilds, prefix="")
+        return _verify_release(
+            bundle, artifact_path, log_key, repo, history, served, rebuilds, witnesses, prefix=""
+        )
     if bundle.kind == "note":
         # An operator's note is a statement, not evidence about an artifact: it is checked as logged.
-        return _verify_log(bundle, log_key, history, prefix="note ")
+        return _verify_log(bundle, log_key, history, witnesses, prefix="note ")
     if bundle.kind == "observer_report":
-        return _verify_observer_report(bundle, log_key, history)
-    results = _verify_log(bundle, log_key, history, prefix="deployment ")
+        return _verify_observer_report(bundle, log_key, history, witnesses)
+    results = _verify_log(bundle, log_key, history, witnesses, prefix="deployment ")
     results.append(_run("deployment release", lambda: _check_deployed_release(bundle)))
     results += _verify_release(
-        _release_of(bundle), artifact_path, log_key, repo, history, served, rebuilds, prefix="release "
+        _release_of(bundle),
+        artifact_path,
+        log_key,
+        repo,
+        history,
+        served,
+        rebuilds,
+        witnesses,
+        prefix="release ",
     )
     return results
 
@@ -488,6 +506,7 @@ def _verify_release(
     history: HistoryLike | None,
     served: ServedCopy | None,
     rebuilds: "_RebuildPolicy",
+    witnesses: "_WitnessPolicy",
     prefix: str,
 ) -> list[CheckResult]:
     facts: dict[str, Any] = {}
@@ -501,9 +520,9 @@ def _verify_release(
         _run(prefix + "artifact", lambda: _check_artifact(bundle, facts, artifact_path)),
         _run(prefix + "served files", lambda: _check_served_files(facts, served)),
     ]
-    results += _verify_log(bundle, log_key, history, prefix)
+    results += _verify_log(bundle, log_key, history, witnesses, prefix)
     results.append(_run(prefix + "repository", lambda: _check_repository(bundle, repo)))
-    return results + _verify_rebuilds(bundle, facts, log_key, history, rebuilds, prefix)
+    return results + _verify_rebuilds(bundle, facts, log_key, history, rebuilds, witnesses, prefix)
 
 
 @dataclass(frozen=True)
@@ -531,6 +550,7 @@ def _verify_rebuilds(
     log_key: str | None,
     history: HistoryLike | None,
     policy: _RebuildPolicy,
+    witnesses: "_WitnessPolicy",
     prefix: str,
 ) -> list[CheckResult]:
     """Each rebuild the release bundle carries, checked as its own signed and logged record, then the
@@ -539,7 +559,7 @@ def _verify_rebuilds(
     seen: list[_RebuildSeen] = []
     for i, rebuild in enumerate(release.rebuilds, 1):
         checked, found = _verify_rebuild(
-            release, rebuild, facts, log_key, history, policy, f"{prefix}rebuild {i} "
+            release, rebuild, facts, log_key, history, policy, witnesses, f"{prefix}rebuild {i} "
         )
         results += checked
         if found is not None and all(result.status in (PASS, SKIP) for result in checked):
@@ -555,6 +575,7 @@ def _verify_rebuild(
     log_key: str | None,
     history: HistoryLike | None,
     policy: _RebuildPolicy,
+    witnesses: "_WitnessPolicy",
     prefix: str,
 ) -> tuple[list[CheckResult], "_RebuildSeen | None"]:
     found: dict[str, Any] = {}
@@ -562,7 +583,7 @@ def _verify_rebuild(
         _run(prefix + "signature", lambda: _check_rebuild_signature(rebuild, found, policy)),
         _run(prefix + "statement", lambda: _check_rebuild_statement(release, rebuild, facts, found)),
     ]
-    results += _verify_log(rebuild, log_key, history, prefix)
+    results += _verify_log(rebuild, log_key, history, witnesses, prefix)
     if "comparison" not in found:
         return results, None
     rebuilder = _party_of(rebuild, rebuild.rebuilder)
@@ -667,7 +688,7 @@ def _check_rebuilds(release: Bundle, seen: list[_RebuildSeen], policy: _RebuildP
 
 
 def _verify_observer_report(
-    bundle: Bundle, log_key: str | None, history: HistoryLike | None
+    bundle: Bundle, log_key: str | None, history: HistoryLike | None, witnesses: "_WitnessPolicy"
 ) -> list[CheckResult]:
     """An observer's signed report: its envelope verifies under the observer's key, says what the record
     says, and the record is logged. It is the observer's statement, not evidence the portal made."""
@@ -676,17 +697,30 @@ def _verify_observer_report(
         _run("observer signature", lambda: _check_observer_signature(bundle, facts)),
         _run("observer statement", lambda: _check_observer_statement(bundle, facts)),
     ]
-    return results + _verify_log(bundle, log_key, history, prefix="observer ")
+    return results + _verify_log(bundle, log_key, history, witnesses, prefix="observer ")
+
+
+@dataclass(frozen=True)
+class _WitnessPolicy:
+    """Whose cosignatures of a checkpoint count (``cosigners``, one each) and how many must be there."""
+
+    cosigners: tuple[Cosigner, ...]
+    minimum: int
 
 
 def _verify_log(
-    bundle: Bundle, log_key: str | None, history: HistoryLike | None, prefix: str
+    bundle: Bundle,
+    log_key: str | None,
+    history: HistoryLike | None,
+    witnesses: _WitnessPolicy,
+    prefix: str,
 ) -> list[CheckResult]:
     facts: dict[str, Any] = {}
     return [
         _run(prefix + "log entry", lambda: _check_entry(bundle)),
         _run(prefix + "project", lambda: _check_project(bundle)),
         _run(prefix + "checkpoint", lambda: _check_checkpoint(bundle, facts, log_key)),
+        _run(prefix + "witnesses", lambda: _check_witnesses(bundle, facts, witnesses)),
         _run(prefix + "inclusion", lambda: _check_inclusion(bundle, facts)),
         _run(prefix + "history", lambda: _check_history(bundle, facts, history)),
     ]
@@ -971,6 +1005,32 @@ def _check_checkpoint(bundle: Bundle, facts: dict[str, Any], log_key: str | None
             "; WARNING: the log key was taken from the bundle itself (unpinned): pin it with --log-key, "
             "as published by the portal, or this only shows the bundle is self-consistent"
         )
+    return message
+
+
+def _check_witnesses(bundle: Bundle, facts: dict[str, Any], policy: _WitnessPolicy) -> str:
+    """At least ``policy.minimum`` of the given witnesses cosigned the checkpoint (C2SP tlog-cosignature):
+    each checked that it extends every checkpoint of this log it cosigned before, so a log showing you
+    another history than everyone else would need that many witnesses to lie with it. A cosignature by
+    a given witness that does not verify is a forgery: FAIL, whatever the count."""
+    if not policy.cosigners:
+        raise Skip("no witness keys given (--witness-key)")
+    if "checkpoint" not in facts:
+        raise Skip("no verified checkpoint to count cosignatures on")
+    found = {(c.name, c.key_hash): c for c in cosignatures_of(bundle.log.checkpoint, policy.cosigners)}
+    signed, missing = [], []
+    for cosigner in policy.cosigners:
+        cosignature = found.get((cosigner.name, cosigner.key_hash))
+        if cosignature is None:
+            missing.append(cosigner.label)
+        else:
+            moment = datetime.datetime.fromtimestamp(cosignature.timestamp, datetime.UTC)
+            signed.append(f"{cosigner.label} at {format_time(moment)}")
+    message = f"cosigned by {len(signed)} of the {len(policy.cosigners)} witnesses given"
+    message += f": {', '.join(signed)}" if signed else ""
+    message += f"; no cosignature by {', '.join(missing)}" if missing else ""
+    if len(signed) < policy.minimum:
+        raise VerificationFailed(f"{message}; --min-witnesses {policy.minimum} asked")
     return message
 
 

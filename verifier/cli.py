@@ -35,10 +35,13 @@ from verifier.command import (
     CommandError,
     Subparsers,
     add_subcommand,
+    read_key,
     read_log_key,
 )
+from verifier.cosignature import Cosigner, parse_cosigner_vkey
 from verifier.errors import FormatError
 from verifier.keys import PublicKey, load_public_key
+from verifier.monitor import add_monitor_parser
 from verifier.observe import add_observe_parser
 from verifier.publish import add_publish_parser
 from verifier.rebuild import add_rebuild_parser
@@ -86,6 +89,20 @@ def add_verify_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         metavar="K",
         help="fail unless K distinct rebuilders reproduced the release, and on any that got something else",
     )
+    parser.add_argument(
+        "--witness-key",
+        action="append",
+        default=[],
+        metavar="VKEY",
+        help="a witness's verifier key (name+hash+base64, type 0x04) or a file holding it; the checkpoint's "
+        "cosignatures by these witnesses are counted (repeat for each)",
+    )
+    parser.add_argument(
+        "--min-witnesses",
+        type=int,
+        metavar="K",
+        help="fail unless K of the --witness-key witnesses cosigned the checkpoint (default: all of them)",
+    )
     return parser
 
 
@@ -94,9 +111,10 @@ def run_verify(args: argparse.Namespace) -> int:
 
     Check a release or deployment proof bundle: the signature, the signed statement, the log entry, its
     inclusion in the signed log checkpoint, and optionally the artifact file, the commit in the
-    repository and a copy of a web release's served files, and the independent rebuilds it carries
-    (counting only the rebuilders whose keys you give, failing under the minimum you ask). Exit codes:
-    0 passed, 1 failed, 2 could not check, 3 bad input.
+    repository and a copy of a web release's served files, the independent rebuilds it carries
+    (counting only the rebuilders whose keys you give, failing under the minimum you ask), and the
+    witnesses' cosignatures of its checkpoint (the witnesses whose keys you give). Exit codes: 0 passed,
+    1 failed, 2 could not check, 3 bad input.
     """
     bundle = read_bundle(args.bundle)
     log_key = read_log_key(args.log_key) if args.log_key else None
@@ -107,6 +125,10 @@ def run_verify(args: argparse.Namespace) -> int:
     history = history_from(args, portal)
     if args.min_rebuilders < 0:
         raise CommandError(f"--min-rebuilders must be 0 or more, got {args.min_rebuilders}")
+    witnesses = [
+        parse_cosigner_vkey(read_key(v, "--witness-key", parse_cosigner_vkey)) for v in args.witness_key
+    ]
+    check_min_witnesses(args.min_witnesses, witnesses)
     results = verify_bundle(
         bundle,
         artifact_path=args.artifact,
@@ -116,10 +138,24 @@ def run_verify(args: argparse.Namespace) -> int:
         served=served,
         rebuilder_keys=[read_rebuilder_key(path) for path in args.rebuilder_key],
         min_rebuilders=args.min_rebuilders,
+        witness_keys=witnesses,
+        min_witnesses=args.min_witnesses,
     )
     for result in results:
         print(f"{LABELS[result.status]} {result.name}: {result.message}")
     return summarize(results)
+
+
+def check_min_witnesses(minimum: int | None, witnesses: Sequence[Cosigner]) -> None:
+    """``--min-witnesses`` is between 0 and the number of distinct ``--witness-key``s: asking more could
+    never pass, which is a mistake in the command, not evidence about the log."""
+    if minimum is None:
+        return
+    distinct = len({witness.label for witness in witnesses})
+    if not 0 <= minimum <= distinct:
+        raise CommandError(
+            f"--min-witnesses {minimum}: give a number from 0 to the {distinct} distinct --witness-key given"
+        )
 
 
 def read_rebuilder_key(path: str) -> PublicKey:
@@ -193,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_observe_parser,
         add_rebuild_parser,
         add_witness_parser,
+        add_monitor_parser,
     ):
         add(subparsers)
     return parser

@@ -205,6 +205,7 @@ def test_a_release_bundle_passes_every_check_it_can_run(log, signer, commit):
         "log entry": PASS,
         "project": PASS,
         "checkpoint": PASS,
+        "witnesses": SKIP,
         "inclusion": PASS,
         "history": SKIP,
         "repository": SKIP,
@@ -234,9 +235,11 @@ def test_a_different_artifact_fails(log, signer, commit, tmp_path):
 def test_a_deployment_bundle_checks_the_deployment_and_its_release(log, signer, commit, fake_repo):
     results = verify(deployment_document(log, signer, commit), repo="repo", log_key=log.verifier_key)
     assert [r.name for r in results if r.status != PASS] == [
+        "deployment witnesses",
         "deployment history",
         "release artifact",
         "release served files",
+        "release witnesses",
         "release history",
         "release rebuilds",
     ]

@@ -39,6 +39,7 @@ def test_a_note_bundle_passes_the_log_checks(log):  # noqa: F811
         "note log entry": PASS,
         "note project": PASS,
         "note checkpoint": PASS,
+        "note witnesses": SKIP,
         "note inclusion": PASS,
         "note history": SKIP,
     }
