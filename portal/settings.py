@@ -309,6 +309,8 @@ CELERY_BEAT_SCHEDULE = {**MONITORING_BEAT_SCHEDULE, **TRANSPARENCY_BEAT_SCHEDULE
 # The transparency log. The signing key is a file, never a database row.
 VITRINA_LOG_ORIGIN = os.environ.get("VITRINA_LOG_ORIGIN", "vitrina.example/log")
 VITRINA_LOG_KEY_FILE = os.environ.get("VITRINA_LOG_KEY_FILE", str(VAR_DIR / "log-signing.key"))
+# Seconds a witness has to answer one request to cosign a checkpoint (docs/operators.md#witnesses).
+VITRINA_WITNESS_TIMEOUT = float(os.environ.get("VITRINA_WITNESS_TIMEOUT", "10"))
 
 # Keyless releases: the Sigstore trust root (a trusted_root.json, for a private Sigstore instance) that
 # bundles are verified against offline. Empty: the public-good root the sigstore library embeds.

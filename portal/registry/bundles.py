@@ -6,6 +6,10 @@ The format (``bundle_version`` 1) is documented in ``docs/formats/bundle.md`` an
 copied from the log entry: the verifier compares the two, so a row edited since it was logged shows.
 The records are the rows' entry bodies without ``by`` (``verifier.entries``), the same the self-audit
 compares. Bundles live with the records they prove, above the log they take their proofs from.
+
+Every proof in one bundle is under one checkpoint, ``witnesses.checkpoint_for_bundle``'s (the most
+cosigned recent one that covers the bundle's newest entry), carried as ``witnesses.cosigned_note``: the
+log's signed note with the witnesses' cosignature lines.
 """
 
 import re
@@ -14,6 +18,7 @@ from django.conf import settings
 
 from portal.transparency.services import b64, ensure_integrated, entry_for, get_inclusion_proof
 from portal.transparency.signing import verifier_key
+from portal.transparency.witnesses import checkpoint_for_bundle, cosigned_note
 
 from .services import (
     deployment_entry_body,
@@ -33,10 +38,10 @@ class NotLogged(Exception):
 def release_bundle(release, checkpoint=None, rebuilds=()):
     """A release's bundle, carrying ``rebuilds`` (some of its ``Rebuild`` rows, their rebuilders read with
     them; the API passes those its light counts) each with its log proof. ``checkpoint``, when given,
-    must cover the release's entry and theirs; by default the latest, integrated first if need be."""
+    must cover the release's entry and theirs; by default ``bundle_checkpoint``'s."""
     entry = _entry(release, "release")
     rebuilt = [(rebuild, _entry(rebuild, "rebuild")) for rebuild in rebuilds]
-    checkpoint = checkpoint or ensure_integrated(latest(entry, *(logged for _, logged in rebuilt)))
+    checkpoint = checkpoint or bundle_checkpoint(latest(entry, *(logged for _, logged in rebuilt)))
     if release.is_keyless:
         evidence = {"sigstore_bundle": release.sigstore_bundle, "identities": identities_info(release)}
     else:
@@ -64,6 +69,13 @@ def rebuild_info(rebuild, entry, checkpoint):
     }
 
 
+def bundle_checkpoint(entry):
+    """The checkpoint whose proofs a bundle carries, when ``entry`` is its newest entry: the most cosigned
+    recent one that covers it (``checkpoint_for_bundle``), integrating the entry first if need be."""
+    ensure_integrated(entry)
+    return checkpoint_for_bundle(entry.index)
+
+
 def latest(*entries):
     """The latest of log entries: a checkpoint that covers it covers them all."""
     return max(entries, key=lambda entry: entry.index)
@@ -84,7 +96,7 @@ def deployment_bundle(deployment, rebuilds=()):
     entry = _entry(deployment, "deployment")
     release_entries = [_entry(deployment.release, "release")] + [_entry(r, "rebuild") for r in rebuilds]
     # One checkpoint for every proof; the latest entry decides whether to integrate.
-    checkpoint = ensure_integrated(latest(entry, *release_entries))
+    checkpoint = bundle_checkpoint(latest(entry, *release_entries))
     return {
         "bundle_version": BUNDLE_VERSION,
         "kind": "deployment",
@@ -102,7 +114,7 @@ def note_bundle(note):
         "bundle_version": BUNDLE_VERSION,
         "kind": "note",
         "note": note_entry_body(note),
-        "log": log_proof(entry, ensure_integrated(entry)),
+        "log": log_proof(entry, bundle_checkpoint(entry)),
         "project": project_info(note.project),
     }
 
@@ -117,7 +129,7 @@ def observer_report_bundle(report):
         "observer_report": observer_report_entry_body(report),
         "envelope": report.envelope,
         "observer": party_info(report.observer),
-        "log": log_proof(entry, ensure_integrated(entry)),
+        "log": log_proof(entry, bundle_checkpoint(entry)),
         "project": project_info(report.environment.project),
     }
 
@@ -152,7 +164,7 @@ def log_proof(entry, checkpoint):
         "entry_b64": b64(bytes(entry.entry)),
         "tree_size": checkpoint.size,
         "inclusion_proof": [b64(h) for h in get_inclusion_proof(entry.index, checkpoint.size)],
-        "checkpoint": checkpoint.note,
+        "checkpoint": cosigned_note(checkpoint),
     }
 
 

@@ -9,6 +9,12 @@ BEAT_SCHEDULE = {
         "schedule": 5.0,
         "options": {"expires": 5.0},
     },
+    # Asking witnesses to cosign the latest checkpoint; each is held by one run at a time (its retry_at).
+    "transparency-witness": {
+        "task": "portal.transparency.tasks.witness",
+        "schedule": 2.0,
+        "options": {"expires": 2.0},
+    },
     "transparency-audit": {
         "task": "portal.transparency.tasks.audit",
         "schedule": 600.0,

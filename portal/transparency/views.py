@@ -27,7 +27,8 @@ from portal.http import ErrorSerializer, PublicReadView, Unavailable, public_rea
 from verifier.errors import FormatError
 from verifier.tiles import TILE_WIDTH, parse_tile_path
 
-from . import services
+from . import services, witnesses
+from .models import Checkpoint
 from .signing import LogKeyError
 
 CHECKPOINT_CACHE = "public, max-age=5, must-revalidate"
@@ -72,11 +73,23 @@ class Base64Field(serializers.CharField):
     """Bytes in standard base64."""
 
 
+class WitnessInfoSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    verifier_key = serializers.CharField(
+        help_text="C2SP verifier key of signature type 0x04 (cosignature/v1)."
+    )
+    url = serializers.CharField(help_text="The witness's submission prefix (C2SP tlog-witness).")
+
+
 class LogInfoSerializer(serializers.Serializer):
     origin = serializers.CharField()
     verifier_key = serializers.CharField(help_text="C2SP signed-note verifier key.")
     tree_size = serializers.IntegerField(min_value=0)
-    checkpoint = serializers.CharField(allow_null=True, help_text="C2SP tlog-checkpoint signed note.")
+    checkpoint = serializers.CharField(
+        allow_null=True,
+        help_text="C2SP tlog-checkpoint signed note, with its witnesses' cosignatures (tlog-cosignature v1).",
+    )
+    witnesses = WitnessInfoSerializer(many=True, help_text="The witnesses the log asks to cosign it.")
 
 
 class LogEntrySerializer(serializers.Serializer):
@@ -130,15 +143,22 @@ def log_operation(operation_id, summary, answer, parameters=()):
 
 
 class LogInfoView(LogView):
-    """What the log publishes about itself: its origin, its verifier key and its latest checkpoint."""
+    """What the log publishes about itself: its origin, its verifier key, its latest checkpoint with the
+    witnesses' cosignatures, and its witnesses."""
 
     @log_operation(
         "log_info",
         "Log info",
-        OpenApiResponse(LogInfoSerializer, description="The log's origin, key and latest checkpoint."),
+        OpenApiResponse(
+            LogInfoSerializer, description="The log's origin, key, latest cosigned checkpoint and witnesses."
+        ),
     )
     def get(self, request):
-        return Response(services.log_info())
+        info = services.log_info()
+        if info["checkpoint"] is not None:
+            info["checkpoint"] = witnesses.cosigned_note(Checkpoint.objects.get(size=info["tree_size"]))
+        info["witnesses"] = list(witnesses.active_witnesses().values("name", "verifier_key", "url"))
+        return Response(info)
 
 
 class EntryView(LogView):
@@ -209,7 +229,7 @@ def checkpoint(request):
     latest = services.latest_checkpoint()
     if latest is None:
         raise Http404("The log has no checkpoint yet.")
-    response = HttpResponse(latest.note, content_type="text/plain; charset=utf-8")
+    response = HttpResponse(witnesses.cosigned_note(latest), content_type="text/plain; charset=utf-8")
     response["Cache-Control"] = CHECKPOINT_CACHE
     return response
 

@@ -1,10 +1,12 @@
-"""The transparency log's public page: the latest checkpoint and every entry, newest first, each with a
-one-line summary and a link to its record.
+"""The transparency log's public page: the latest checkpoint with its witnesses' cosignatures, the
+witnesses, and every entry, newest first, each with a one-line summary and a link to its record.
 
 The page reads the records the entries describe (releases, deployments, keys, observations), so it
 lives here with the other pages; the log's machine-readable endpoints stay with the log
 (``portal.transparency.views``).
 """
+
+import datetime
 
 from django.conf import settings
 from django.core.paginator import Paginator
@@ -16,7 +18,7 @@ from portal.monitoring import reasons
 from portal.monitoring.models import Observation
 from portal.registry.models import Deployment, Release, SigningKey, StatusNote
 from portal.registry.words import environment_label
-from portal.transparency import services
+from portal.transparency import services, witnesses
 from portal.transparency.models import LogEntry
 from portal.transparency.signing import LogKeyError
 from portal.transparency.views import parse_index
@@ -43,14 +45,35 @@ def log_page(request):
         vkey = services.verifier_key()
     except LogKeyError:
         vkey = None
+    checkpoint = services.latest_checkpoint()
     context = {
-        "checkpoint": services.latest_checkpoint(),
+        "checkpoint": checkpoint,
+        "cosigned_note": witnesses.cosigned_note(checkpoint) if checkpoint else "",
+        "witnesses": witness_rows(checkpoint),
         "origin": settings.VITRINA_LOG_ORIGIN,
         "verifier_key": vkey,
         "page": entries,
         "rows": entry_rows(entries.object_list, services.tree_size()),
     }
     return render(request, "web/log.html", context)
+
+
+def witness_rows(checkpoint):
+    """Each active witness, its key ID and when it cosigned ``checkpoint`` (None: not yet). Two queries."""
+    cosigned = {} if checkpoint is None else {c.witness_id: c for c in checkpoint.cosignatures.all()}
+    rows = []
+    for witness in witnesses.active_witnesses():
+        cosignature = cosigned.get(witness.pk)
+        rows.append(
+            {
+                "name": witness.name,
+                "key_id": witnesses.key_id(witness),
+                "cosigned_at": None
+                if cosignature is None
+                else datetime.datetime.fromtimestamp(cosignature.timestamp, datetime.UTC),
+            }
+        )
+    return rows
 
 
 def page_of_entry(value):
@@ -132,6 +155,10 @@ def summary(kind, body):
         return f"{line} — {sentence}" if sentence else line
     if kind == LogEntry.Kind.NOTE:
         return note_summary(project, body)
+    if kind == LogEntry.Kind.WITNESS_ADDED:
+        return _("witness %(name)s added") % {"name": body.get("name", "")}
+    if kind == LogEntry.Kind.WITNESS_REMOVED:
+        return _("witness %(name)s removed") % {"name": body.get("name", "")}
     return ""
 
 

@@ -105,6 +105,11 @@ def test_tasks_integrate_and_audit(log_key_file, settings, tmp_path):
 
 
 def test_beat_schedule_names_the_real_tasks():
-    assert {entry["task"] for entry in BEAT_SCHEDULE.values()} == {tasks.integrate.name, tasks.audit.name}
+    assert {entry["task"] for entry in BEAT_SCHEDULE.values()} == {
+        tasks.integrate.name,
+        tasks.audit.name,
+        tasks.witness.name,
+    }
+    assert BEAT_SCHEDULE["transparency-witness"]["schedule"] == 2.0
     assert BEAT_SCHEDULE["transparency-integrate"]["schedule"] == 5.0
     assert BEAT_SCHEDULE["transparency-audit"]["schedule"] == 600.0
