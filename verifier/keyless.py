@@ -138,6 +138,12 @@ class _Certificate:
         return ""
 
 
+def certificate_refusal(identity: Identity, *, issuer: str, signer: str, repository: str, ref: str) -> str:
+    """Why ``identity`` does not accept a certificate naming these, in one phrase, or ``""`` if it does:
+    the rule ``verify_keyless`` applies, for a certificate known only from a release's log entry."""
+    return _Certificate(issuer, signer, repository, ref, commit="", run_url="").refusal(identity)
+
+
 # --- Verifying a bundle -------------------------------------------------------------------------------
 
 
