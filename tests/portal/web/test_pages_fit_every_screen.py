@@ -14,10 +14,14 @@ from portal.monitoring.recording import record
 from portal.monitoring.rules import Finding
 from portal.registry import services
 from portal.registry.models import Rebuild, Rebuilder
-from portal.transparency.services import integrate
+from portal.transparency.models import Cosignature
+from portal.transparency.services import integrate, latest_checkpoint
+from portal.transparency.witnesses import add_witness
 from tests.helpers.screens import NOT_YET_MET, axe_violations, each_screen, sideways_scrollers, too_wide
 from tests.portal import factories
 from tests.portal.web.test_translations import CATALOG, english_sentences, untranslated_on
+from verifier.cosignature import cosign, generate_cosigner_key, parse_cosigner_signer_key
+from verifier.note import split_note
 from verifier.statement import BuildInstructions
 
 pytestmark = pytest.mark.browser
@@ -29,6 +33,10 @@ DEPLOYED = datetime.datetime(2025, 6, 1, 10, 0, tzinfo=UTC)
 LONG_PATH = "/.well-known/vitrina/deploymentstatusreportforthecitizenportalproductioncluster"
 LONG_RUN = "https://ci.example.org/cityportal/pipelines/2025/06/01/run000000000000000000000000000077"
 UNKNOWN_DIGEST = "sha256:" + "ab" * 32
+WITNESSES = (
+    "witness.facultad-de-ingenieria.universidad-de-la-republica.example.edu.uy/transparency-log-witness",
+    "armored-witness.transparency.example.org/w1",
+)
 LONG_BUILD = BuildInstructions(
     "python -m build --wheel --outdir dist/ && "
     "tar --sort=name --mtime=@$SOURCE_DATE_EPOCH -czf dist/site.tar.gz static",
@@ -145,6 +153,7 @@ def pages(transactional_db, live_server, log_key_file):
         project, environment=staging, kind="investigating", text="Revisando el servidor de pruebas."
     )
     integrate()
+    add_witnesses()
     return live_server.url, {
         "home": "/",
         "project": project.get_absolute_url(),
@@ -162,6 +171,19 @@ def pages(transactional_db, live_server, log_key_file):
         "search-bad": "/search/?q=%3Cscript%3E",
         "subscribe": "/subscribe/?project=city-portal",
     }
+
+
+def add_witnesses():
+    """Two witnesses with long names, on the log page: one cosigned the latest checkpoint, one not yet."""
+    checkpoint = latest_checkpoint()
+    for n, name in enumerate(WITNESSES):
+        key = parse_cosigner_signer_key(generate_cosigner_key(name))
+        witness = add_witness(name, key.verifier_key, f"https://{name}/")
+        if n == 0:
+            line = cosign(split_note(checkpoint.note)[0], key)
+            Cosignature.objects.create(
+                checkpoint=checkpoint, witness=witness, timestamp=1748772000, line=line
+            )
 
 
 PAGE_NAMES = (
