@@ -206,6 +206,8 @@ class _Handler(BaseHTTPRequestHandler):
         return b"".join(chunks)
 
     def _answer(self, answer: Answer, *, close: bool = False, allow: str | None = None) -> None:
+        """Log the answer, then send it: whoever got an answer can find its line in the log."""
+        self.log_message("%s %s %d %s", self.command, self._path()[:100], answer.status, answer.detail)
         self.send_response(answer.status)
         self.send_header("Content-Type", answer.content_type)
         self.send_header("Content-Length", str(len(answer.body)))
@@ -217,7 +219,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(answer.body)
-        self.log_message("%s %s %d %s", self.command, self._path()[:100], answer.status, answer.detail)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """Each answer is logged once, by ``_answer``, with its reason."""
@@ -225,4 +226,4 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (the name is the base class's)
         line = format % args
         line = "".join(c if c.isprintable() else "?" for c in line)
-        sys.stderr.write(f"{self.address_string()} {line}\n")
+        print(f"{self.address_string()} {line}", file=sys.stderr, flush=True)
