@@ -107,7 +107,7 @@ def test_pip_installs_cryptography_and_a_working_vitrina_verify(venv, tmp_path):
     helped = run([str(venv / "vitrina-verify"), "--help"], cwd=tmp_path)
     assert helped.returncode == 0, helped.stderr
     assert helped.stdout.startswith("usage: vitrina-verify ")
-    for command in ("verify", "attest", "publish", "observe", "rebuild"):
+    for command in ("verify", "attest", "publish", "observe", "rebuild", "monitor"):
         assert command in helped.stdout
 
     where = run([str(venv / "python"), "-m", "verifier", "--version"], cwd=tmp_path)

@@ -7,6 +7,7 @@ import pytest
 
 from verifier.attest import run_attest
 from verifier.cli import run_verify
+from verifier.monitor import run_monitor
 from verifier.observe import run_observe
 from verifier.publish import run_publish
 from verifier.rebuild import run_rebuild
@@ -29,6 +30,7 @@ def help_of(*args):
         ("publish", run_publish),
         ("observe", run_observe),
         ("rebuild", run_rebuild),
+        ("monitor", run_monitor),
         ("witness", run_witness),
     ],
 )
