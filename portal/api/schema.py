@@ -109,7 +109,10 @@ PATHS = {
         "log",
         "Checkpoint",
         {
-            "200": {"description": "The latest C2SP signed checkpoint.", **TEXT},
+            "200": {
+                "description": "The latest C2SP signed checkpoint, with its witnesses' cosignature lines.",
+                **TEXT,
+            },
             "404": {"description": "The log has no checkpoint yet."},
         },
     ),
