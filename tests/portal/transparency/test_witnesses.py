@@ -419,3 +419,15 @@ def test_a_proof_bundle_carries_the_most_cosigned_checkpoint_and_its_proof_for_t
     results = verify_bundle(parse_bundle(response.content), log_key=verifier_key())
     assert [r for r in results if r.status not in ("pass", "skip")] == []
     assert {"note checkpoint", "note inclusion"} <= {r.name for r in results if r.status == "pass"}
+
+
+def test_a_bundle_looks_for_cosignatures_among_the_newest_checkpoints_only(monkeypatch):
+    (w1, k1) = registered(W1)
+    cosigned = grow(1)
+    cosign_directly(cosigned, w1, k1)
+    newer, latest = grow(1), grow(1)
+    assert checkpoint_for_bundle(0) == cosigned
+    monkeypatch.setattr(witnesses, "BUNDLE_CHECKPOINT_WINDOW", 2)
+    assert checkpoint_for_bundle(0) == latest  # ``cosigned`` is the third newest: not looked at
+    cosign_directly(newer, w1, k1)
+    assert checkpoint_for_bundle(0) == newer
