@@ -28,6 +28,7 @@ from portal.transparency.witnesses import (
 from tests.portal import factories
 from tests.portal.witnesses import HonestWitness, ScriptedWitness, make_witness_key
 from verifier.bundle import parse_bundle, verify_bundle
+from verifier.cosignature import Cosignature as VerifiedCosignature
 from verifier.cosignature import cosign, cosignatures_of, parse_cosigner_vkey
 from verifier.entries import parse_entry
 from verifier.note import split_note, verify_checkpoint
@@ -431,3 +432,14 @@ def test_a_bundle_looks_for_cosignatures_among_the_newest_checkpoints_only(monke
     assert checkpoint_for_bundle(0) == latest  # ``cosigned`` is the third newest: not looked at
     cosign_directly(newer, w1, k1)
     assert checkpoint_for_bundle(0) == newer
+
+
+def test_nothing_that_does_not_verify_is_stored_whatever_the_client_returned(monkeypatch):
+    (witness, key) = registered(W1)
+    latest = services.latest_checkpoint()
+    line = cosign(other_checkpoint(), key)  # the witness's key, over another checkpoint
+    returned = VerifiedCosignature(key.name, key.key_hash, int(time.time()), line)
+    monkeypatch.setattr(witnesses, "request_cosignature", lambda *args, **kwargs: returned)
+    assert cosign_latest(witness, timeout=TIMEOUT) is None
+    assert not Cosignature.objects.exists() and cosigned_note(latest) == latest.note
+    assert "does not verify" in reload(witness).last_error
