@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from verifier.bundle import ERROR, FAIL, Bundle, parse_bundle, verify_bundle
+from verifier.bundle import ERROR, FAIL, SKIP, Bundle, parse_bundle, verify_bundle
 from verifier.entries import ENTRY_SCHEMA_VERSION, format_time, parse_entry
 from verifier.errors import CouldNotCheck, FormatError
 from verifier.keyless import Identity, certificate_refusal
@@ -498,7 +498,12 @@ class EntryChecker:
         failed = [f"{result.name}: {result.message}" for result in results if result.status == FAIL]
         if failed:
             return [problem(index, found, f"{what} does not verify: {'; '.join(failed)}")], None
-        errors = [f"{result.name}: {result.message}" for result in results if result.status == ERROR]
+        # A signature left unchecked (a keyless release without the sigstore package) is not a pass.
+        errors = [
+            f"{result.name}: {result.message}"
+            for result in results
+            if result.status == ERROR or (result.status == SKIP and result.name.endswith("signature"))
+        ]
         if errors:
             raise CouldNotCheck(Reason.CHECKER_ERROR, f"could not check {what}: {'; '.join(errors)}")
         return [], bundle

@@ -281,3 +281,28 @@ def test_a_history_that_does_not_extend_the_remembered_one_is_a_fork_and_nothing
 
     assert (code, findings) == (1, [("problem", None, "rollback")]), out
     assert json.dumps(remembered, ensure_ascii=False) in out
+
+
+def test_a_keyless_release_is_checked_through_its_certificate_and_its_ref_against_the_branch(
+    live_server, log_key_file, tmp_path
+):
+    """A real Sigstore bundle (built by GitHub Actions from refs/heads/main), trusted by an identity that
+    accepts any branch, deployed by a project whose protected branch is another."""
+    project = factories.make_keyless_project("attest-demo", ref="refs/heads/*")
+    project.protected_branch = "stable"
+    project.save()
+    token, _ = factories.make_token(project)
+    bundle = factories.sigstore_testdata("reusable-workflow-attestation.sigstore.json").decode()
+    release, _ = services.register_release(project, version="0.0.0", sigstore_bundle=bundle, token=token)
+    environment = factories.make_environment(project, "production")
+    deployment = factories.make_deployment(environment, release, token=token)
+    log.integrate()
+
+    code, findings, out, _ = monitor(live_server.url, tmp_path / "state")  # stderr: sigstore's warnings
+
+    assert code == 1, out
+    assert findings == [
+        ("notice", index_of("identity_added", project.identities.get()), "identity_added"),
+        ("problem", index_of("deployment", deployment), "unprotected_branch"),
+    ], out
+    assert "built in CI from refs/heads/main, not from the protected branch stable" in out
