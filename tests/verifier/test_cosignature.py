@@ -44,7 +44,7 @@ def test_the_key_id_commits_to_the_name_and_signature_type_0x04():
     raw = key.private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
     expected = hashlib.sha256(b"witness.example/w1\n\x04" + raw).digest()[:4]
     assert key.key_hash == expected
-    name, hash_hex, encoded = key.verifier_key.split("+")
+    name, hash_hex, encoded = key.verifier_key.split("+", 2)
     assert (name, hash_hex) == ("witness.example/w1", expected.hex())
     assert base64.b64decode(encoded) == b"\x04" + raw
 
@@ -63,8 +63,8 @@ def test_a_verifier_key_round_trips_and_a_log_key_is_not_a_witness_key():
     "mangle, message",
     [
         (lambda v: v.replace("+", " ", 1), "name"),
-        (lambda v: "+".join(v.split("+")[:2]), "name\\+hash\\+key"),
-        (lambda v: v.split("+")[0] + "+00000000+" + v.split("+")[2], "does not match"),
+        (lambda v: "+".join(v.split("+", 2)[:2]), "name\\+hash\\+key"),
+        (lambda v: v.split("+", 2)[0] + "+00000000+" + v.split("+", 2)[2], "does not match"),
         (lambda v: v[:-4] + "!!!!", "base64"),
     ],
 )
