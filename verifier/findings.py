@@ -697,8 +697,10 @@ def repo_finding(
 
 def _party_notice(index: int, entry: Mapping[str, Any], party: str, change: str) -> Finding:
     name = entry.get("name") or entry.get(f"{party}_id")
-    key_id = entry.get("key_id")
+    # Observers and rebuilders are named by their key's id, witnesses by their note verifier key.
+    key_id, verifier_key = entry.get("key_id"), entry.get("verifier_key")
     key = f" (key {str(key_id)[:16]}…)" if key_id else ""
+    key = f" (key {str(verifier_key)[:60]})" if verifier_key and not key_id else key
     when = entry.get(f"{change}_at")
     since = f" from {when}" if when else ""
     return notice(

@@ -522,10 +522,21 @@ def test_party_changes_and_unknown_entry_types_are_notices_and_malformed_entries
         ),
         T0,
     )
-    witness = json.dumps({"v": 1, "type": "witness_added", "name": "w1", "logged_at": "x"}).encode()
+    witness = json.dumps(
+        {
+            "v": 1,
+            "type": "witness_added",
+            "name": "w1",
+            "verifier_key": "w1+0cf7ba6a+BKw1",
+            "url": "https://w1",
+        }
+    ).encode()
     future = json.dumps({"v": 2, "type": "release"}).encode()
     broken = json.dumps({"v": 1, "type": "key_revoked", "project": "demo", "key_id": "aa"}).encode()
 
+    checker = EntryChecker(Knowledge(), log_key="unused", evidence=NoEvidence())
+    [added] = checker.check(1, witness)
+    assert added.message == "witness 'w1' (key w1+0cf7ba6a+BKw1) added, by nobody named"
     assert checked(observer, witness, future, b"not json", broken) == [
         (0, "observer_added"),
         (1, "witness_added"),
