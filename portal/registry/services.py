@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from portal.http import Refusal
+from portal.transparency.actors import actor
 from portal.transparency.services import LogClosed, append_entry
 from verifier import dsse, entries, jsontext, keyless, observation, rebuilds
 from verifier.errors import (
@@ -71,14 +72,6 @@ def append_or_refuse(kind, body, *, object_id):
         return append_entry(kind, body, object_id=object_id)
     except LogClosed as exc:
         raise Refused(None, exc.message, status=503) from exc
-
-
-def actor(token=None, user=None):
-    if user is not None:
-        return {"kind": "operator", "name": user.get_username()}
-    if token is not None:
-        return {"kind": "token", "name": token.name, "hint": token.hint}
-    return {"kind": "system", "name": "vitrina"}
 
 
 # --- signing keys ---------------------------------------------------------------------------------

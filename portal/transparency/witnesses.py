@@ -32,6 +32,7 @@ from verifier.note import MAX_SIGNATURES
 from verifier.witness import WitnessConflict, request_cosignature
 
 from . import services
+from .actors import actor
 from .models import Checkpoint, Cosignature, Witness
 
 logger = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ def add_witness(name, verifier_key, url, *, user=None):
     if holder is not None:
         raise Refused("verifier_key", f"This key is already the key of witness '{holder.name}'.", status=409)
     witness = Witness.objects.create(name=name, verifier_key=verifier_key, url=url, added_at=timezone.now())
-    _append("witness_added", witness_added_entry_body(witness, by=_by(user)), witness)
+    _append("witness_added", witness_added_entry_body(witness, by=actor(user=user)), witness)
     return witness
 
 
@@ -98,7 +99,7 @@ def remove_witness(witness, *, user=None):
         return witness
     witness.removed_at = timezone.now()
     witness.save(update_fields=["removed_at"])
-    _append("witness_removed", witness_removed_entry_body(witness, by=_by(user)), witness)
+    _append("witness_removed", witness_removed_entry_body(witness, by=actor(user=user)), witness)
     return witness
 
 
@@ -112,13 +113,6 @@ def witness_removed_entry_body(witness, *, by=None):
 
 def _row_entry_body(kind, witness, by):
     return entry_body(kind, {name: getattr(witness, name) for name in entry_fields(kind).members}, by=by)
-
-
-def _by(user):
-    """Who caused the entry, as every entry names an operator or the portal (docs/formats/entries.md)."""
-    if user is not None:
-        return {"kind": "operator", "name": user.get_username()}
-    return {"kind": "system", "name": "vitrina"}
 
 
 def _append(kind, body, witness):
