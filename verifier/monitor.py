@@ -231,7 +231,7 @@ class MonitorState:
             "checkpoint": note,
             "knowledge": knowledge.to_json(),
         }
-        self._write(self.path_for(origin), json.dumps(document, indent=1, sort_keys=True) + "\n")
+        self._write(self.path_for(origin), json.dumps(document, sort_keys=True, separators=(",", ":")) + "\n")
 
     def keep_fork(self, message: str, old_note: str, new_note: str) -> Path:
         moment = datetime.datetime.now(datetime.UTC)
