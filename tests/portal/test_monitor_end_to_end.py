@@ -25,6 +25,7 @@ from django.utils import timezone
 from portal.registry import services
 from portal.registry.models import Deployment, Release
 from portal.transparency import services as log
+from portal.transparency.actors import actor
 from portal.transparency.signing import verifier_key
 from tests.helpers.gitserver import make_side_commit
 from tests.portal import factories
@@ -80,7 +81,7 @@ def release_around_the_service(project, private_key, signing_key, version, commi
             registered_at=timezone.now(),
         )
         log.append_entry(
-            "release", services.release_entry_body(release, by=services.actor(token)), object_id=release.pk
+            "release", services.release_entry_body(release, by=actor(token)), object_id=release.pk
         )
     return release
 
