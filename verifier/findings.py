@@ -32,6 +32,7 @@ from verifier.bundle import ERROR, FAIL, SKIP, Bundle, parse_bundle, verify_bund
 from verifier.entries import ENTRY_SCHEMA_VERSION, format_time, parse_entry
 from verifier.errors import CouldNotCheck, FormatError
 from verifier.keyless import Identity, certificate_refusal
+from verifier.note import verify_checkpoint
 from verifier.reasons import Reason
 from verifier.release import TrustedKey
 from verifier.repo import RepoCheck
@@ -63,6 +64,12 @@ class Finding:
 
     def to_json(self) -> dict[str, Any]:
         return {"severity": self.severity, "index": self.index, "kind": self.kind, "message": self.message}
+
+
+def quoted(note: str) -> str:
+    """A signed note on one line, its newlines written as ``\\n`` (JSON string syntax): a finding is one
+    line, and a checkpoint quoted as evidence stays exact."""
+    return json.dumps(note, ensure_ascii=False)
 
 
 def problem(index: int | None, kind: str, message: str) -> Finding:
@@ -358,8 +365,14 @@ class EntryChecker:
         log_key: str,
         evidence: Evidence,
         projects: frozenset[str] = frozenset(),
+        tree: Callable[[int], bytes] | None = None,
+        tree_size: int = 0,
     ) -> None:
         self.knowledge = knowledge
+        # The root of the followed tree at a size (``follow.TileLog.tree_hash``), to hold each bundle's
+        # checkpoint against: a portal could show a bundle's reader a history other than the tiles'.
+        self.tree = tree
+        self.tree_size = tree_size
         self.log_key = log_key
         self.evidence = evidence
         self.projects = projects
@@ -498,6 +511,9 @@ class EntryChecker:
         failed = [f"{result.name}: {result.message}" for result in results if result.status == FAIL]
         if failed:
             return [problem(index, found, f"{what} does not verify: {'; '.join(failed)}")], None
+        split = self._split_view(bundle, what)
+        if split:
+            return [problem(index, "split_view", split)], None
         # A signature left unchecked (a keyless release without the sigstore package) is not a pass.
         errors = [
             f"{result.name}: {result.message}"
@@ -507,6 +523,21 @@ class EntryChecker:
         if errors:
             raise CouldNotCheck(Reason.CHECKER_ERROR, f"could not check {what}: {'; '.join(errors)}")
         return [], bundle
+
+    def _split_view(self, bundle: Bundle, what: str) -> str | None:
+        """Whether the bundle's checkpoint (verified by ``verify_bundle``) contradicts the tree followed
+        through the tiles: a checkpoint no larger than that tree must have its root. A larger one was
+        signed after the run began and is left to the next run's consistency check."""
+        if self.tree is None:
+            return None
+        carried = verify_checkpoint(bundle.log.checkpoint, self.log_key)
+        if carried.size > self.tree_size or self.tree(carried.size) == carried.root:
+            return None
+        return (
+            f"{what}: the portal's proof bundle carries a checkpoint of size {carried.size} whose root is "
+            f"not the root of the first {carried.size} entries of the log its tiles serve (a split view); "
+            f"the bundle's checkpoint {quoted(bundle.log.checkpoint)}"
+        )
 
     def _branch(self, index: int, what: str, release: Mapping[str, Any], branch: str) -> Finding | None:
         """Whether the deployed release (its record, verified) was built from the protected ``branch``: a

@@ -46,7 +46,7 @@ from verifier import command, jsontext, publish, state
 from verifier.bundle import MAX_BUNDLE_BYTES
 from verifier.entries import format_time
 from verifier.errors import CouldNotCheck, FormatError, VerifierError
-from verifier.findings import PROBLEM, EntryChecker, Evidence, Finding, Knowledge, problem
+from verifier.findings import PROBLEM, EntryChecker, Evidence, Finding, Knowledge, problem, quoted
 from verifier.follow import Fetch, LogInconsistent, TileLog
 from verifier.live import REDIRECT_STATUSES, HardenedClient
 from verifier.note import MAX_NOTE_BYTES, Checkpoint, parse_verifier_key, verify_checkpoint
@@ -135,7 +135,12 @@ class LogMonitor:
             if remembered is not None and self._diverged(remembered, checkpoint, note, log):
                 return held
             checker = EntryChecker(
-                knowledge, log_key=self.log_key, evidence=self.evidence, projects=self.projects
+                knowledge,
+                log_key=self.log_key,
+                evidence=self.evidence,
+                projects=self.projects,
+                tree=log.tree_hash,
+                tree_size=checkpoint.size,
             )
             for index, entry in log.entries(old_size):
                 for finding in checker.check(index, entry, report=index >= from_size):
@@ -168,16 +173,11 @@ class LogMonitor:
         else:
             return False
         message = (
-            f"{what}: remembered checkpoint {_quoted(remembered.note)}, checkpoint served now {_quoted(note)}"
+            f"{what}: remembered checkpoint {quoted(remembered.note)}, checkpoint served now {quoted(note)}"
         )
         kept = self.keep_fork(message, remembered.note, note)
         self.emit(problem(None, kind, f"{message}; both are kept in {kept}; the remembered one stays"))
         return True
-
-
-def _quoted(note: str) -> str:
-    """A signed note on one line, its newlines written as ``\\n`` (JSON string syntax)."""
-    return json.dumps(note, ensure_ascii=False)
 
 
 # --- The state directory --------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from tests.verifier import test_bundle as bundle_tests
 from verifier import merkle, note, tiles
 from verifier.command import CommandError
 from verifier.entries import canonical_entry, entry_body, format_time
@@ -384,6 +385,38 @@ def checked(*entries, evidence=None, projects=frozenset()):
         Knowledge(), log_key="unused", evidence=evidence or NoEvidence(), projects=projects
     )
     return [(index, f.kind) for index, data in enumerate(entries) for f in checker.check(index, data)]
+
+
+class ServedBundle(NoEvidence):
+    """The portal serves one release bundle, whatever release is asked for."""
+
+    def __init__(self, document):
+        super().__init__()
+        self.document = document
+
+    def fetch_release_bundle(self, release_id):
+        return bundle_tests.encode(self.document)
+
+
+def test_a_bundle_whose_checkpoint_is_not_in_the_followed_tree_is_a_split_view():
+    log, signer = bundle_tests.MemoryLog(), bundle_tests.key_pair()
+    log.append({"v": 1, "type": "key_added", "project": "demo"})
+    document = bundle_tests.release_document(log, signer, bundle_tests.random_commit())
+    index, data = document["log"]["index"], log.entries[document["log"]["index"]]
+
+    def kinds(tree):
+        checker = EntryChecker(
+            Knowledge(),
+            log_key=log.verifier_key,
+            evidence=ServedBundle(document),
+            tree=tree,
+            tree_size=len(log.entries),
+        )
+        return [f.kind for f in checker.check(index, data)]
+
+    assert "split_view" not in kinds(lambda size: merkle.tree_hash(size, log.read))
+    found = kinds(lambda size: b"\x09" * 32)
+    assert found.count("split_view") == 1
 
 
 def test_a_release_signed_by_a_key_revoked_before_it_is_untrusted_and_one_signed_before_is_not():
