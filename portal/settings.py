@@ -309,6 +309,9 @@ CELERY_BEAT_SCHEDULE = {**MONITORING_BEAT_SCHEDULE, **TRANSPARENCY_BEAT_SCHEDULE
 # The transparency log. The signing key is a file, never a database row.
 VITRINA_LOG_ORIGIN = os.environ.get("VITRINA_LOG_ORIGIN", "vitrina.example/log")
 VITRINA_LOG_KEY_FILE = os.environ.get("VITRINA_LOG_KEY_FILE", str(VAR_DIR / "log-signing.key"))
+# A process that committed log entries integrates them at once, at most once per this many seconds
+# (transparency.services.integrate_soon); the Celery beat task integrates every second besides.
+VITRINA_LOG_INTEGRATE_INTERVAL = float(os.environ.get("VITRINA_LOG_INTEGRATE_INTERVAL", "0.5"))
 # Seconds a witness has to answer one request to cosign a checkpoint (docs/operators.md#witnesses).
 VITRINA_WITNESS_TIMEOUT = float(os.environ.get("VITRINA_WITNESS_TIMEOUT", "10"))
 

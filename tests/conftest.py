@@ -60,6 +60,15 @@ def log_key_file(tmp_path, settings):
     return path
 
 
+@pytest.fixture(autouse=True)
+def log_key_for_database_tests(request):
+    """Every test that uses the database has a log signing key, as a portal has from its first start: the
+    log sequences entries (gives them their index) with it, when asked for a record's entry or after a
+    commit. A test about a missing or broken key sets ``VITRINA_LOG_KEY_FILE`` itself."""
+    if request.node.get_closest_marker("django_db") or {"db", "transactional_db"} & set(request.fixturenames):
+        request.getfixturevalue("log_key_file")
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     """The test database, with the log's TRUNCATE triggers disabled there only.

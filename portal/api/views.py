@@ -20,7 +20,7 @@ from portal.http import ErrorSerializer, LengthRequired, Pagination
 from portal.registry import services
 from portal.registry.models import Deployment, Environment, Observer, Project, Rebuild, Rebuilder, Release
 from portal.transparency.models import LogEntry
-from portal.transparency.services import entry_for
+from portal.transparency.services import index_of
 
 from . import serializers
 from .auth import (
@@ -50,11 +50,6 @@ COMMON_POST_ERRORS = (
     (415, "The body is not JSON."),
     (503, "The log failed its self-audit; nothing is recorded until an operator resolves it."),
 )
-
-
-def log_index(kind, object_id):
-    entry = entry_for(kind, object_id)
-    return entry.index if entry is not None else None
 
 
 class BoundedRequest(Request):
@@ -153,7 +148,7 @@ class ReleaseCreateView(TokenView):
         release, created = services.register_release(
             project, data.pop("envelope", None), version=data.pop("version"), token=request.auth, **data
         )
-        release.log_index = log_index("release", release.pk)
+        release.log_index = index_of("release", release.pk)
         body = serializers.ReleaseCreatedSerializer(release, context={"request": request}).data
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
@@ -180,7 +175,7 @@ class DeploymentCreateView(TokenView):
             deployed_at=data.get("deployed_at"),
             token=request.auth,
         )
-        deployment.log_index = log_index("deployment", deployment.pk)
+        deployment.log_index = index_of("deployment", deployment.pk)
         body = serializers.DeploymentCreatedSerializer(deployment, context={"request": request}).data
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -212,7 +207,7 @@ class NoteCreateView(TokenView):
             ends_at=data.get("ends_at"),
             token=request.auth,
         )
-        note.log_index = log_index("note", note.pk)
+        note.log_index = index_of("note", note.pk)
         body = serializers.NoteCreatedSerializer(note, context={"request": request}).data
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -268,7 +263,7 @@ class ObserverReportCreateView(PartyTokenView):
         serializer = serializers.ObserverReportCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         report = services.record_observer_report(request.auth, serializer.validated_data["envelope"])
-        report.log_index = log_index("observer_report", report.pk)
+        report.log_index = index_of("observer_report", report.pk)
         body = serializers.ObserverReportCreatedSerializer(report, context={"request": request}).data
         return Response(body, status=status.HTTP_201_CREATED if report.created else status.HTTP_200_OK)
 
@@ -315,7 +310,7 @@ class RebuildCreateView(PartyTokenView):
         serializer = serializers.RebuildCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         rebuild = services.record_rebuild(request.auth, serializer.validated_data["envelope"])
-        rebuild.log_index = log_index("rebuild", rebuild.pk)
+        rebuild.log_index = index_of("rebuild", rebuild.pk)
         body = serializers.RebuildCreatedSerializer(rebuild, context={"request": request}).data
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -357,7 +352,7 @@ class RebuildAnswerCreateView(TokenView):
         if rebuild is None:
             raise services.Refused("rebuild", f"There is no rebuild {pk}.", status=404)
         answer = services.answer_rebuild(rebuild, serializer.validated_data["text"], token=request.auth)
-        answer.log_index = log_index("rebuild_answer", answer.pk)
+        answer.log_index = index_of("rebuild_answer", answer.pk)
         body = serializers.RebuildAnswerCreatedSerializer(answer, context={"request": request}).data
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -487,5 +482,5 @@ class ReleaseDetailView(generics.RetrieveAPIView):
         )
         if release is None:
             raise services.Refused("release", f"There is no release {pk}.", status=404)
-        release.log_index = log_index("release", release.pk)
+        release.log_index = index_of("release", release.pk)
         return release

@@ -63,7 +63,13 @@ def signed(release):
 
 
 def logged(release):
-    """Whether the release has its entry in the public log (``release.log_index``, read upstream)."""
+    """Whether the release has its entry in the public log (``release.log_index`` and ``log_pending``, read
+    upstream): an entry queued with the release and not numbered yet is no evidence against it."""
+    if release.log_pending:
+        return Piece(
+            Result.UNCHECKED.value,
+            gettext("Written to the public log with the release; its entry gets its number within a second."),
+        )
     if release.log_index is None:
         return Piece(Result.MISMATCH.value, str(reasons.reason_sentence(Reason.NOT_IN_LOG)))
     return Piece(

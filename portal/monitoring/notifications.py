@@ -40,7 +40,7 @@ from kombu.exceptions import OperationalError
 from portal.celery import app
 from portal.http import local_time
 from portal.registry.words import environment_label
-from portal.transparency.services import entry_for
+from portal.transparency.services import index_of
 from verifier.live import address_problem
 
 from .models import Delivery, NotificationChannel, Observation, Subscriber, public_state
@@ -190,7 +190,6 @@ def payload(observation):
         .exclude(pk=observation.pk)
         .first()
     )
-    entry = entry_for("status", observation.pk)
     status = {
         key: value for key, value in observation.as_api().items() if key not in ("ahead_by", "duration_ms")
     }
@@ -202,7 +201,7 @@ def payload(observation):
         "status": status,
         "previous": previous_state(previous) if previous else None,
         "observation_id": observation.pk,
-        "log_index": entry.index if entry else None,
+        "log_index": index_of("status", observation.pk),
     }
 
 

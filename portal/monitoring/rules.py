@@ -59,7 +59,7 @@ def examine(environment, *, answer, deployment, releases, log_entries, verified,
 
     ``answer`` is the live server's ``LiveReport`` or the ``CouldNotCheck`` saying why it was not
     asked, ``deployment`` the latest deployment (None for none), ``releases`` the project's releases
-    bearing the live digest (newest first), ``log_entries`` ``{(kind, object id): LogEntry or None}``
+    bearing the live digest (newest first), ``log_entries`` ``{(kind, object id): Logged or None}``
     covering the deployment and its release, ``verified`` the memo of signature checks that passed
     (see ``check_signature``), ``repository(project, release)`` the number of commits the protected
     branch has on top of the release's commit, or ``BrokenLink``.
@@ -357,10 +357,15 @@ def check_logged(release, deployment, log_entries):
             logged = None if difference.logged is ABSENT else difference.logged
             raise BrokenLink(
                 Reason.NOT_IN_LOG,
-                f"{what} differs from its log entry #{entry.index}: {difference.field} is "
+                f"{what} differs from its {entry_name(entry)}: {difference.field} is "
                 f"{difference.recorded} in the record but {logged} in the log; the record was changed "
                 "after it was logged.",
             )
+
+
+def entry_name(entry):
+    """A record's entry as a sentence names it: by its index, or as queued while it has none yet."""
+    return "pending log entry" if entry.index is None else f"log entry #{entry.index}"
 
 
 def logged_components(release):

@@ -19,7 +19,7 @@ from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 from portal.registry.models import Deployment, Environment, ObserverReport, Rebuild, Release
-from portal.transparency.models import LogEntry
+from portal.transparency.services import logged_entries
 from verifier import __version__
 from verifier.errors import CouldNotCheck, FormatError
 from verifier.live import fetch_live
@@ -333,13 +333,14 @@ def latest_deployments(environment_ids):
 
 def log_entries_of(deployments):
     """The log entries of ``deployments`` and of their releases, in one query, for ``rules.check_logged``:
-    ``{(kind, object id): LogEntry or None}``, with None where a record has no entry."""
+    ``{(kind, object id): Logged or None}``, with None where a record has no entry. An entry queued with its
+    record and not yet given its index counts: the record is logged (``services.logged_entries``)."""
     deployments = list(deployments)
     if not deployments:
         return {}
     entries = {("release", d.release_id): None for d in deployments}
     entries.update({("deployment", d.pk): None for d in deployments})
-    for entry in LogEntry.objects.filter(
+    for entry in logged_entries(
         Q(kind="release", object_id__in={d.release_id for d in deployments})
         | Q(kind="deployment", object_id__in={d.pk for d in deployments})
     ):

@@ -24,8 +24,7 @@ from dataclasses import dataclass
 
 from django.db.models import Q
 
-from portal.transparency.models import LogEntry
-from portal.transparency.services import LogCorrupted
+from portal.transparency.services import LogCorrupted, logged_entries
 from verifier.entries import ABSENT, entry_differences, parse_entry
 
 from .models import (
@@ -314,13 +313,18 @@ def _check_type(record_type, chunk_size, findings):
 
 
 def _entries_by_object(record_type, span):
-    """{object_id: {kind: [(index, parsed entry), ...]}} for the record type's entries in ``span``."""
+    """{object_id: {kind: [(index, parsed entry), ...]}} for the record type's entries in ``span``: those
+    sequenced and those queued with their record and not given an index yet (index None), which are no
+    less the record's entry."""
     found = {}
-    query = LogEntry.objects.filter(span, kind__in=record_type.kinds).order_by("index")
-    for index, kind, object_id, entry in query.values_list("index", "kind", "object_id", "entry"):
-        parsed = parse_entry(bytes(entry), what=f"log entry {index}")
-        found.setdefault(object_id, {}).setdefault(kind, []).append((index, parsed))
+    for logged in logged_entries(span & Q(kind__in=record_type.kinds)):
+        parsed = parse_entry(logged.entry, what=_entry_name(logged.index))
+        found.setdefault(logged.object_id, {}).setdefault(logged.kind, []).append((logged.index, parsed))
     return found
+
+
+def _entry_name(index):
+    return "the pending log entry" if index is None else f"log entry {index}"
 
 
 def _confirm(record_type, object_id, findings):
@@ -332,11 +336,11 @@ def _confirm(record_type, object_id, findings):
         for kind, logged in entries.items():
             for index, _ in logged:
                 if object_id is None:
-                    findings.add(f"log entry {index} ({kind}) names no {record_type.noun}")
+                    findings.add(f"{_entry_name(index)} ({kind}) names no {record_type.noun}")
                     continue
                 findings.add(
-                    f"log entry {index} ({kind}) is for {record_type.noun} {object_id}, but there is no such "
-                    f"{record_type.noun} in the database: it was deleted behind the application's back"
+                    f"{_entry_name(index)} ({kind}) is for {record_type.noun} {object_id}, but there is no "
+                    f"such {record_type.noun} in the database: it was deleted behind the application's back"
                 )
         return
     for message in _problems(record_type, row, entries):
@@ -358,7 +362,7 @@ def _problems(record_type, row, entries):
             seen.add(expected.kind)
             continue
         if len(logged) > 1 and expected.kind not in seen:
-            indexes = ", ".join(str(index) for index, _ in logged)
+            indexes = ", ".join("pending" if index is None else str(index) for index, _ in logged)
             problems.append(
                 f"{name} has {len(logged)} {expected.kind} log entries ({indexes}); it must have one"
             )
@@ -371,7 +375,7 @@ def _problems(record_type, row, entries):
 def _differences(name, expected, index, entry):
     return [
         f"{name}: {_label(expected, difference.field)} is {_show(difference.recorded)} in the database "
-        f"but {_show(difference.logged)} in log entry {index}"
+        f"but {_show(difference.logged)} in {_entry_name(index)}"
         for difference in entry_differences(expected.kind, expected.body, entry)
     ]
 

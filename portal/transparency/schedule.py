@@ -4,10 +4,12 @@
 """
 
 BEAT_SCHEDULE = {
+    # The backstop of the integration each commit tries (services.integrate_soon): an entry whose commit
+    # found another process integrating, or came within the interval, has its index within a second.
     "transparency-integrate": {
         "task": "portal.transparency.tasks.integrate",
-        "schedule": 5.0,
-        "options": {"expires": 5.0},
+        "schedule": 1.0,
+        "options": {"expires": 1.0},
     },
     # Asking witnesses to cosign the latest checkpoint; each is held by one run at a time (its retry_at).
     "transparency-witness": {

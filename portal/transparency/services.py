@@ -1,30 +1,40 @@
-"""The transparency log: appending entries, integrating them into the Merkle tree, proofs, self-audit.
+"""The transparency log: appending entries, sequencing them into the Merkle tree, proofs, self-audit.
 
-``append_entry`` must run inside the transaction that writes the record it describes, so a record
-and its entry exist together or not at all. Indexes are dense and consecutive: appends are serialised
-by a PostgreSQL advisory lock held to the end of the transaction (SQLite serialises writers itself).
-
-``integrate`` then adds pending entries to the tree, one writer at a time (another advisory lock), in
-batches: each batch writes the new stored hashes (``TreeHash``) and a signed ``Checkpoint`` in one
-transaction, so the tree and its checkpoint never disagree. Roots and proofs read O(log n) stored
-hashes; nothing ever loads the whole tree.
+Appends are sequenced by a batching sequencer, as in transparency-dev/tessera. ``append_entry`` runs
+inside the transaction that writes the record it describes and only queues the entry (one INSERT into
+``PendingEntry``, no lock and no read of the log), so a record and its entry commit together or not at
+all, and appends of many writers commit in parallel. ``integrate`` is the one writer of the tree (a
+PostgreSQL advisory lock; SQLite has one writer anyway): in one transaction it takes the committed
+pending rows in id order, gives them the next indexes, moves them to ``LogEntry``, hashes them into the
+tree from its right edge held in memory (``RightEdge``: O(log n) stored hashes read once), writes the new
+``TreeHash`` rows and a signed ``Checkpoint`` per batch, and deletes the pending rows. A ``LogEntry`` row
+therefore exists only once a committed checkpoint covers it. A row committed late with a lower id simply
+gets a later index. After each commit that queued entries, the committing process integrates at once if
+it has not tried in the last ``VITRINA_LOG_INTEGRATE_INTERVAL`` seconds and no other process is
+integrating (``integrate_soon``); the Celery beat task is the backstop, every second. So an entry has its
+index within about a second, and whoever needs it at once (the API's answer to a registration, a proof
+bundle) asks ``entry_for``, which integrates first. Roots and proofs read O(log n) stored hashes in one
+query; nothing ever loads the whole tree.
 
 ``audit`` re-derives everything from the entries' bytes, then runs the record audits the apps above
 register (``register_record_audit``: the registry checks that its rows still say what they logged), and
 records the outcome in ``AuditRun``. The log knows nothing of what its entries describe: the entry format
 is ``verifier.entries``, the records are the registry's. A failed audit closes the log: ``append_entry``
-raises ``LogClosed`` until an operator repairs what was changed and ``resolve_audit`` (``manage.py
-resolveaudit``) records a passing audit with the operator's note. Appending after a failure could give
-new entries indexes that a published checkpoint already covers, a fork that volunteers would see and
-that an append-only log could never take back.
+raises ``LogClosed`` and ``integrate`` sequences nothing until an operator repairs what was changed and
+``resolve_audit`` (``manage.py resolveaudit``) records a passing audit with the operator's note.
+Sequencing on top of a tree that failed its audit could sign a checkpoint that contradicts a published
+one, a fork that volunteers would see and that an append-only log could never take back.
 """
 
 import base64
+import json
 import logging
+import time
+from collections import namedtuple
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q, Subquery
+from django.db.models import F, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -33,7 +43,6 @@ from verifier.entries import canonical_entry, format_time, parse_entry
 from verifier.errors import VerifierError
 from verifier.merkle import (
     EMPTY_ROOT,
-    TreeBuilder,
     consistency_proof,
     inclusion_proof,
     leaf_hash,
@@ -44,18 +53,18 @@ from verifier.merkle import (
     verify_consistency,
 )
 from verifier.note import format_checkpoint, sign_note, verify_checkpoint
-from verifier.tiles import encode_entry_bundle, tile_hash_indexes, tile_width_for
+from verifier.tiles import encode_entry_bundle, tile_hash_indexes
 
-from .models import AuditResolution, AuditRun, Checkpoint, LogEntry, TreeHash
+from .models import AuditResolution, AuditRun, Checkpoint, LogEntry, PendingEntry, TreeHash
 from .signing import LogKeyError, load_signing_key, verifier_key
 
 logger = logging.getLogger(__name__)
 
-# Any fixed 64-bit numbers; they name the log's locks among the application's advisory locks.
-APPEND_LOCK_ID = 0x56_49_54_52_49_4E_41_01
+# Any fixed 64-bit number; it names the integrator's lock among the application's advisory locks.
 INTEGRATE_LOCK_ID = 0x56_49_54_52_49_4E_41_02
 
-INTEGRATE_BATCH = 1000
+# Pending entries sequenced per checkpoint: one signature and three statements per 10,000 entries.
+INTEGRATE_BATCH = 10_000
 AUDIT_CHUNK = 1000
 
 
@@ -79,66 +88,188 @@ class LogClosed(Exception):
         self.message = message
 
 
-def lock_log():
-    """Serialise appends until the end of the current transaction."""
-    _advisory_xact_lock(APPEND_LOCK_ID)
+# The sequencer's and the proofs' statements, in SQL both databases read ("index" is a keyword, quoted);
+# each engine passes a list of ids or indexes its own way. The tables are the models' default names.
+_SQL = {
+    "postgresql": {
+        "hashes": 'SELECT "index", hash FROM transparency_treehash WHERE "index" = ANY(%s)',
+        "move": (
+            'INSERT INTO transparency_logentry ("index", kind, object_id, entry, leaf_hash, logged_at) '
+            "SELECT %s + ROW_NUMBER() OVER (ORDER BY id) - 1, kind, object_id, entry, leaf_hash, logged_at "
+            "FROM transparency_pendingentry WHERE id = ANY(%s)"
+        ),
+        "dequeue": "DELETE FROM transparency_pendingentry WHERE id = ANY(%s)",
+        "store": (
+            'INSERT INTO transparency_treehash ("index", hash) '
+            "SELECT * FROM unnest(%s::bigint[], %s::bytea[])"
+        ),
+    },
+    "sqlite": {
+        "hashes": (
+            'SELECT "index", hash FROM transparency_treehash '
+            'WHERE "index" IN (SELECT value FROM json_each(%s))'
+        ),
+        # No one else commits during the integrator's (IMMEDIATE) transaction: the batch is every row up to
+        # its last id.
+        "move": (
+            'INSERT INTO transparency_logentry ("index", kind, object_id, entry, leaf_hash, logged_at) '
+            "SELECT %s + ROW_NUMBER() OVER (ORDER BY id) - 1, kind, object_id, entry, leaf_hash, logged_at "
+            "FROM transparency_pendingentry WHERE id <= %s"
+        ),
+        "dequeue": "DELETE FROM transparency_pendingentry WHERE id <= %s",
+        "store": 'INSERT INTO transparency_treehash ("index", hash) VALUES (%s, %s)',
+    },
+}
+_QUEUE = (
+    "INSERT INTO transparency_pendingentry (kind, object_id, entry, leaf_hash, logged_at) "
+    "VALUES (%s, %s, %s, %s, %s) RETURNING id"
+)
+_NEXT_PENDING = "SELECT id, entry, leaf_hash FROM transparency_pendingentry ORDER BY id LIMIT %s"
 
 
-def _advisory_xact_lock(lock_id):
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock_id])
+def _sql(name):
+    return _SQL[connection.vendor][name]
 
 
 # --- Appending ----------------------------------------------------------------------------------------
 
 
 def append_entry(kind, body, *, object_id=None):
-    """Append one entry and return it; its index is final once the caller's transaction commits.
+    """Queue one entry in the caller's transaction and return its ``PendingEntry``.
 
     ``body`` is built by ``verifier.entries.entry_body`` (one row of ``ENTRY_FIELDS``); this adds its schema
-    version, type and time and encodes it (``canonical_entry``).
+    version, type and time and encodes it (``canonical_entry``). The entry gets its index when ``integrate``
+    sequences it, about a second after the transaction commits (``integrate_soon``); a transaction that
+    rolls back leaves neither entry nor gap.
     """
     if not connection.in_atomic_block:
         raise RuntimeError("append_entry must run inside the transaction that writes its record")
-    lock_log()
     check_open()
-    last = LogEntry.objects.order_by("-index").values_list("index", flat=True).first()
-    index = 0 if last is None else last + 1
-    covered = tree_size()
-    if index < covered:
-        # Entries were removed behind the application's back and no audit has run since.
-        raise LogClosed(
-            f"The transparency log is missing entries its published checkpoint covers (the next entry "
-            f"would take index {index}, the checkpoint covers {covered}); it takes no new entries until an "
-            "operator restores them; nothing was recorded."
-        )
     logged_at = timezone.now()
     entry = canonical_entry(kind, body, logged_at)
-    return LogEntry.objects.create(
-        index=index,
-        kind=kind,
-        object_id=object_id,
-        entry=entry,
-        leaf_hash=leaf_hash(entry),
-        logged_at=logged_at,
+    pending = PendingEntry(
+        kind=kind, object_id=object_id, entry=entry, leaf_hash=leaf_hash(entry), logged_at=logged_at
     )
+    # The ORM's save costs as much as the rest of the append; this is the same INSERT.
+    values = [kind, object_id, entry, pending.leaf_hash, connection.ops.adapt_datetimefield_value(logged_at)]
+    with connection.cursor() as cursor:
+        cursor.execute(_QUEUE, values)
+        pending.pk = cursor.fetchone()[0]
+    pending._state.adding = False
+    transaction.on_commit(integrate_soon)
+    return pending
+
+
+class _Attempts:
+    """When this process last tried to integrate after a commit (``time.monotonic``)."""
+
+    last = float("-inf")
+
+
+def integrate_soon():
+    """After a commit that queued entries: integrate now, unless this process tried less than
+    ``VITRINA_LOG_INTEGRATE_INTERVAL`` seconds ago, another process is integrating or the latest checkpoint
+    is younger than that (then the other process, the next commit's attempt or the periodic task takes
+    these entries). Never raises: the record is committed whatever happens here, and a failure is logged."""
+    interval = settings.VITRINA_LOG_INTEGRATE_INTERVAL
+    now = time.monotonic()
+    if now - _Attempts.last < interval:
+        return
+    _Attempts.last = now
+    try:
+        integrate(wait=False, unless_signed_within=interval)
+    except LogKeyError as exc:
+        logger.error("log: entries not integrated after commit: %s", exc)
+    except Exception:
+        logger.exception("log: integrating after a commit failed; the periodic integration will retry")
 
 
 def entry_for(kind, object_id):
-    return LogEntry.objects.filter(kind=kind, object_id=object_id).first()
+    """The record's sequenced ``LogEntry``, or None when it has none; an entry still pending is integrated
+    first (waiting for the integrator's lock). Raises ``LogKeyError`` or ``LogCorrupted`` when a pending
+    entry cannot be integrated now."""
+    found = LogEntry.objects.filter(kind=kind, object_id=object_id).first()
+    if found is not None:
+        return found
+    pending = PendingEntry.objects.filter(kind=kind, object_id=object_id).first()
+    if pending is None:
+        # The integrator may have moved it between the two reads.
+        return LogEntry.objects.filter(kind=kind, object_id=object_id).first()
+    return sequenced(pending)
+
+
+def index_of(kind, object_id):
+    """The index of the record's entry (integrated first if pending), or None when it has none or it cannot
+    be integrated now: for answers that must not fail because the log is busy or broken (the reason is
+    logged), such as the API's answer to a registration that has committed."""
+    try:
+        entry = entry_for(kind, object_id)
+    except (LogKeyError, LogCorrupted) as exc:
+        logger.error("log: the index of %s %s is not known yet: %s", kind, object_id, exc)
+        return None
+    return entry.index if entry is not None else None
+
+
+def sequenced(entry):
+    """``entry`` as a ``LogEntry``: a ``PendingEntry`` is integrated first (waiting for the lock)."""
+    if isinstance(entry, LogEntry):
+        return entry
+    integrate()
+    found = LogEntry.objects.filter(
+        kind=entry.kind, object_id=entry.object_id, leaf_hash=bytes(entry.leaf_hash)
+    ).first()
+    if found is None:
+        failed = log_closure()
+        why = " (the log is closed after a failed self-audit)" if failed is not None else ""
+        raise LogCorrupted(f"pending {entry.kind} entry {entry.pk} could not be integrated{why}")
+    return found
+
+
+Logged = namedtuple("Logged", "index kind object_id entry")
+Logged.__doc__ = """A record's entry as ``logged_entries`` reads it; ``index`` is None while it is pending."""
+
+
+def logged_entries(condition):
+    """The entries matching ``condition`` (a ``Q`` on ``kind`` and ``object_id``), sequenced or still
+    pending, as ``Logged`` tuples, sequenced first by index then pending by id.
+
+    One statement, so one snapshot: an entry the integrator moves meanwhile is seen exactly once. For the
+    checks that a record has its entry, which must not call an entry queued a second ago missing.
+    """
+    fields = ("kind", "object_id", "entry")
+    rows = LogEntry.objects.filter(condition).values_list("index", *fields).order_by()
+    pending = PendingEntry.objects.filter(condition).order_by()
+    # The pending rows' ids are marked by a negative sign: -id - 1, never a valid index.
+    rows = rows.union(pending.annotate(neg=-F("id") - 1).values_list("neg", *fields), all=True)
+    found = sorted(rows, key=lambda row: (row[0] < 0, abs(row[0])))
+    return [
+        Logged(index if index >= 0 else None, kind, object_id, bytes(entry))
+        for index, kind, object_id, entry in found
+    ]
 
 
 # --- Reading the tree ---------------------------------------------------------------------------------
 
 
+def _stored(indexes):
+    """{index: hash} of the stored hashes among ``indexes``, in one query."""
+    if not indexes:
+        return {}
+    indexes = list(indexes)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _sql("hashes"), [indexes if connection.vendor == "postgresql" else json.dumps(indexes)]
+        )
+        return {index: bytes(h) for index, h in cursor.fetchall()}
+
+
 def read_hashes(indexes):
     """The stored hashes at ``indexes``, in order: the ``read_hashes`` callable of ``verifier.merkle``."""
-    found = dict(TreeHash.objects.filter(index__in=indexes).values_list("index", "hash"))
+    found = _stored(indexes)
     missing = [index for index in indexes if index not in found]
     if missing:
         raise LogCorrupted(f"stored tree hashes {missing[:5]} are missing")
-    return [bytes(found[index]) for index in indexes]
+    return [found[index] for index in indexes]
 
 
 def latest_checkpoint():
@@ -164,62 +295,103 @@ def log_info():
 
 def get_entry(index):
     """An integrated entry, as the public API shows it."""
-    size = tree_size()
-    if not 0 <= index < size:
-        raise LogRequestError(
-            "index",
-            f"index must be between 0 and {size - 1} (the integrated tree has {size} entries); got {index}.",
-        )
-    entry = LogEntry.objects.get(index=index)
-    data = bytes(entry.entry)
+    found = LogEntry.objects.filter(index=index).values_list("entry", "leaf_hash").first()
+    if index < 0 or found is None:
+        size = tree_size()
+        if not 0 <= index < size:
+            raise LogRequestError(
+                "index",
+                f"index must be between 0 and {size - 1} (the integrated tree has {size} entries); "
+                f"got {index}.",
+            )
+        raise LogCorrupted(f"entry {index} is missing although the tree covers it")
+    data, leaf = bytes(found[0]), bytes(found[1])
     return {
         "index": index,
         "entry_b64": b64(data),
-        "leaf_hash_b64": b64(bytes(entry.leaf_hash)),
+        "leaf_hash_b64": b64(leaf),
         "entry": parse_entry(data, what=f"log entry {index}"),
     }
 
 
 def get_inclusion_proof(index, size):
-    integrated = tree_size()
-    if not 0 < size <= integrated:
-        raise LogRequestError(
-            "tree_size",
-            f"tree_size must be between 1 and {integrated} (the integrated tree size); got {size}.",
-        )
+    """PATH(index, D[size]) from the stored hashes, read in one query."""
+    if size <= 0:
+        raise _beyond_tree("tree_size", size)
     if not 0 <= index < size:
         raise LogRequestError(
             "index", f"index must be between 0 and {size - 1} for tree_size {size}; got {index}."
         )
-    return inclusion_proof(index, size, read_hashes)
+    return _prove(lambda read: inclusion_proof(index, size, read), size, "tree_size")
 
 
 def get_consistency_proof(first, second):
-    integrated = tree_size()
-    if not 0 < second <= integrated:
-        raise LogRequestError(
-            "second", f"second must be between 1 and {integrated} (the integrated tree size); got {second}."
-        )
+    """PROOF(first, D[second]) from the stored hashes, read in one query."""
+    if second <= 0:
+        raise _beyond_tree("second", second)
     if not 0 < first <= second:
         raise LogRequestError("first", f"first must be between 1 and second ({second}); got {first}.")
-    return consistency_proof(first, second, read_hashes)
+    return _prove(lambda read: consistency_proof(first, second, read), second, "second")
+
+
+def _prove(prove, size, field):
+    """``prove(read_hashes)`` on the stored hashes, refusing a ``size`` the tree has not reached.
+
+    The hashes a proof needs and the stored hash of leaf ``size - 1`` are read in one query: that leaf's
+    hash is stored in the transaction that signs the first checkpoint covering it, so it is there exactly
+    when the integrated tree has ``size`` entries, and no separate read of the tree size is needed.
+    """
+    last_leaf = stored_hash_count(size - 1)
+    read_once = []
+
+    def read(indexes):
+        found = _stored([*indexes, last_leaf])
+        if last_leaf not in found:
+            raise _beyond_tree(field, size)
+        read_once.append(True)
+        missing = [index for index in indexes if index not in found]
+        if missing:
+            raise LogCorrupted(f"stored tree hashes {missing[:5]} are missing")
+        return [found[index] for index in indexes]
+
+    proof = prove(read)
+    if not read_once:  # a proof of no hashes (one entry, or equal sizes): the size is still checked
+        read([])
+    return proof
+
+
+def _beyond_tree(field, size):
+    integrated = tree_size()
+    return LogRequestError(
+        field, f"{field} must be between 1 and {integrated} (the integrated tree size); got {size}."
+    )
 
 
 def get_tile(level, index, width):
-    """The bytes of hash tile ``index`` at ``level`` with ``width`` hashes, or None if not (yet) there."""
-    available = tile_width_for(level, index, tree_size())
-    if available is None or width > available:
+    """The bytes of hash tile ``index`` at ``level`` with ``width`` hashes, or None if not (yet) there.
+
+    One query: a stored hash exists exactly when its subtree is complete and integrated, so the tile is
+    there when all its hashes are.
+    """
+    indexes = tile_hash_indexes(level, index, width)
+    found = _stored(indexes)
+    if len(found) < width:
         return None
-    return b"".join(read_hashes(tile_hash_indexes(level, index, width)))
+    return b"".join(found[i] for i in indexes)
 
 
 def get_entry_bundle(index, width):
-    available = tile_width_for(0, index, tree_size())
-    if available is None or width > available:
-        return None
+    """The entry bundle ``index`` with ``width`` entries, or None if not (yet) there: a ``LogEntry`` row
+    exists only once a checkpoint covers it, so one query answers both."""
     first = index * 256
-    entries = LogEntry.objects.filter(index__gte=first, index__lt=first + width).order_by("index")
-    return encode_entry_bundle([bytes(entry) for entry in entries.values_list("entry", flat=True)])
+    entries = list(
+        LogEntry.objects.filter(index__gte=first, index__lt=first + width)
+        .order_by("index")
+        .values_list("entry", flat=True)
+    )
+    if len(entries) < width:
+        return None
+    return encode_entry_bundle([bytes(entry) for entry in entries])
 
 
 def b64(data):
@@ -229,65 +401,189 @@ def b64(data):
 # --- Integrating --------------------------------------------------------------------------------------
 
 
-def integrate(*, limit=None, batch_size=INTEGRATE_BATCH):
-    """Integrate pending entries (at most ``limit``) and sign a checkpoint per batch; return the latest.
+class RightEdge:
+    """The tree of ``size`` entries as its right edge: the stored hashes of the complete subtrees it splits
+    into, largest first (one per one-bit of ``size``, keyed by stored-hash index). That is all it takes to
+    compute the hashes to store for the next entry (``append``) and the root (``root``), in memory."""
 
-    Idempotent: with nothing pending it signs nothing (except the empty tree's checkpoint on a new
-    log). The key is loaded first, so a missing key file fails before any lock is taken.
+    def __init__(self, size=0, edge=None):
+        self.size = size
+        self.edge = {} if edge is None else edge
+
+    @classmethod
+    def of(cls, checkpoint):
+        """The edge of the tree ``checkpoint`` signed, read in one query and checked against its root, so
+        that a stored hash changed behind the application's back is never built upon."""
+        if checkpoint is None:
+            return cls()
+        indexes = [stored_hash_index(level, n) for level, n in _whole_subtrees(checkpoint.size)]
+        tree = cls(checkpoint.size, dict(zip(indexes, read_hashes(indexes), strict=True)))
+        if tree.root() != bytes(checkpoint.root):
+            raise LogCorrupted(
+                f"the stored hashes of the tree's right edge do not give the root of the latest checkpoint "
+                f"(size {checkpoint.size}); nothing was integrated"
+            )
+        return tree
+
+    def append(self, leaf):
+        """Add entry ``size`` by its leaf hash; return the hashes to store from row
+        ``stored_hash_count(size)`` on (``verifier.merkle.stored_hashes``)."""
+        index = self.size
+        hashes = stored_hashes(index, leaf, self._read)
+        top = len(hashes) - 1
+        # The entry merged the left siblings of hashes[1:] into one subtree at the top level.
+        for level in range(top):
+            del self.edge[stored_hash_index(level, (index >> level) - 1)]
+        self.edge[stored_hash_index(top, index >> top)] = hashes[-1]
+        self.size += 1
+        return hashes
+
+    def root(self):
+        return tree_hash(self.size, self._read)
+
+    def _read(self, indexes):
+        return [self.edge[index] for index in indexes]
+
+
+def _whole_subtrees(size):
+    """(level, n) of the complete subtrees the first ``size`` entries split into, largest first."""
+    subtrees, start = [], 0
+    for level in reversed(range(size.bit_length())):
+        if size >> level & 1:
+            subtrees.append((level, start >> level))
+            start += 1 << level
+    return subtrees
+
+
+def integrate(*, limit=None, batch_size=INTEGRATE_BATCH, wait=True, unless_signed_within=None):
+    """Sequence committed pending entries (at most ``limit``, oldest id first) in one transaction, signing
+    a checkpoint per batch of ``batch_size``; return the latest checkpoint.
+
+    ``wait`` False gives up at once, returning None, when another process holds the integrator's lock.
+    ``unless_signed_within`` (seconds) does nothing, returning None, when the latest checkpoint is younger:
+    the attempts after the commits of many processes then sign about one checkpoint per that interval
+    between them, however many processes there are. Idempotent: with nothing pending it signs nothing
+    (except the empty tree's checkpoint on a new log). While the log is closed after a failed self-audit
+    it sequences nothing. The key is loaded first, so a missing key file fails before any lock is taken.
+    Raises ``LogCorrupted``, integrating nothing, when the stored tree contradicts its latest checkpoint.
     """
     signing_key = load_signing_key()
-    remaining = limit
-    while True:
-        batch = batch_size if remaining is None else min(batch_size, remaining)
-        with transaction.atomic():
-            _advisory_xact_lock(INTEGRATE_LOCK_ID)
-            added = _integrate_batch(signing_key, batch)
-        if remaining is not None:
-            remaining -= added
-        if added < batch or added == 0 or remaining == 0:
-            return latest_checkpoint()
+    with transaction.atomic():
+        if not _lock_integration(wait):
+            return None
+        latest = latest_checkpoint()
+        if unless_signed_within is not None and latest is not None:
+            if (timezone.now() - latest.created_at).total_seconds() < unless_signed_within:
+                return None
+        if log_closure() is not None:
+            logger.warning("log: closed after a failed self-audit; pending entries wait for its resolution")
+            return latest
+        tree = RightEdge.of(latest)
+        _check_entries_end(tree.size)
+        remaining = limit
+        while remaining is None or remaining > 0:
+            batch = batch_size if remaining is None else min(batch_size, remaining)
+            added = _sequence_batch(tree, batch)
+            if added:
+                latest = _sign_checkpoint(tree, signing_key)
+                logger.info("log: integrated %d entries, tree size %d", added, tree.size)
+            if remaining is not None:
+                remaining -= added
+            if added < batch:
+                break
+        if latest is None:
+            latest = _sign_checkpoint(tree, signing_key)
+    return latest
 
 
-def _integrate_batch(signing_key, batch):
-    latest = latest_checkpoint()
-    size = latest.size if latest else 0
-    pending = LogEntry.objects.filter(index__gte=size).order_by("index")
-    written = {}
+def _lock_integration(wait):
+    """Take the integrator's lock to the end of the transaction; False if ``wait`` is False and another
+    holds it. SQLite needs none: its transactions here begin IMMEDIATE, one writer at a time."""
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        if wait:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [INTEGRATE_LOCK_ID])
+            return True
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [INTEGRATE_LOCK_ID])
+        return cursor.fetchone()[0]
 
-    def read(indexes):
-        from_db = iter(read_hashes([i for i in indexes if i not in written]))
-        return [written[i] if i in written else next(from_db) for i in indexes]
 
-    for index, entry, stored_leaf in pending.values_list("index", "entry", "leaf_hash")[:batch]:
-        if index != size:
-            # Appends are dense; a gap can only be a transaction not yet visible here. Stop before it.
-            break
+def _check_entries_end(size):
+    """The sequenced entries must end where the tree does: entries removed behind the application's back
+    would otherwise see their indexes given again, a fork of what a checkpoint published."""
+    last = LogEntry.objects.order_by("-index").values_list("index", flat=True).first()
+    entries = 0 if last is None else last + 1
+    if entries != size:
+        raise LogCorrupted(
+            f"the log's entries end at index {entries - 1} but its latest checkpoint covers {size} entries; "
+            "nothing is integrated until an operator restores them"
+        )
+
+
+def _sequence_batch(tree, batch):
+    """Give the ``batch`` oldest committed pending entries the next indexes, in one transaction's part:
+    move them to ``LogEntry``, store their tree hashes and delete them from the queue. Returns how many."""
+    with connection.cursor() as cursor:
+        cursor.execute(_NEXT_PENDING, [batch])
+        rows = cursor.fetchall()
+    if not rows:
+        return 0
+    first = tree.size
+    ids, indexes, hashes = [], [], []
+    for pk, entry, stored_leaf in rows:
         computed = leaf_hash(bytes(entry))
         if computed != bytes(stored_leaf):
-            raise LogCorrupted(f"entry {index}: its bytes do not match its stored leaf hash; not integrated")
-        first_row = stored_hash_count(size)
-        for offset, h in enumerate(stored_hashes(size, computed, read)):
-            written[first_row + offset] = h
-        size += 1
-    added = size - (latest.size if latest else 0)
-    if added == 0 and latest is not None:
-        return 0
-    TreeHash.objects.bulk_create([TreeHash(index=i, hash=h) for i, h in sorted(written.items())])
-    root = tree_hash(size, read)
+            raise LogCorrupted(
+                f"pending entry {pk}: its bytes do not match its leaf hash; nothing was integrated"
+            )
+        row = stored_hash_count(tree.size)
+        new = tree.append(computed)
+        indexes.extend(range(row, row + len(new)))
+        hashes.extend(new)
+        ids.append(pk)
+    _move_to_log(ids, first)
+    _insert_tree_hashes(indexes, hashes)
+    return len(ids)
+
+
+def _move_to_log(ids, first):
+    """Insert pending rows ``ids`` (ascending) into ``LogEntry`` at indexes ``first``, ``first + 1``...,
+    and delete them from the queue, without sending their bytes back to the database.
+
+    PostgreSQL names the rows by id: a row with a lower id may commit meanwhile, and must wait for the next
+    batch. SQLite lets no one commit meanwhile, so the batch is every row up to the last id.
+    """
+    which = ids if connection.vendor == "postgresql" else ids[-1]
+    with connection.cursor() as cursor:
+        cursor.execute(_sql("move"), [first, which])
+        if cursor.rowcount != len(ids):
+            raise LogCorrupted(f"{cursor.rowcount} pending entries were moved instead of {len(ids)}")
+        cursor.execute(_sql("dequeue"), [which])
+
+
+def _insert_tree_hashes(indexes, hashes):
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(_sql("store"), [indexes, hashes])
+        else:
+            cursor.executemany(_sql("store"), list(zip(indexes, hashes, strict=True)))
+
+
+def _sign_checkpoint(tree, signing_key):
+    root = tree.root()
     origin = settings.VITRINA_LOG_ORIGIN
-    note = sign_note(format_checkpoint(origin, size, root), origin, signing_key)
-    Checkpoint.objects.create(size=size, root=root, note=note)
-    logger.info("log: integrated %d entries, tree size %d", added, size)
-    return added
+    note = sign_note(format_checkpoint(origin, tree.size, root), origin, signing_key)
+    return Checkpoint.objects.create(size=tree.size, root=root, note=note)
 
 
 def ensure_integrated(entry):
-    """The latest checkpoint, integrating first if ``entry`` is not yet in the tree."""
-    if tree_size() <= entry.index:
-        integrate()
+    """The latest checkpoint, which covers ``entry``: a ``PendingEntry`` is integrated first (and a
+    ``LogEntry`` always is, since it is written with the checkpoint that covers it)."""
+    entry = sequenced(entry)
     checkpoint = latest_checkpoint()
     if checkpoint is None or checkpoint.size <= entry.index:
-        raise LogCorrupted(f"entry {entry.index} could not be integrated into the tree")
+        raise LogCorrupted(f"entry {entry.index} is not covered by the latest checkpoint")
     return checkpoint
 
 
@@ -312,23 +608,41 @@ def register_record_audit(record_audit):
 
 
 def audit(*, chunk_size=AUDIT_CHUNK):
-    """Re-derive the tree from the entries' bytes and check every stored hash and checkpoint against it,
-    then run the registered record audits (every release, deployment and signing key still says what its
-    entry says).
+    """Integrate what is pending, then re-derive the tree from the entries' bytes and check every stored
+    hash and checkpoint against it, then run the registered record audits (every release, deployment and
+    signing key still says what its entry says; an entry queued since, still pending, counts as logged).
+
+    Integrating first makes the audit cover every entry committed before it started. It is skipped, with a
+    warning, while the log key is unreadable; the log being closed makes it sequence nothing. Stored data
+    that ``integrate`` finds contradictory fails the audit, with the audit's own finding when it has one
+    (it says more precisely what was changed).
 
     Records an ``AuditRun``; a failure is logged as CRITICAL and turns the site's integrity banner red.
     """
+    refused = None
+    try:
+        integrate()
+    except LogKeyError as exc:
+        logger.warning("log audit: pending entries not integrated first: %s", exc)
+    except LogCorrupted as exc:
+        refused = exc
     latest = latest_checkpoint()
     size = latest.size if latest else 0
     try:
         message = _audit(size, chunk_size)
         for record_audit in _RECORD_AUDITS:
             message += " " + record_audit(chunk_size=chunk_size)
+        if refused is not None:
+            raise refused
     except (LogCorrupted, VerifierError) as exc:
-        logger.critical("TRANSPARENCY LOG INTEGRITY CHECK FAILED: %s", exc)
-        return AuditRun.objects.create(ok=False, message=str(exc), tree_size=size)
+        return _failed_audit(exc, size)
     logger.info("log audit: %s", message)
     return AuditRun.objects.create(ok=True, message=message, tree_size=size)
+
+
+def _failed_audit(exc, size):
+    logger.critical("TRANSPARENCY LOG INTEGRITY CHECK FAILED: %s", exc)
+    return AuditRun.objects.create(ok=False, message=str(exc), tree_size=size)
 
 
 def _audit(size, chunk_size):
@@ -336,15 +650,14 @@ def _audit(size, chunk_size):
     checkpoints = (
         Checkpoint.objects.filter(size__lte=size).order_by("size").values_list("size", "root", "note")
     ).iterator(chunk_size=chunk_size)
-    pending_checkpoint = next(checkpoints, None)
-    builder = TreeBuilder()
-    edge = {}  # the right edge of the tree: stored index -> hash, O(log n) of them
+    next_checkpoint = next(checkpoints, None)
+    tree = RightEdge()
 
     def check_checkpoints():
-        nonlocal pending_checkpoint
-        while pending_checkpoint is not None and pending_checkpoint[0] == builder.size:
-            _check_checkpoint(*pending_checkpoint, builder.root(), vkey)
-            pending_checkpoint = next(checkpoints, None)
+        nonlocal next_checkpoint
+        while next_checkpoint is not None and next_checkpoint[0] == tree.size:
+            _check_checkpoint(*next_checkpoint, tree.root(), vkey)
+            next_checkpoint = next(checkpoints, None)
 
     check_checkpoints()
     for start in range(0, size, chunk_size):
@@ -368,33 +681,22 @@ def _audit(size, chunk_size):
             computed = leaf_hash(bytes(entry))
             if computed != bytes(stored_leaf):
                 raise LogCorrupted(f"entry {index}: its bytes do not match its stored leaf hash")
-            expected = stored_hashes(index, computed, lambda indexes: [edge[i] for i in indexes])
-            for h in expected:
+            for h in tree.append(computed):
                 row_index, row_hash = next(rows)
                 if bytes(row_hash) != h:
                     raise LogCorrupted(
                         f"stored tree hash {row_index} (written with entry {index}) differs from the hash "
                         "recomputed from the entries"
                     )
-            _advance_edge(edge, index, expected)
-            builder.append(computed)
             check_checkpoints()
-    if pending_checkpoint is not None:
-        raise LogCorrupted(f"checkpoint of size {pending_checkpoint[0]} is beyond the entries")
+    if next_checkpoint is not None:
+        raise LogCorrupted(f"checkpoint of size {next_checkpoint[0]} is beyond the entries")
     checked_proofs = _check_new_checkpoints_consistent(size)
     signature = "signatures verified" if vkey else "signatures NOT verified (log key file unreadable)"
     return (
         f"{size} entries re-hashed; tree hashes and checkpoints match; {checked_proofs} consistency "
         f"proofs verified; {signature}."
     )
-
-
-def _advance_edge(edge, index, hashes):
-    """Entry ``index`` merged the left siblings of ``hashes[1:]`` into one subtree at the top level."""
-    top = len(hashes) - 1
-    for level in range(top):
-        del edge[stored_hash_index(level, (index >> level) - 1)]
-    edge[stored_hash_index(top, index >> top)] = hashes[-1]
 
 
 def _check_checkpoint(size, root, note, recomputed_root, vkey):
@@ -444,14 +746,27 @@ def _unresolved_failures():
     return Q(ok=False, id__gt=Coalesce(Subquery(resolved_up_to), 0))
 
 
+_CLOSURE_SQL = {}  # database vendor -> (SQL, parameters) of check_open's question
+
+
 def log_closure():
     """The latest failed audit no operator has resolved since: while there is one, the log is closed."""
     return AuditRun.objects.filter(_unresolved_failures()).order_by("-id").first()
 
 
 def check_open():
-    """Raise ``LogClosed`` while a failed self-audit is unresolved; ``append_entry`` always checks."""
-    failed = log_closure()
+    """Raise ``LogClosed`` while a failed self-audit is unresolved; ``append_entry`` always checks.
+
+    Every append asks, so the question is the ORM's query of ``log_closure`` compiled once per process
+    (its parameters are constants) and asked for an id alone; only a closed log reads the whole row.
+    """
+    if connection.vendor not in _CLOSURE_SQL:
+        query = AuditRun.objects.filter(_unresolved_failures()).order_by("-id").values_list("id")[:1]
+        _CLOSURE_SQL[connection.vendor] = query.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(*_CLOSURE_SQL[connection.vendor])
+        closed = cursor.fetchone() is not None
+    failed = log_closure() if closed else None
     if failed is not None:
         raise LogClosed(
             f"The transparency log failed its self-audit at {format_time(failed.checked_at)} and takes no "

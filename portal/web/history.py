@@ -140,6 +140,7 @@ def what_ran_at(environment, moment):
     for kind, record in wanted.items():
         if record is not None:
             condition |= Q(kind=kind, object_id=record.pk)
+            state.log[kind] = None  # "not yet in the log" until its entry has an index
     if condition:
         for kind, object_id, index in LogEntry.objects.filter(condition).values_list(
             "kind", "object_id", "index"

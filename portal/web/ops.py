@@ -29,7 +29,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 
 from portal.monitoring.models import LIGHTS, Observation, Status, public_state
 from portal.registry.models import Environment
-from portal.transparency.models import Checkpoint, LogEntry
+from portal.transparency.models import Checkpoint, LogEntry, PendingEntry
 from verifier.reasons import Result
 
 logger = logging.getLogger(__name__)
@@ -132,11 +132,17 @@ class VitrinaCollector:
         yield GaugeMetricFamily("vitrina_queue_depth", "Tasks waiting in the Celery queue.", value=depth)
 
     def log(self):
-        entries = LogEntry.objects.aggregate(last=Max("index"))["last"]
+        last = LogEntry.objects.aggregate(last=Max("index"))["last"]
+        pending = PendingEntry.objects.count()
         yield GaugeMetricFamily(
             "vitrina_log_entries",
-            "Entries appended to the transparency log.",
-            value=0 if entries is None else entries + 1,
+            "Entries appended to the transparency log, with those queued for their index.",
+            value=(0 if last is None else last + 1) + pending,
+        )
+        yield GaugeMetricFamily(
+            "vitrina_log_pending_entries",
+            "Entries queued for their index (integrated about every second; a growing queue is a stuck log).",
+            value=pending,
         )
         latest = Checkpoint.objects.order_by("-size").values_list("size", "created_at").first()
         if latest is None:

@@ -7,7 +7,7 @@ are joined, lists are prefetched, and each environment's current deployment is f
 import time
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Prefetch, Subquery
+from django.db.models import Exists, OuterRef, Prefetch, Q, Subquery
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -17,8 +17,7 @@ from django.utils.translation import get_language
 from portal.monitoring import evidence, ladder, uptime
 from portal.monitoring.models import Observation, status_of
 from portal.registry.models import Deployment, Environment, Project, Release, ReleaseComponent, current_notes
-from portal.transparency.models import LogEntry
-from portal.transparency.services import verifier_key
+from portal.transparency.services import logged_entries, verifier_key
 from portal.transparency.signing import LogKeyError
 
 from . import changes, history, shared_cache
@@ -66,14 +65,13 @@ def attach_current(environments):
 
 
 def log_indexes(kind, records):
-    """Each record's index in the transparency log, as ``.log_index`` (None while not logged)."""
-    indexes = dict(
-        LogEntry.objects.filter(kind=kind, object_id__in=[r.pk for r in records]).values_list(
-            "object_id", "index"
-        )
-    )
+    """Each record's index in the transparency log, as ``.log_index`` (None while not logged), and
+    ``.log_pending``: its entry is queued and gets its index within a second (``logged_entries``)."""
+    entries = logged_entries(Q(kind=kind, object_id__in=[r.pk for r in records]))
+    indexes = {entry.object_id: entry.index for entry in entries}
     for record in records:
         record.log_index = indexes.get(record.pk)
+        record.log_pending = record.pk in indexes and record.log_index is None
     return records
 
 

@@ -4,6 +4,8 @@ import itertools
 
 from portal.registry import services
 from portal.registry.models import ApiToken, Environment, Project
+from portal.transparency import services as transparency
+from portal.transparency.models import LogEntry
 from verifier import dsse, statement
 from verifier.digest import sha256_bytes
 from verifier.keys import generate_private_key
@@ -133,3 +135,10 @@ def make_keyless_project(slug="attest-demo", *, trusted=True, **identity):
     if trusted:
         services.add_identity(project, **{**SIGSTORE_IDENTITY, **identity})
     return project
+
+
+def sequenced_entries():
+    """The log's entries once every committed entry has its index (``services.integrate``): what the log
+    holds a second after a record's transaction, and what the API's answer to a registration names."""
+    transparency.integrate()
+    return LogEntry.objects.all()

@@ -19,7 +19,6 @@ from portal.monitoring.models import Status
 from portal.monitoring.runner import check_environment
 from portal.registry import services
 from portal.registry.models import ObserverReport
-from portal.transparency.models import LogEntry
 from portal.transparency.signing import verifier_key
 from tests.helpers.liveserver import LiveServer
 from tests.helpers.site import SiteServer, js, page, served_list
@@ -102,7 +101,7 @@ def observe_all(stack):
 
 
 def logged(report):
-    return LogEntry.objects.filter(kind="observer_report", object_id=report.pk).exists()
+    return factories.sequenced_entries().filter(kind="observer_report", object_id=report.pk).exists()
 
 
 def test_two_observers_see_the_deployed_release_and_their_reports_are_recorded_and_logged(stack):

@@ -19,7 +19,6 @@ from django.test import override_settings
 from portal.monitoring.runner import check_environment
 from portal.registry import services
 from portal.registry.models import Rebuild, Release
-from portal.transparency.models import LogEntry
 from portal.transparency.signing import verifier_key
 from tests.helpers.liveserver import LiveServer
 from tests.helpers.reproducible import ci_build, make_project, tampering_gzip
@@ -130,7 +129,7 @@ def test_two_rebuilders_reproduce_a_release_and_a_third_with_a_tampered_tool_dif
         "sha256:"
     )
     for rebuild in rebuilds.values():
-        assert LogEntry.objects.filter(kind="rebuild", object_id=rebuild.pk).exists()
+        assert factories.sequenced_entries().filter(kind="rebuild", object_id=rebuild.pk).exists()
 
     detail = client.get(f"/api/v1/releases/{release.pk}/").json()
     assert (detail["reproduced"], detail["rebuilt_by"]) == (2, 3)
@@ -163,7 +162,7 @@ def test_two_rebuilders_reproduce_a_release_and_a_third_with_a_tampered_tool_dif
         assert 'id="layer-rebuilds"' in page
         services.answer_rebuild(rebuilds[TAMPERED], "Their gzip differs from the one our build records.")
         assert check_environment(environment).result == "verified"
-    assert LogEntry.objects.filter(kind="rebuild_answer").count() == 1
+    assert factories.sequenced_entries().filter(kind="rebuild_answer").count() == 1
 
 
 def test_a_build_that_embeds_its_time_is_reported_not_reproducible_naming_the_file(

@@ -18,10 +18,10 @@ def error_of(response):
 def writes_nothing():
     """Assert that the block adds no release, deployment or log entry (nothing is half-written)."""
     from portal.registry.models import Deployment, Release
-    from portal.transparency.models import LogEntry
+    from tests.portal import factories
 
     def counts():
-        return Release.objects.count(), Deployment.objects.count(), LogEntry.objects.count()
+        return Release.objects.count(), Deployment.objects.count(), factories.sequenced_entries().count()
 
     before = counts()
     yield

@@ -8,7 +8,6 @@ import pytest
 from django.utils import timezone
 
 from portal.registry.models import StatusNote
-from portal.transparency.models import LogEntry
 from tests.portal import factories
 from tests.portal.api.support import error_of
 from verifier.bundle import PASS, SKIP, parse_bundle, verify_bundle
@@ -24,7 +23,7 @@ def test_a_note_is_posted_with_the_token_as_its_author_and_logged(ci):
     response = post_note(ci, ends_at=ends.isoformat())
     assert response.status_code == 201, response.content
     note = StatusNote.objects.get()
-    entry = LogEntry.objects.get(kind="note", object_id=note.pk)
+    entry = factories.sequenced_entries().get(kind="note", object_id=note.pk)
     assert response.json() == {
         "id": note.pk,
         "project": "city-portal",
@@ -68,7 +67,7 @@ def test_a_bad_note_is_a_clear_refusal_and_writes_nothing(ci, fields, status, fi
     assert response.status_code == status, response.content
     error = error_of(response)
     assert field in error["fields"] or field in error["message"], error
-    assert not StatusNote.objects.exists() and not LogEntry.objects.filter(kind="note").exists()
+    assert not StatusNote.objects.exists() and not factories.sequenced_entries().filter(kind="note").exists()
 
 
 def test_without_a_token_nothing_is_posted(ci):

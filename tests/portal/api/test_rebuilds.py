@@ -8,7 +8,6 @@ from django.test import Client
 
 from portal.registry import services
 from portal.registry.models import Rebuild, RebuildAnswer
-from portal.transparency.models import LogEntry
 from tests.portal import factories
 from tests.portal.api.support import error_of
 from tests.portal.observers import make_observer
@@ -38,7 +37,7 @@ def test_a_rebuilder_posts_a_signed_rebuild_and_gets_its_log_index_and_the_bundl
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["result"] == "reproduced" and body["differences"] == [] and body["rebuilder"] == "Lab"
-    assert body["log_index"] == LogEntry.objects.get(kind="rebuild", object_id=body["id"]).index
+    assert body["log_index"] == factories.sequenced_entries().get(kind="rebuild", object_id=body["id"]).index
     assert body["bundle_url"] == f"/api/v1/releases/{release.pk}/bundle"
     assert (body["project"], body["version"], body["release_id"]) == ("demo", "1.0.0", release.pk)
 
@@ -71,7 +70,7 @@ def test_refusals_are_4xx_in_the_error_shape_and_log_nothing(release):
     other_key, _, _ = make_rebuilder("Other")
     envelope = signed(private_key, make_rebuilt(rebuilder, release))
     assert post("/api/v1/rebuilds/", {"envelope": envelope}, token).status_code == 201
-    before = LogEntry.objects.count()
+    before = factories.sequenced_entries().count()
     cases = [
         ({"envelope": envelope}, 409, "already recorded"),
         ({"envelope": signed(other_key, make_rebuilt(rebuilder, release))}, 400, "does not verify"),
@@ -95,7 +94,7 @@ def test_refusals_are_4xx_in_the_error_shape_and_log_nothing(release):
             status,
             True,
         )
-    assert LogEntry.objects.count() == before and Rebuild.objects.count() == 1
+    assert factories.sequenced_entries().count() == before and Rebuild.objects.count() == 1
 
 
 def test_the_projects_ci_token_answers_a_differing_rebuild_once(release):
@@ -107,7 +106,8 @@ def test_the_projects_ci_token_answers_a_differing_rebuild_once(release):
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["rebuild_id"] == differing.pk and body["text"] == "Another gzip; fixed in 1.0.1."
-    assert body["log_index"] == LogEntry.objects.get(kind="rebuild_answer", object_id=body["id"]).index
+    entries = factories.sequenced_entries()
+    assert body["log_index"] == entries.get(kind="rebuild_answer", object_id=body["id"]).index
     assert error_of(post(path, {"text": "Again."}, token))["status"] == 409
     _, other_token = factories.make_token(factories.make_project("other"))
     assert error_of(post(path, {"text": "Not ours."}, other_token))["status"] == 403

@@ -6,7 +6,6 @@ import pytest
 from django.utils import timezone
 
 from portal.registry.models import Deployment, Environment
-from portal.transparency.models import LogEntry
 from tests.portal import factories
 from tests.portal.api.support import error_of
 
@@ -21,7 +20,7 @@ def test_deployment_of_a_release_by_version_is_recorded_with_its_log_entry(ci):
 
     assert response.status_code == 201
     deployment = Deployment.objects.get()
-    entry = LogEntry.objects.get(kind="deployment", object_id=deployment.pk)
+    entry = factories.sequenced_entries().get(kind="deployment", object_id=deployment.pk)
     assert response.json() == {
         "id": deployment.pk,
         "project": "city-portal",
@@ -70,7 +69,7 @@ def test_deployment_in_the_future_is_refused(ci):
     assert response.status_code == 400
     assert list(error_of(response)["fields"]) == ["deployed_at"]
     assert not Deployment.objects.exists()
-    assert not LogEntry.objects.filter(kind="deployment").exists()
+    assert not factories.sequenced_entries().filter(kind="deployment").exists()
 
 
 def test_deployment_time_that_is_not_iso_8601_is_refused(ci):
@@ -109,4 +108,4 @@ def test_each_deployment_is_a_new_record(ci):
 
     assert (first.status_code, second.status_code) == (201, 201)
     assert first.json()["id"] != second.json()["id"]
-    assert LogEntry.objects.filter(kind="deployment").count() == 2
+    assert factories.sequenced_entries().filter(kind="deployment").count() == 2

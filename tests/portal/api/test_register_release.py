@@ -9,7 +9,6 @@ from django.utils import timezone
 
 from portal.registry import services
 from portal.registry.models import Release
-from portal.transparency.models import LogEntry
 from tests.portal import factories
 from tests.portal.api.support import error_of
 from verifier import dsse, statement
@@ -20,7 +19,7 @@ COMMIT = "ab" * 20
 
 
 def nothing_written():
-    return Release.objects.count() == 0 and LogEntry.objects.filter(kind="release").count() == 0
+    return Release.objects.count() == 0 and factories.sequenced_entries().filter(kind="release").count() == 0
 
 
 def signed(private_key, doc, payload_type=dsse.PAYLOAD_TYPE_IN_TOTO):
@@ -43,7 +42,7 @@ def test_signed_ed25519_release_is_registered_with_its_log_entry(ci):
     assert response.status_code == 201
     body = response.json()
     release = Release.objects.get()
-    entry = LogEntry.objects.get(kind="release", object_id=release.pk)
+    entry = factories.sequenced_entries().get(kind="release", object_id=release.pk)
     assert body == {
         "id": release.pk,
         "project": "city-portal",
@@ -94,7 +93,7 @@ def test_posting_the_same_envelope_again_returns_the_same_release(ci):
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.json() == first.json()
     assert Release.objects.count() == 1
-    assert LogEntry.objects.filter(kind="release").count() == 1
+    assert factories.sequenced_entries().filter(kind="release").count() == 1
 
 
 def test_the_same_envelope_posted_again_as_json_text_returns_the_same_release(ci):
@@ -105,7 +104,7 @@ def test_the_same_envelope_posted_again_as_json_text_returns_the_same_release(ci
 
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.json() == first.json()
-    assert LogEntry.objects.filter(kind="release").count() == 1
+    assert factories.sequenced_entries().filter(kind="release").count() == 1
 
 
 def test_statement_naming_another_repository_is_refused(ci):
@@ -129,7 +128,7 @@ def test_same_version_with_other_content_is_a_conflict(ci):
     assert "1.0.0" in error["message"] and sha256_bytes(b"first build") in error["message"]
     assert list(error["fields"]) == ["version"]
     assert Release.objects.get().artifact_digest == sha256_bytes(b"first build")
-    assert LogEntry.objects.filter(kind="release").count() == 1
+    assert factories.sequenced_entries().filter(kind="release").count() == 1
 
 
 def test_top_level_fields_that_agree_with_the_statement_are_accepted(ci):

@@ -12,6 +12,7 @@ from portal.monitoring.models import Observation, Status
 from portal.monitoring.runner import check_claims, check_environment
 from portal.registry.models import Environment
 from portal.transparency.models import LogEntry
+from portal.transparency.services import integrate
 from tests.helpers.liveserver import LiveServer, LoopbackServer
 from tests.portal import factories
 
@@ -66,6 +67,7 @@ def test_nested_json_answer_of_a_lone_environment_is_a_bad_response(watched):
 def forge_log_entry(deployment):
     """A row that is not a log entry, written where the deployment's entry is looked up, as an
     intruder with database access could: reading it breaks the examination of that one environment."""
+    integrate()
     last = LogEntry.objects.order_by("-index").values_list("index", flat=True).first()
     LogEntry.objects.create(
         index=last + 1, kind="deployment", object_id=deployment.pk, entry=b"\xff\xfe", leaf_hash=b"\0" * 32

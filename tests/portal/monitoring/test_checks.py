@@ -13,7 +13,6 @@ from django.utils import timezone
 from portal.monitoring.models import Observation, Status, status_changes, status_of
 from portal.monitoring.runner import check_environment
 from portal.registry.models import Release
-from portal.transparency.models import LogEntry
 from portal.transparency.services import parse_entry
 from tests.helpers.gitserver import GitDaemon, add_commit, make_side_commit
 from tests.helpers.liveserver import (
@@ -290,7 +289,8 @@ def test_status_change_is_logged_and_unchanged_status_is_not(watched):
     third = check_environment(watched.environment)
 
     assert [first.changed_status, second.changed_status, third.changed_status] == [True, False, True]
-    entries = [parse_entry(e.entry) for e in LogEntry.objects.filter(kind="status").order_by("index")]
+    logged = factories.sequenced_entries().filter(kind="status").order_by("index")
+    entries = [parse_entry(e.entry) for e in logged]
     assert [(e["result"], e["reason"]) for e in entries] == [
         ("verified", None),
         ("mismatch", "unregistered_artifact"),
@@ -299,7 +299,7 @@ def test_status_change_is_logged_and_unchanged_status_is_not(watched):
     assert entries[1]["environment"] == watched.environment.name
     assert entries[1]["live_digest"] == sha256_bytes(b"other")
     assert entries[1]["expected_digest"] == watched.release.artifact_digest
-    assert LogEntry.objects.get(kind="status", object_id=third.pk)
+    assert factories.sequenced_entries().get(kind="status", object_id=third.pk)
     status = Status.objects.get(environment=watched.environment)
     assert status.changed_at == third.checked_at
     assert status.checked_at == third.checked_at
@@ -317,7 +317,7 @@ def test_a_change_of_reason_alone_is_a_change(watched):
         last = check_environment(watched.environment)
 
     assert last.changed_status
-    assert LogEntry.objects.filter(kind="status").count() == 3
+    assert factories.sequenced_entries().filter(kind="status").count() == 3
 
 
 def test_same_claim_delivered_twice_writes_one_observation(watched):

@@ -13,7 +13,6 @@ from django.utils import timezone
 
 from portal.monitoring.models import Observation, Status
 from portal.registry.models import Environment
-from portal.transparency.models import LogEntry
 from tests.helpers import needs
 from tests.helpers.liveserver import (
     DribbleServer,
@@ -90,7 +89,8 @@ def test_walk_from_green_to_red_and_back_through_the_worker(watched, stack):
         ("mismatch", "unregistered_artifact"),
         ("verified", ""),
     ]
-    assert LogEntry.objects.filter(kind="status", object_id__in=changes.values("pk")).count() == 3
+    logged = factories.sequenced_entries().filter(kind="status", object_id__in=changes.values("pk"))
+    assert logged.count() == 3
     assert Status.objects.get(environment=watched.environment).live_digest == fixed.artifact_digest
     assert not Observation.objects.filter(environment=watched.environment, due_at=None).exists()
 

@@ -11,7 +11,6 @@ from django.test import Client
 
 from portal.monitoring.runner import check_environment
 from portal.registry.models import Release, ReleaseComponent
-from portal.transparency.models import LogEntry
 from portal.transparency.services import audit
 from tests.helpers.liveserver import LiveServer
 from tests.portal import factories
@@ -77,7 +76,7 @@ def test_a_release_of_several_components_is_registered_with_each_component_logge
     assert components == [("web", WEB), ("worker", WORKER), ("static", STATIC_SHA512)]
     assert release.artifact_digest == WEB
 
-    entry = parse_entry(LogEntry.objects.get(kind="release", object_id=release.pk).entry)
+    entry = parse_entry(factories.sequenced_entries().get(kind="release", object_id=release.pk).entry)
     assert entry["components"] == [
         {"name": "web", "digest": {"sha256": "a1" * 32}},
         {"name": "worker", "digest": {"sha256": "b2" * 32}},
@@ -149,7 +148,8 @@ def test_a_one_artifact_release_may_be_reported_as_its_one_component(watched):
     observation = check_environment(watched.environment)
 
     assert (observation.result, observation.reason) == ("verified", "")
-    assert "components" not in parse_entry(LogEntry.objects.get(kind="release", object_id=release.pk).entry)
+    logged = factories.sequenced_entries().get(kind="release", object_id=release.pk)
+    assert "components" not in parse_entry(logged.entry)
 
 
 def test_the_proof_bundle_of_a_release_of_several_components_verifies(deployed, client, log_key_file):

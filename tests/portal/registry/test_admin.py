@@ -6,7 +6,6 @@ import pytest
 from django.apps import apps
 
 from portal.registry.models import ApiToken, Deployment, Release, SigningKey
-from portal.transparency.models import LogEntry
 from portal.transparency.services import parse_entry
 from tests.portal import factories
 from verifier.keys import generate_private_key
@@ -44,7 +43,7 @@ def test_pasted_key_is_trusted_and_written_to_the_log_with_the_operator(admin_cl
     assert response.status_code == 302
     key = SigningKey.objects.get(project=project)
     assert key.algorithm == "ecdsa-p256"
-    entry = parse_entry(LogEntry.objects.get(kind="key_added", object_id=key.pk).entry)
+    entry = parse_entry(factories.sequenced_entries().get(kind="key_added", object_id=key.pk).entry)
     assert entry["key_id"] == key.key_id
     assert entry["by"] == {"kind": "operator", "name": "admin"}
 
@@ -62,7 +61,7 @@ def test_a_pasted_key_that_is_not_a_public_key_is_a_clear_form_error(admin_clien
     assert response.status_code == 200
     assert "BEGIN PUBLIC KEY" in str(response.context["adminform"].form.errors["public_key_pem"])
     assert not SigningKey.objects.exists()
-    assert not LogEntry.objects.filter(kind="key_added").exists()
+    assert not factories.sequenced_entries().filter(kind="key_added").exists()
 
 
 def test_the_same_key_twice_is_a_form_error(admin_client, project):
@@ -88,7 +87,7 @@ def test_revoking_a_key_is_logged_and_keys_cannot_be_deleted(admin_client, proje
     assert "1 key revoked." in messages_of(response)
     key.refresh_from_db()
     assert key.revoked_at is not None
-    assert LogEntry.objects.filter(kind="key_revoked", object_id=key.pk).exists()
+    assert factories.sequenced_entries().filter(kind="key_revoked", object_id=key.pk).exists()
     assert admin_client.post(f"/admin/registry/signingkey/{key.pk}/delete/").status_code == 403
 
 
@@ -127,7 +126,7 @@ def test_a_release_registered_by_pasting_an_envelope_is_marked_entered_by_hand(
     release = Release.objects.get(project=project, version="3.0.0")
     assert release.registered_by_user.get_username() == "admin"
     assert release.ci_build_url == "https://ci.example.org/runs/1"
-    entry = parse_entry(LogEntry.objects.get(kind="release", object_id=release.pk).entry)
+    entry = parse_entry(factories.sequenced_entries().get(kind="release", object_id=release.pk).entry)
     assert entry["by"] == {"kind": "operator", "name": "admin"}
     listing = admin_client.get("/admin/registry/release/").content.decode()
     assert "entered by hand by an operator (admin)" in listing
@@ -184,7 +183,7 @@ def test_a_deployment_added_in_the_admin_is_logged_and_marked_entered_by_hand(ad
     assert response.status_code == 302
     deployment = Deployment.objects.get()
     assert deployment.reported_by_user.get_username() == "admin"
-    assert LogEntry.objects.filter(kind="deployment", object_id=deployment.pk).exists()
+    assert factories.sequenced_entries().filter(kind="deployment", object_id=deployment.pk).exists()
     assert (
         "entered by hand by an operator (admin)"
         in admin_client.get("/admin/registry/deployment/").content.decode()

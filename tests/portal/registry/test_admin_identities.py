@@ -5,7 +5,6 @@ form error, and an identity is never edited or deleted."""
 import pytest
 
 from portal.registry.models import TrustedIdentity
-from portal.transparency.models import LogEntry
 from portal.transparency.services import parse_entry
 from tests.portal import factories
 
@@ -37,7 +36,7 @@ def test_an_identity_added_in_the_admin_is_logged_with_the_operator(admin_client
     assert add(admin_client, project).status_code == 302
     identity = TrustedIdentity.objects.get(project=project)
     assert identity.ref == "refs/tags/v*"
-    entry = parse_entry(LogEntry.objects.get(kind="identity_added", object_id=identity.pk).entry)
+    entry = parse_entry(factories.sequenced_entries().get(kind="identity_added", object_id=identity.pk).entry)
     assert entry["by"] == {"kind": "operator", "name": "admin"}
     assert entry["repository"] == "https://github.com/city/portal"
 
@@ -47,7 +46,7 @@ def test_another_repository_is_a_form_error_and_nothing_is_written(admin_client,
     assert response.status_code == 200
     assert "is not the repository of project &#x27;city-portal&#x27;" in response.content.decode()
     assert not TrustedIdentity.objects.exists()
-    assert not LogEntry.objects.filter(kind="identity_added").exists()
+    assert not factories.sequenced_entries().filter(kind="identity_added").exists()
 
 
 def test_an_issuer_that_is_not_https_is_a_form_error(admin_client, project):
@@ -65,7 +64,7 @@ def test_removing_an_identity_is_logged_and_it_cannot_be_edited_or_deleted(admin
     )
     identity.refresh_from_db()
     assert identity.removed_at is not None
-    assert LogEntry.objects.filter(kind="identity_removed", object_id=identity.pk).exists()
+    assert factories.sequenced_entries().filter(kind="identity_removed", object_id=identity.pk).exists()
     assert admin_client.post(f"/admin/registry/trustedidentity/{identity.pk}/delete/").status_code == 403
     page = admin_client.get(f"/admin/registry/trustedidentity/{identity.pk}/change/").content.decode()
     assert 'name="issuer"' not in page

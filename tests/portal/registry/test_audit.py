@@ -15,7 +15,6 @@ from portal.registry import services as registry
 from portal.registry.models import Deployment, Release, SigningKey
 from portal.transparency import services
 from portal.transparency.context_processors import log_integrity
-from portal.transparency.models import LogEntry
 from tests.portal import factories
 from verifier.keys import generate_private_key
 
@@ -38,7 +37,7 @@ def update(model, pk, **values):
 
 
 def entry_index(kind, object_id):
-    return LogEntry.objects.get(kind=kind, object_id=object_id).index
+    return factories.sequenced_entries().get(kind=kind, object_id=object_id).index
 
 
 @pytest.fixture

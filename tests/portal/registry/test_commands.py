@@ -7,7 +7,6 @@ from django.core.management import call_command, load_command_class
 from django.core.management.base import CommandError
 
 from portal.registry.models import ApiToken, Environment, Project, SigningKey
-from portal.transparency.models import LogEntry
 from tests.portal import factories
 from verifier.keys import generate_private_key
 
@@ -123,7 +122,7 @@ class TestAddkey:
         assert out == public_key.key_id + "\n"
         key = SigningKey.objects.get()
         assert (key.key_id, key.algorithm, key.label) == (public_key.key_id, "ecdsa-p256", "cosign")
-        assert LogEntry.objects.filter(kind="key_added").count() == 1
+        assert factories.sequenced_entries().filter(kind="key_added").count() == 1
 
     def test_adding_the_same_key_again_changes_nothing(self, project, pem_file):
         path, public_key = pem_file
@@ -134,7 +133,7 @@ class TestAddkey:
         assert out == public_key.key_id + "\n"
         assert "already trusts" in err
         assert SigningKey.objects.count() == 1
-        assert LogEntry.objects.filter(kind="key_added").count() == 1
+        assert factories.sequenced_entries().filter(kind="key_added").count() == 1
 
     def test_missing_file_is_a_one_line_error(self, project, tmp_path):
         with pytest.raises(CommandError, match=r"^Cannot read .*nope\.pub: No such file or directory\.$"):
@@ -167,7 +166,7 @@ class TestRevokekey:
         assert out.startswith(f"Revoked key {key.key_id} of 'city-portal' at ")
         assert "already revoked" in again
         assert SigningKey.objects.get().revoked_at is not None
-        assert LogEntry.objects.filter(kind="key_revoked").count() == 1
+        assert factories.sequenced_entries().filter(kind="key_revoked").count() == 1
 
     def test_unknown_prefix_lists_the_projects_keys(self, project):
         _, key = factories.make_key(project)

@@ -9,7 +9,6 @@ from portal.registry import services
 from portal.registry.models import Release
 from portal.registry.services import Refused
 from portal.transparency import services as transparency
-from portal.transparency.models import LogEntry
 from tests.portal import factories
 from verifier.entries import parse_entry
 
@@ -37,16 +36,16 @@ def register(project, document=None, version="0.0.0", **claims):
 
 def refusal(project, document=None, **claims):
     """The Refused of registering the bundle, after checking that nothing was written."""
-    before = Release.objects.count(), LogEntry.objects.filter(kind="release").count()
+    before = Release.objects.count(), factories.sequenced_entries().filter(kind="release").count()
     with pytest.raises(Refused) as caught:
         register(project, document, **claims)
-    assert (Release.objects.count(), LogEntry.objects.filter(kind="release").count()) == before
+    assert (Release.objects.count(), factories.sequenced_entries().filter(kind="release").count()) == before
     assert caught.value.status == 400
     return caught.value
 
 
 def logged(kind, object_id):
-    return parse_entry(bytes(LogEntry.objects.get(kind=kind, object_id=object_id).entry))
+    return parse_entry(bytes(factories.sequenced_entries().get(kind=kind, object_id=object_id).entry))
 
 
 def test_the_github_bundle_registers_under_the_identity_its_readme_describes(log_key_file):
@@ -96,7 +95,7 @@ def test_the_same_bundle_again_is_the_same_release_and_other_content_is_a_confli
     with pytest.raises(Refused) as caught:
         services.register_release(project, envelope, version="0.0.0")
     assert caught.value.status == 409
-    assert LogEntry.objects.filter(kind="release").count() == 1
+    assert factories.sequenced_entries().filter(kind="release").count() == 1
 
 
 @pytest.mark.parametrize(
@@ -223,7 +222,7 @@ def test_addidentity_trusts_an_identity_once_and_refuses_another_repository(log_
     assert identity.ref == "refs/heads/main" and identity.workflow == ""
     call_command(*args, "--repository", factories.SIGSTORE_REPOSITORY, "--ref", "refs/heads/main", stdout=out)
     assert project.identities.count() == 1
-    assert LogEntry.objects.filter(kind="identity_added").count() == 1
+    assert factories.sequenced_entries().filter(kind="identity_added").count() == 1
     with pytest.raises(CommandError, match="not the repository of project"):
         call_command(*args, "--repository", "https://github.com/other/repo")
     release, _ = register(project)

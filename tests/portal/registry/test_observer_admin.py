@@ -10,7 +10,6 @@ from django.test import Client
 
 from portal.registry import services
 from portal.registry.models import Observer, ObserverReport
-from portal.transparency.models import LogEntry
 from portal.transparency.services import parse_entry
 from tests.portal import factories
 from tests.portal.observers import make_observation, make_observer, signed
@@ -36,7 +35,7 @@ def test_an_observer_added_in_the_admin_is_logged_and_its_token_shown_once_works
     assert response.status_code == 302, response.content
     observer = Observer.objects.get(name="Universidad")
     assert observer.key_id == private_key.public_key.key_id and observer.algorithm == "ecdsa-p256"
-    entry = parse_entry(LogEntry.objects.get(kind="observer_added", object_id=observer.pk).entry)
+    entry = parse_entry(factories.sequenced_entries().get(kind="observer_added", object_id=observer.pk).entry)
     assert entry["by"] == {"kind": "operator", "name": "admin"}
     token = token_shown(response)
     assert token.startswith(Observer.TOKEN_PREFIX)
@@ -74,11 +73,11 @@ def test_the_token_posts_a_report_the_observers_key_signed(admin_client):
 )
 def test_a_refused_observer_is_a_form_error_and_nothing_is_written(admin_client, name, pem, text):
     make_observer("Taken")
-    before = Observer.objects.count(), LogEntry.objects.count()
+    before = Observer.objects.count(), factories.sequenced_entries().count()
     response = add(admin_client, name=name, pem=pem)
     assert response.status_code == 200
     assert text in response.content.decode()
-    assert (Observer.objects.count(), LogEntry.objects.count()) == before
+    assert (Observer.objects.count(), factories.sequenced_entries().count()) == before
 
 
 def test_a_key_already_registered_is_a_form_error(admin_client):
@@ -97,7 +96,8 @@ def test_removing_an_observer_is_logged_and_it_cannot_be_edited_or_deleted(admin
     assert response.status_code == 302
     observer.refresh_from_db()
     assert observer.removed_at is not None
-    entry = parse_entry(LogEntry.objects.get(kind="observer_removed", object_id=observer.pk).entry)
+    logged = factories.sequenced_entries().get(kind="observer_removed", object_id=observer.pk)
+    entry = parse_entry(logged.entry)
     assert entry["by"] == {"kind": "operator", "name": "admin"}
     assert services.authenticate_observer(token) is None
     assert admin_client.post(f"/admin/registry/observer/{observer.pk}/delete/").status_code == 403

@@ -9,7 +9,6 @@ from django.utils import timezone
 
 from portal.registry import services
 from portal.registry.models import Observer, ObserverReport
-from portal.transparency.models import LogEntry
 from tests.portal import factories
 from tests.portal.observers import make_observation, make_observer, signed
 from verifier.entries import parse_entry
@@ -29,7 +28,7 @@ def deployed():
 
 
 def entry(kind, object_id):
-    return parse_entry(bytes(LogEntry.objects.get(kind=kind, object_id=object_id).entry))
+    return parse_entry(bytes(factories.sequenced_entries().get(kind=kind, object_id=object_id).entry))
 
 
 def test_adding_an_observer_logs_its_key_and_stores_only_the_tokens_hash():
@@ -59,7 +58,8 @@ def test_a_taken_name_or_key_is_refused_so_one_party_never_counts_twice():
     with pytest.raises(services.Refused) as refused:
         services.add_observer("Third", "not a key")
     assert refused.value.field == "public_key_pem"
-    assert Observer.objects.count() == 1 and LogEntry.objects.filter(kind="observer_added").count() == 1
+    assert Observer.objects.count() == 1
+    assert factories.sequenced_entries().filter(kind="observer_added").count() == 1
 
 
 def test_a_removed_observers_token_no_longer_authenticates_and_the_removal_is_logged():
@@ -68,7 +68,7 @@ def test_a_removed_observers_token_no_longer_authenticates_and_the_removal_is_lo
     services.remove_observer(observer)
     services.remove_observer(observer)  # twice is once
     assert services.authenticate_observer(token) is None
-    assert LogEntry.objects.filter(kind="observer_removed", object_id=observer.pk).count() == 1
+    assert factories.sequenced_entries().filter(kind="observer_removed", object_id=observer.pk).count() == 1
 
 
 def test_a_project_token_is_not_an_observer_token():
@@ -112,11 +112,11 @@ def test_a_report_without_a_deployment_is_recorded(db):
 
 
 def refused(observer, envelope, match, status=400):
-    before = ObserverReport.objects.count(), LogEntry.objects.count()
+    before = ObserverReport.objects.count(), factories.sequenced_entries().count()
     with pytest.raises(services.Refused, match=match) as refusal:
         services.record_observer_report(observer, envelope)
     assert refusal.value.status == status
-    assert (ObserverReport.objects.count(), LogEntry.objects.count()) == before
+    assert (ObserverReport.objects.count(), factories.sequenced_entries().count()) == before
 
 
 def test_a_report_signed_with_another_key_is_refused(deployed):

@@ -7,7 +7,6 @@ from django.contrib.messages import get_messages
 
 from portal.registry import services
 from portal.registry.models import RebuildAnswer, Rebuilder
-from portal.transparency.models import LogEntry
 from portal.transparency.services import parse_entry
 from tests.portal import factories
 from tests.portal.rebuilders import make_rebuilder, rebuild
@@ -29,7 +28,8 @@ def test_a_rebuilder_added_in_the_admin_is_logged_and_its_token_works(admin_clie
     assert response.status_code == 302, response.content
     rebuilder = Rebuilder.objects.get(name="Lab")
     assert services.authenticate_rebuilder(token_shown(response)) == rebuilder
-    entry = parse_entry(LogEntry.objects.get(kind="rebuilder_added", object_id=rebuilder.pk).entry)
+    logged = factories.sequenced_entries().get(kind="rebuilder_added", object_id=rebuilder.pk)
+    entry = parse_entry(logged.entry)
     assert entry["by"] == {"kind": "operator", "name": "admin"}
     taken = admin_client.post(
         "/admin/registry/rebuilder/add/",
@@ -44,7 +44,8 @@ def test_the_remove_action_removes_and_logs(admin_client):
         "/admin/registry/rebuilder/", {"action": "remove", "_selected_action": [rebuilder.pk]}, follow=True
     )
     assert services.authenticate_rebuilder(token) is None
-    entry = parse_entry(LogEntry.objects.get(kind="rebuilder_removed", object_id=rebuilder.pk).entry)
+    logged = factories.sequenced_entries().get(kind="rebuilder_removed", object_id=rebuilder.pk)
+    entry = parse_entry(logged.entry)
     assert entry["by"]["name"] == "admin"
 
 
@@ -61,7 +62,7 @@ def test_a_differing_rebuild_is_answered_from_the_admin_once(admin_client):
     )
     assert response.status_code == 302, response.content
     answer = RebuildAnswer.objects.get()
-    entry = parse_entry(LogEntry.objects.get(kind="rebuild_answer", object_id=answer.pk).entry)
+    entry = parse_entry(factories.sequenced_entries().get(kind="rebuild_answer", object_id=answer.pk).entry)
     assert entry["text"] == "Another gzip; fixed." and entry["by"]["name"] == "admin"
     again = admin_client.post(
         "/admin/registry/rebuildanswer/add/", {"rebuild": differing.pk, "text": "Again."}

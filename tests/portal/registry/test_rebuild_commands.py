@@ -9,7 +9,6 @@ from django.core.management.base import CommandError
 
 from portal.registry import services
 from portal.registry.models import Rebuilder
-from portal.transparency.models import LogEntry
 from tests.portal import factories
 from tests.portal.rebuilders import make_rebuilder, rebuild
 from verifier.keys import generate_private_key
@@ -38,7 +37,7 @@ def test_addrebuilder_prints_only_the_token_on_stdout_and_the_key_id_on_stderr(p
     assert token.startswith("vtb_")
     assert services.authenticate_rebuilder(token).name == "Reproducible Uruguay"
     assert key.public_key.key_id in err and "VITRINA_REBUILDER_TOKEN" in err
-    assert LogEntry.objects.filter(kind="rebuilder_added").count() == 1
+    assert factories.sequenced_entries().filter(kind="rebuilder_added").count() == 1
 
 
 def test_addrebuilder_refuses_in_one_line(pem_file, tmp_path):
@@ -69,7 +68,7 @@ def test_answerrebuild_answers_a_differing_rebuild_once():
     out, _ = run("answerrebuild", str(differing.pk), "--text", "Another gzip; fixed in 1.0.1.")
     assert f"Answered rebuild {differing.pk} of demo 1.0.0 by rebuilder 'Lab'" in out
     assert differing.answer.text == "Another gzip; fixed in 1.0.1."
-    assert LogEntry.objects.get(kind="rebuild_answer").object_id == differing.answer.pk
+    assert factories.sequenced_entries().get(kind="rebuild_answer").object_id == differing.answer.pk
     with pytest.raises(CommandError, match="already answered"):
         run("answerrebuild", str(differing.pk), "--text", "Again.")
     with pytest.raises(CommandError, match="There is no rebuild 999"):

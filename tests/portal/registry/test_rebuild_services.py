@@ -10,7 +10,6 @@ from django.utils import timezone
 
 from portal.registry import services
 from portal.registry.models import Observer, Rebuild, RebuildAnswer, Rebuilder
-from portal.transparency.models import LogEntry
 from tests.portal import factories
 from tests.portal.observers import make_observer
 from tests.portal.rebuilders import make_rebuilder, make_rebuilt, rebuild, signed
@@ -28,7 +27,7 @@ def release():
 
 
 def entry(kind, object_id):
-    return parse_entry(bytes(LogEntry.objects.get(kind=kind, object_id=object_id).entry))
+    return parse_entry(bytes(factories.sequenced_entries().get(kind=kind, object_id=object_id).entry))
 
 
 def test_adding_a_rebuilder_logs_its_key_and_stores_only_the_tokens_hash():
@@ -37,7 +36,7 @@ def test_adding_a_rebuilder_logs_its_key_and_stores_only_the_tokens_hash():
     logged = entry("rebuilder_added", rebuilder.pk)
     assert logged["rebuilder_id"] == rebuilder.pk and logged["name"] == "Reproducible Uruguay"
     assert logged["public_key_pem"] == private_key.public_key.pem
-    assert not LogEntry.objects.filter(kind="observer_added").exists()
+    assert not factories.sequenced_entries().filter(kind="observer_added").exists()
 
 
 def test_a_taken_rebuilder_name_or_key_is_refused_but_an_observer_may_share_it():
@@ -59,7 +58,7 @@ def test_tokens_authenticate_only_their_own_kind_of_party_and_stop_on_removal():
     services.remove_rebuilder(rebuilder)
     services.remove_rebuilder(rebuilder)  # twice is once
     assert services.authenticate_rebuilder(token) is None
-    assert LogEntry.objects.filter(kind="rebuilder_removed", object_id=rebuilder.pk).count() == 1
+    assert factories.sequenced_entries().filter(kind="rebuilder_removed", object_id=rebuilder.pk).count() == 1
     assert entry("rebuilder_removed", rebuilder.pk)["rebuilder_id"] == rebuilder.pk
 
 
@@ -83,11 +82,11 @@ def test_a_rebuild_that_got_other_bytes_differs_with_both_digests(release):
 
 
 def refused(rebuilder, envelope, match, status=400):
-    before = Rebuild.objects.count(), LogEntry.objects.count()
+    before = Rebuild.objects.count(), factories.sequenced_entries().count()
     with pytest.raises(services.Refused, match=match) as refusal:
         services.record_rebuild(rebuilder, envelope)
     assert refusal.value.status == status, refusal.value.message
-    assert (Rebuild.objects.count(), LogEntry.objects.count()) == before
+    assert (Rebuild.objects.count(), factories.sequenced_entries().count()) == before
 
 
 def test_a_replay_is_refused_the_same_envelope_or_the_same_run(release):
@@ -182,7 +181,8 @@ def test_a_differing_rebuild_is_answered_once_with_its_entry(release):
     with pytest.raises(services.Refused, match="already answered") as again:
         services.answer_rebuild(differing, "Another answer.", token=token)
     assert again.value.status == 409
-    assert RebuildAnswer.objects.count() == 1 and LogEntry.objects.filter(kind="rebuild_answer").count() == 1
+    assert RebuildAnswer.objects.count() == 1
+    assert factories.sequenced_entries().filter(kind="rebuild_answer").count() == 1
 
 
 def test_only_a_differing_rebuild_is_answered_and_only_by_its_project(release):

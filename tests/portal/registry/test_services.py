@@ -10,7 +10,6 @@ from django.utils import timezone
 from portal.registry import services
 from portal.registry.models import ApiToken, Deployment, Release
 from portal.registry.services import Refused
-from portal.transparency.models import LogEntry
 from tests.portal import factories
 from verifier import dsse, statement
 from verifier.digest import sha256_bytes
@@ -32,10 +31,10 @@ def signer(project):
 
 def refusal(project, envelope, version="1.0.0", **claims):
     """The Refused raised by registering ``envelope``, after checking that nothing was written."""
-    before = Release.objects.count(), LogEntry.objects.count()
+    before = Release.objects.count(), factories.sequenced_entries().count()
     with pytest.raises(Refused) as caught:
         services.register_release(project, envelope, version=version, **claims)
-    assert (Release.objects.count(), LogEntry.objects.count()) == before
+    assert (Release.objects.count(), factories.sequenced_entries().count()) == before
     return caught.value
 
 
@@ -182,7 +181,7 @@ def test_registration_is_idempotent_and_a_version_never_changes(project, signer)
             version="1.0.0",
         )
     assert conflict.value.status == 409
-    assert LogEntry.objects.filter(kind="release").count() == 1
+    assert factories.sequenced_entries().filter(kind="release").count() == 1
 
 
 def test_the_same_envelope_as_json_text_in_any_layout_is_the_same_release(project, signer):
@@ -197,7 +196,7 @@ def test_the_same_envelope_as_json_text_in_any_layout_is_the_same_release(projec
         reordered,
     ]:
         assert services.register_release(project, again, version="1.0.0") == (first, False)
-    assert LogEntry.objects.filter(kind="release").count() == 1
+    assert factories.sequenced_entries().filter(kind="release").count() == 1
 
 
 def test_statement_naming_another_repository_than_the_projects_is_refused(project, signer):
@@ -311,8 +310,8 @@ def test_keys_are_added_once_and_revoked_once_each_in_the_log(project):
     services.revoke_signing_key(key)
 
     assert (created, created_again, same) == (True, False, key)
-    assert LogEntry.objects.filter(kind="key_added", object_id=key.pk).count() == 1
-    assert LogEntry.objects.filter(kind="key_revoked", object_id=key.pk).count() == 1
+    assert factories.sequenced_entries().filter(kind="key_added", object_id=key.pk).count() == 1
+    assert factories.sequenced_entries().filter(kind="key_revoked", object_id=key.pk).count() == 1
     with pytest.raises(Refused) as caught:
         services.add_signing_key(project, "-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----\n")
     assert caught.value.field == "public_key_pem"

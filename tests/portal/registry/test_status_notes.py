@@ -12,7 +12,6 @@ from django.utils import timezone
 from portal.registry import services as registry
 from portal.registry.models import ImmutableRecord, StatusNote, current_notes
 from portal.transparency import services
-from portal.transparency.models import LogEntry
 from tests.portal import factories
 from verifier.entries import parse_entry
 
@@ -27,7 +26,7 @@ def place():
 
 
 def logged(note):
-    entry = LogEntry.objects.get(kind="note", object_id=note.pk)
+    entry = factories.sequenced_entries().get(kind="note", object_id=note.pk)
     return entry, parse_entry(bytes(entry.entry))
 
 
@@ -95,7 +94,7 @@ def test_a_bad_note_is_refused_with_the_field_and_nothing_is_written(place, chan
         registry.post_note(project, environment=production, **values)
     assert (refused.value.field, refused.value.status) == (field, 400)
     assert words in refused.value.message
-    assert not StatusNote.objects.exists() and not LogEntry.objects.filter(kind="note").exists()
+    assert not StatusNote.objects.exists() and not factories.sequenced_entries().filter(kind="note").exists()
 
 
 def test_an_environment_of_another_project_is_refused(place):
@@ -143,7 +142,7 @@ def test_an_edited_note_text_is_caught_by_the_self_audit(place, log_key_file, ca
         cursor.execute(f"UPDATE {table} SET {column} = %s WHERE id = %s", ["Todo normal", note.pk])
     with caplog.at_level(logging.CRITICAL, logger="portal.transparency.services"):
         run = services.audit()
-    index = LogEntry.objects.get(kind="note", object_id=note.pk).index
+    index = factories.sequenced_entries().get(kind="note", object_id=note.pk).index
     assert not run.ok
     assert (
         f"note {note.pk} of project 'demo': text is 'Todo normal' in the database but 'Mantenimiento' "

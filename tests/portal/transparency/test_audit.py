@@ -11,7 +11,7 @@ from django.db import connection, transaction
 
 from portal.transparency import services
 from portal.transparency.context_processors import log_integrity
-from portal.transparency.models import AppendOnly, AuditRun, Checkpoint, LogEntry, TreeHash
+from portal.transparency.models import AppendOnly, AuditRun, Checkpoint, LogEntry, PendingEntry, TreeHash
 from tests.portal import factories
 
 pytestmark = pytest.mark.django_db
@@ -138,15 +138,14 @@ def test_a_deleted_entry_is_caught(log):
 
 def test_integration_refuses_an_entry_whose_bytes_do_not_match_its_leaf_hash(log, log_key_file):
     project = factories.make_project()
-    private_key, _ = factories.make_key(project)
-    raw_sql(
-        f"UPDATE transparency_logentry SET {q('entry')} = %s WHERE {q('index')} = %s",
-        [b"{}", log],
-        bypass_triggers_on="transparency_logentry",
-    )
-    with pytest.raises(services.LogCorrupted, match=f"entry {log}"):
+    factories.make_key(project)
+    pending = PendingEntry.objects.get()
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE transparency_pendingentry SET entry = %s WHERE id = %s", [b"{}", pending.pk])
+    with pytest.raises(services.LogCorrupted, match=f"pending entry {pending.pk}"):
         services.integrate()
     assert services.tree_size() == log
+    assert not LogEntry.objects.filter(index=log).exists()
 
 
 @pytest.mark.parametrize("model", [LogEntry, TreeHash, Checkpoint, AuditRun])

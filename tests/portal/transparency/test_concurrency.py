@@ -44,6 +44,7 @@ def test_concurrent_registrations_get_distinct_consecutive_indexes(log_key_file)
             factories.make_release(project, private_key, f"{n}.{m}.0")
 
     run_in_threads(register, THREADS)
+    services.integrate()
     indexes = list(LogEntry.objects.order_by("index").values_list("index", flat=True))
     assert indexes == list(range(1 + THREADS * PER_THREAD))
     release_entries = LogEntry.objects.filter(kind="release")

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from portal.transparency import services
-from portal.transparency.models import Checkpoint, LogEntry
+from portal.transparency.models import Checkpoint, PendingEntry
 from tests.portal import factories
 from verifier import merkle, note, tiles
 
@@ -181,7 +181,7 @@ def test_bad_parameters_are_a_400_in_the_api_error_shape(client, records, url, f
 def test_entries_appended_after_the_checkpoint_are_not_served_until_integrated(client, records):
     services.integrate(limit=3)
     assert client.get("/api/v1/log/entries/3").status_code == 400
-    assert LogEntry.objects.count() == 4
+    assert PendingEntry.objects.count() == 1
     services.integrate()
     assert client.get("/api/v1/log/entries/3").status_code == 200
 

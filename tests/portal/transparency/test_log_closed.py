@@ -21,7 +21,7 @@ from portal.registry import services as registry
 from portal.registry.models import Release, SigningKey
 from portal.transparency import services
 from portal.transparency.context_processors import log_integrity
-from portal.transparency.models import AuditResolution, LogEntry
+from portal.transparency.models import AuditResolution, LogEntry, PendingEntry
 from tests.portal import factories
 from verifier.keys import generate_private_key
 
@@ -64,16 +64,22 @@ def repair(release):
     set_artifact_name(release, release.artifact_name)
 
 
+def entries():
+    """Entries sequenced and queued: a refused append adds to neither."""
+    return LogEntry.objects.count() + PendingEntry.objects.count()
+
+
 def test_append_raises_log_closed_and_writes_nothing(tampered):
-    before = LogEntry.objects.count()
+    before = entries()
     with pytest.raises(services.LogClosed, match="failed its self-audit at .* until an operator resolves it"):
         with transaction.atomic():
             services.append_entry("status", {"project": "demo"})
-    assert LogEntry.objects.count() == before
+    assert entries() == before
 
 
-def test_an_entry_at_an_index_the_published_checkpoint_covers_is_refused(project):
-    """Entries deleted behind the application's back, before the next audit runs: no fork of the log."""
+def test_entries_deleted_behind_the_applications_back_stop_the_sequencer_before_a_fork(project):
+    """No index a published checkpoint covers is ever given again: the queued entry waits, the audit
+    fails and closes the log."""
     factories.make_release(project, project.private_key, "1.0.0")
     services.integrate()
     last = LogEntry.objects.order_by("-index").first()
@@ -83,12 +89,19 @@ def test_an_entry_at_an_index_the_published_checkpoint_covers_is_refused(project
                 "ALTER TABLE transparency_logentry DISABLE TRIGGER transparency_logentry_append_only"
             )
         cursor.execute(f"DELETE FROM transparency_logentry WHERE {q('index')} = %s", [last.index])
+    factories.make_release(project, project.private_key, "2.0.0")
 
-    with pytest.raises(registry.Refused, match=f"would take index {last.index}") as refused:
-        factories.make_release(project, project.private_key, "2.0.0")
+    ends = f"entries end at index {last.index - 1} but its latest checkpoint covers {last.index + 1}"
+    with pytest.raises(services.LogCorrupted, match=ends):
+        services.integrate()
+    assert services.tree_size() == last.index + 1
+    assert PendingEntry.objects.count() == 1
 
+    assert not services.audit().ok
+    with pytest.raises(registry.Refused, match="self-audit") as refused:
+        factories.make_release(project, project.private_key, "3.0.0")
     assert refused.value.status == 503
-    assert not Release.objects.filter(version="2.0.0").exists()
+    assert not Release.objects.filter(version="3.0.0").exists()
 
 
 def test_the_banner_stays_red_until_an_operator_resolves_it_and_costs_one_query(
@@ -151,7 +164,7 @@ def test_resolveaudit_on_an_open_log_says_so(project):
 def test_a_status_change_keeps_its_observation_but_not_the_light_while_closed(tampered, caplog):
     environment = factories.make_environment(tampered.project)
     Status.objects.create(environment=environment, result="verified", message="ok", checked_at=timezone.now())
-    entries = LogEntry.objects.count()
+    before = entries()
 
     with caplog.at_level(logging.WARNING, logger="portal.monitoring.recording"):
         observation = record(
@@ -164,7 +177,7 @@ def test_a_status_change_keeps_its_observation_but_not_the_light_while_closed(ta
     assert Observation.objects.get(pk=observation.pk).result == "unverifiable"
     assert not observation.changed_status
     assert Status.objects.get(environment=environment).result == "verified"
-    assert LogEntry.objects.count() == entries
+    assert entries() == before
     assert "log is closed" in caplog.text
 
 

@@ -62,6 +62,7 @@ def watched(transactional_db, live_server, log_key_file):
         checked_at=SECOND_DEPLOY,
         duration_ms=40,
     )
+    factories.sequenced_entries()  # a history of months: every entry has its index
     return live_server.url, project, production, staging, second
 
 

@@ -141,6 +141,7 @@ class TestMetrics:
         metrics = scrape(client)
 
         assert metrics[("vitrina_log_entries", ())] == 3  # key added, release, deployment
+        assert metrics[("vitrina_log_pending_entries", ())] == 3  # none has its index yet
         assert metrics[("vitrina_log_tree_size", ())] == 2
         assert 90 <= metrics[("vitrina_log_checkpoint_age_seconds", ())] < 120
 
@@ -148,6 +149,7 @@ class TestMetrics:
         metrics = scrape(client)
 
         assert metrics[("vitrina_log_entries", ())] == 0
+        assert metrics[("vitrina_log_pending_entries", ())] == 0
         assert ("vitrina_log_checkpoint_age_seconds", ()) not in metrics
 
 

@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from portal.monitoring.models import Observation, Status
-from portal.transparency.models import AuditRun, LogEntry
+from portal.transparency.models import AuditRun
 from tests.portal import factories
 
 pytestmark = pytest.mark.django_db
@@ -136,7 +136,7 @@ def test_environment_page_compares_what_the_server_said_with_what_was_expected(c
 
 def test_environment_page_shows_deploy_history_with_pipeline_links_and_log_indexes(client, deployed):
     project, production, release, deployment, _ = deployed
-    index = LogEntry.objects.get(kind="deployment", object_id=deployment.pk).index
+    index = factories.sequenced_entries().get(kind="deployment", object_id=deployment.pk).index
     html = page(client, "/p/city-portal/production/")
     assert f'href="/deployments/{deployment.pk}/"' in html
     assert 'href="https://ci.example.org/runs/77"' in html
@@ -169,7 +169,7 @@ def test_a_deployment_entered_by_hand_says_so_and_who(client, deployed):
 
 def test_release_page_shows_provenance_signature_log_index_and_bundle_link(client, deployed):
     project, _, release, _, signing_key = deployed
-    index = LogEntry.objects.get(kind="release", object_id=release.pk).index
+    index = factories.sequenced_entries().get(kind="release", object_id=release.pk).index
     html = page(client, "/p/city-portal/releases/2.4.1/")
     assert f'href="https://git.example.org/city-portal/commit/{release.source_commit}"' in html
     assert 'href="https://ci.example.org/runs/1"' in html

@@ -113,6 +113,7 @@ def test_an_on_branch_release_says_yes_and_has_no_warning(client, served):
     private_key, signing_key = factories.make_key(project, label="CI key 2026")
     release = factories.make_release(project, private_key, "2.0.0", commit=shas[2])
     releases.check_release(release)
+    factories.sequenced_entries()  # checked since: its entry has its index
 
     text = page(client, release.get_absolute_url())
     evidence = text[
@@ -204,13 +205,20 @@ def test_logged_says_the_log_index_and_links_the_entry(client):
     project = factories.make_project("city")
     private_key, _ = factories.make_key(project)
     release = factories.make_release(project, private_key, "2.0.0")
-    from portal.transparency.models import LogEntry
-
-    index = LogEntry.objects.get(kind="release", object_id=release.pk).index
+    index = factories.sequenced_entries().get(kind="release", object_id=release.pk).index
     text = page(client, release.get_absolute_url())
     assert f"Entry #{index} of the public log" in text
     assert f'href="/log/?entry={index}#entry-{index}"' in text
     assert 'href="https://ci.example.org/runs/1"' in text[text.index("Built by") :]
+
+
+def test_a_release_whose_entry_is_still_queued_is_not_called_missing_from_the_log(client):
+    project = factories.make_project("city")
+    private_key, _ = factories.make_key(project)
+    release = factories.make_release(project, private_key, "2.0.0")  # its entry not numbered yet
+    text = page(client, release.get_absolute_url())
+    assert "its entry gets its number within a second" in text
+    assert "missing from the public record" not in text and "light-red" not in text
 
 
 def test_a_release_whose_stored_signature_no_longer_verifies_says_no(client):

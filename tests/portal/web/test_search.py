@@ -9,7 +9,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from portal.monitoring.models import Observation, Status
-from portal.transparency.models import LogEntry
 from tests.portal import factories
 
 pytestmark = pytest.mark.django_db
@@ -34,6 +33,7 @@ def published():
         live_digest=release.artifact_digest,
         live_release=release,
     )
+    factories.sequenced_entries()  # checked since: every entry has its index
     return release, newer
 
 
@@ -70,7 +70,7 @@ def test_each_kind_of_input_finds_where_and_when_it_was_published_and_deployed(c
     html = response.content.decode()
     assert response.status_code == 200
     assert release.get_absolute_url() in html and newer.get_absolute_url() not in html
-    index = LogEntry.objects.get(kind="release", object_id=release.pk).index
+    index = factories.sequenced_entries().get(kind="release", object_id=release.pk).index
     assert (
         "City Portal" in html and "Log index" in html and f'href="/log/?entry={index}#entry-{index}"' in html
     )

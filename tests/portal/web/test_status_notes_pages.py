@@ -10,7 +10,6 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from portal.monitoring.models import Status
-from portal.transparency.models import LogEntry
 from tests.portal import factories
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +28,7 @@ def noted():
     Status.objects.create(environment=production, result="verified", checked_at=timezone.now())
     operator = get_user_model().objects.create_user("ada")
     note = factories.make_note(project, production, text=TEXT, ends_at=timezone.now() + HOUR, user=operator)
-    return project, production, note, LogEntry.objects.get(kind="note", object_id=note.pk).index
+    return project, production, note, factories.sequenced_entries().get(kind="note", object_id=note.pk).index
 
 
 def html_of(client, url, lang="en"):

@@ -11,7 +11,6 @@ from django.utils import translation
 
 from portal.monitoring.recording import record
 from portal.monitoring.rules import Finding
-from portal.transparency.models import LogEntry
 from tests.portal import factories
 
 pytestmark = pytest.mark.django_db
@@ -66,6 +65,7 @@ def history():
         checked_at=SECOND_DEPLOY + datetime.timedelta(minutes=5),
         duration_ms=10,
     )
+    factories.sequenced_entries()  # the history is months old: every entry has its index
     return {
         "environment": production,
         "old": old,
@@ -92,7 +92,7 @@ def answer_of(page):
 
 
 def index_of(kind, record):
-    return LogEntry.objects.get(kind=kind, object_id=record.pk).index
+    return factories.sequenced_entries().get(kind=kind, object_id=record.pk).index
 
 
 def test_before_the_first_deployment_nothing_was_declared(client, history):

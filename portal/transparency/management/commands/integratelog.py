@@ -1,4 +1,4 @@
-"""Integrate pending log entries and sign a checkpoint, as the Celery task does."""
+"""Sequence pending log entries into the Merkle tree and sign a checkpoint, as the Celery task does."""
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -7,11 +7,14 @@ from portal.transparency.signing import LogKeyError
 
 
 class Command(BaseCommand):
-    help = "Integrate pending transparency log entries into the Merkle tree and sign a checkpoint."
+    help = (
+        "Give pending transparency log entries their indexes, integrate them into the Merkle tree and sign "
+        "a checkpoint."
+    )
 
     def handle(self, *args, **options):
         try:
             checkpoint = services.integrate()
-        except LogKeyError as exc:
+        except (LogKeyError, services.LogCorrupted) as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"tree size {checkpoint.size}")
