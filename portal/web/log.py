@@ -53,7 +53,7 @@ def log_page(request):
         "origin": settings.VITRINA_LOG_ORIGIN,
         "verifier_key": vkey,
         "page": entries,
-        "rows": entry_rows(entries.object_list, services.tree_size()),
+        "rows": entry_rows(entries.object_list),
     }
     return render(request, "web/log.html", context)
 
@@ -88,7 +88,7 @@ def page_of_entry(value):
     return (newest - index) // LOG_PAGE_SIZE + 1
 
 
-def entry_rows(entries, integrated_size):
+def entry_rows(entries):
     """One dict per entry, loading each kind's records with one query."""
     entries = list(entries)
     records = {}
@@ -108,7 +108,6 @@ def entry_rows(entries, integrated_size):
                 "logged_at": entry.logged_at,
                 "summary": summary(entry.kind, body),
                 "url": record_url(entry.kind, record),
-                "integrated": entry.index < integrated_size,
             }
         )
     return rows
