@@ -1,16 +1,17 @@
 """The self-audit's second half: every release, deployment, signing key, CI identity, operator's note,
-observer, observer report, rebuilder, rebuild and answer to a rebuild must still say what it logged.
+observer, observer report, rebuilder, rebuild, answer to a rebuild and witness must still say what it
+logged.
 
 The log's tree audit proves its entries were not changed; this proves the records they describe were
 not either, by someone editing the database directly. It needs both the records and the log, so it
 lives here, above the log, and registers itself with the log's ``audit`` (``RegistryConfig.ready``).
 Each Release, Deployment, SigningKey, TrustedIdentity, StatusNote, Observer, ObserverReport, Rebuilder,
-Rebuild and RebuildAnswer row is turned into the entry body the registry would write for it today (the
-same builders, so the two can never drift apart) and compared member by member with the entry logged
-when it was written, by ``verifier.entries.entry_differences``, the comparison volunteers run on proof
-bundles. ``by`` is left
-out: it names a token or a user, and those may be renamed. A release's envelope (and an observer
-report's, and a rebuild's) is compared through its SHA-256, recomputed from the stored text.
+Rebuild, RebuildAnswer and Witness row is turned into the entry body its app would write for it today
+(the same builders, so the two can never drift apart) and compared member by member with the entry
+logged when it was written, by ``verifier.entries.entry_differences``, the comparison volunteers run on
+proof bundles. ``by`` is left out: it names a token or a user, and those may be renamed. A release's
+envelope (and an observer report's, and a rebuild's) is compared through its SHA-256, recomputed from
+the stored text.
 
 A row without its entry was inserted behind the application's back; an entry without its row means the
 row was deleted. Rows are read in chunks of primary keys, each chunk together with its entries, so time
@@ -24,7 +25,9 @@ from dataclasses import dataclass
 
 from django.db.models import Q
 
+from portal.transparency.models import Witness
 from portal.transparency.services import LogCorrupted, logged_entries
+from portal.transparency.witnesses import witness_added_entry_body, witness_removed_entry_body
 from verifier.entries import ABSENT, entry_differences, parse_entry
 
 from .models import (
@@ -124,6 +127,20 @@ def party_entries(party):
 
 def party_name(party):
     return f"{party_kind(type(party))} {party.pk} ({party.name})"
+
+
+def witness_entries(witness):
+    """A witness's ``witness_added`` entry, and its ``witness_removed`` once removed."""
+    return [
+        Expected("witness_added", witness_added_entry_body(witness)),
+        Expected(
+            "witness_removed", witness_removed_entry_body(witness), required=witness.removed_at is not None
+        ),
+    ]
+
+
+def witness_name(witness):
+    return f"witness {witness.pk} ({witness.name})"
 
 
 def envelope_entries(kind, body, record):
@@ -243,6 +260,15 @@ RECORD_TYPES = [
         rebuild_answer_entries,
         rebuild_answer_name,
         plural="answers to rebuilds",
+    ),
+    RecordType(
+        "witness",
+        Witness,
+        (),
+        ("witness_added", "witness_removed"),
+        witness_entries,
+        witness_name,
+        plural="witnesses",
     ),
 ]
 

@@ -13,9 +13,11 @@ from django.db import connection
 
 from portal.registry import services as registry
 from portal.registry.models import Deployment, Release, SigningKey
-from portal.transparency import services
+from portal.transparency import services, witnesses
 from portal.transparency.context_processors import log_integrity
+from portal.transparency.models import Witness
 from tests.portal import factories
+from verifier.cosignature import generate_cosigner_key, parse_cosigner_signer_key
 from verifier.keys import generate_private_key
 
 pytestmark = pytest.mark.django_db
@@ -75,7 +77,7 @@ def test_records_that_match_their_entries_pass(log):
     expected = (
         "Every record matches its log entries (releases: 3, deployments: 1, signing keys: 2, "
         "CI identities: 0, notes: 0, observers: 0, observer reports: 0, rebuilders: 0, rebuilds: 0, "
-        "answers to rebuilds: 0)"
+        "answers to rebuilds: 0, witnesses: 0)"
     )
     assert expected in run.message
 
@@ -180,6 +182,29 @@ def test_a_revocation_written_behind_the_logs_back_is_caught(log, caplog):
         f"signing key {key.pk} ({key.short_id}…) of project 'demo' has no key_revoked log entry",
         caplog=caplog,
     )
+
+
+def add_witness(name="witness.example/w1"):
+    key = parse_cosigner_signer_key(generate_cosigner_key(name))
+    witness = witnesses.add_witness(name, key.verifier_key, "https://witness.example/w1/")
+    services.integrate()
+    return witness
+
+
+def test_a_witness_whose_submission_prefix_was_changed_is_caught(log, caplog):
+    witness = add_witness()
+    update(Witness, witness.pk, url="https://elsewhere.example/")
+    audit_fails(
+        f"witness {witness.pk} (witness.example/w1): url is 'https://elsewhere.example/' in the database but "
+        f"'https://witness.example/w1/' in log entry {entry_index('witness_added', witness.pk)}",
+        caplog=caplog,
+    )
+
+
+def test_a_witness_removed_behind_the_logs_back_is_caught(log, caplog):
+    witness = add_witness()
+    update(Witness, witness.pk, removed_at=witness.added_at)
+    audit_fails(f"witness {witness.pk} (witness.example/w1) has no witness_removed log entry", caplog=caplog)
 
 
 def test_a_release_inserted_without_an_entry_is_caught(log, caplog):
