@@ -122,7 +122,7 @@ _SQL = {
 }
 _QUEUE = (
     "INSERT INTO transparency_pendingentry (kind, object_id, entry, leaf_hash, logged_at) "
-    "VALUES (%s, %s, %s, %s, %s) RETURNING id"
+    "SELECT %s, CAST(%s AS bigint), %s, %s, %s WHERE NOT EXISTS ({closure}) RETURNING id"
 )
 _NEXT_PENDING = "SELECT id, entry, leaf_hash FROM transparency_pendingentry ORDER BY id LIMIT %s"
 
@@ -135,29 +135,47 @@ def _sql(name):
 
 
 def append_entry(kind, body, *, object_id=None):
-    """Queue one entry in the caller's transaction and return its ``PendingEntry``.
+    """Queue one entry in the caller's transaction and return its ``PendingEntry``; ``LogClosed`` while a
+    failed self-audit is unresolved.
 
     ``body`` is built by ``verifier.entries.entry_body`` (one row of ``ENTRY_FIELDS``); this adds its schema
     version, type and time and encodes it (``canonical_entry``). The entry gets its index when ``integrate``
     sequences it, about a second after the transaction commits (``integrate_soon``); a transaction that
-    rolls back leaves neither entry nor gap.
+    rolls back leaves neither entry nor gap. One statement: the INSERT asks itself whether the log is open.
     """
     if not connection.in_atomic_block:
         raise RuntimeError("append_entry must run inside the transaction that writes its record")
-    check_open()
     logged_at = timezone.now()
     entry = canonical_entry(kind, body, logged_at)
     pending = PendingEntry(
         kind=kind, object_id=object_id, entry=entry, leaf_hash=leaf_hash(entry), logged_at=logged_at
     )
-    # The ORM's save costs as much as the rest of the append; this is the same INSERT.
-    values = [kind, object_id, entry, pending.leaf_hash, connection.ops.adapt_datetimefield_value(logged_at)]
+    sql, closure_params = _queue_if_open()
+    stored_at = connection.ops.adapt_datetimefield_value(logged_at)
     with connection.cursor() as cursor:
-        cursor.execute(_QUEUE, values)
-        pending.pk = cursor.fetchone()[0]
+        cursor.execute(sql, [kind, object_id, entry, pending.leaf_hash, stored_at, *closure_params])
+        queued = cursor.fetchone()
+    if queued is None:
+        check_open()  # raises, saying since when the log is closed
+        return append_entry(kind, body, object_id=object_id)  # resolved meanwhile
+    pending.pk = queued[0]
     pending._state.adding = False
     transaction.on_commit(integrate_soon)
     return pending
+
+
+def _queue_if_open():
+    """The INSERT of a pending entry that inserts nothing while the log is closed, and its parameters after
+    the entry's five: ``log_closure``'s own query (compiled once per process and database) inside the
+    INSERT's condition, so an append costs one statement (the ORM's save would cost as much as the rest
+    of the append)."""
+    if connection.vendor not in _QUEUE_SQL:
+        closure, params = AuditRun.objects.filter(_unresolved_failures()).values("id").query.sql_with_params()
+        _QUEUE_SQL[connection.vendor] = (_QUEUE.replace("{closure}", closure), params)
+    return _QUEUE_SQL[connection.vendor]
+
+
+_QUEUE_SQL = {}  # database vendor -> (SQL, parameters of its closure query)
 
 
 class _Attempts:
@@ -746,27 +764,14 @@ def _unresolved_failures():
     return Q(ok=False, id__gt=Coalesce(Subquery(resolved_up_to), 0))
 
 
-_CLOSURE_SQL = {}  # database vendor -> (SQL, parameters) of check_open's question
-
-
 def log_closure():
     """The latest failed audit no operator has resolved since: while there is one, the log is closed."""
     return AuditRun.objects.filter(_unresolved_failures()).order_by("-id").first()
 
 
 def check_open():
-    """Raise ``LogClosed`` while a failed self-audit is unresolved; ``append_entry`` always checks.
-
-    Every append asks, so the question is the ORM's query of ``log_closure`` compiled once per process
-    (its parameters are constants) and asked for an id alone; only a closed log reads the whole row.
-    """
-    if connection.vendor not in _CLOSURE_SQL:
-        query = AuditRun.objects.filter(_unresolved_failures()).order_by("-id").values_list("id")[:1]
-        _CLOSURE_SQL[connection.vendor] = query.query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(*_CLOSURE_SQL[connection.vendor])
-        closed = cursor.fetchone() is not None
-    failed = log_closure() if closed else None
+    """Raise ``LogClosed`` while a failed self-audit is unresolved (``append_entry`` asks in its INSERT)."""
+    failed = log_closure()
     if failed is not None:
         raise LogClosed(
             f"The transparency log failed its self-audit at {format_time(failed.checked_at)} and takes no "
