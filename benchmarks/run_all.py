@@ -22,7 +22,8 @@ RESULTS = HERE / "results"
 
 # name: (arguments with modest sizes, results file it writes)
 BENCHMARKS = {
-    "log_append": (["--entries", "2000", "--rounds", "2", "--proofs", "50"], "log_append.txt"),
+    "log_append": (["--writers", "1,8", "--seconds", "3", "--rounds", "1"], "log_append.txt"),
+    "log_proofs": (["--sizes", "1000,10000", "--proofs", "200"], "log_proofs-sqlite.txt"),
     "dispatcher": (["--environments", "2000", "--rounds", "2"], "dispatcher.txt"),
     "checks": (["--environments", "200", "--rounds", "2"], "checks.txt"),
     "served": (["--sites", "20", "--files", "20", "--rounds", "2"], "served.txt"),
