@@ -187,15 +187,17 @@ class _Attempts:
 def integrate_soon():
     """After a commit that queued entries: integrate now, unless this process tried less than
     ``VITRINA_LOG_INTEGRATE_INTERVAL`` seconds ago, another process is integrating or the latest checkpoint
-    is younger than that (then the other process, the next commit's attempt or the periodic task takes
-    these entries). Never raises: the record is committed whatever happens here, and a failure is logged."""
+    is younger than half that (then the other process, the next commit's attempt or the periodic task
+    takes these entries). Half: this process's own last checkpoint, signed a moment after its last try,
+    must not stop its next. Never raises: the record is committed whatever happens here, and a failure is
+    logged."""
     interval = settings.VITRINA_LOG_INTEGRATE_INTERVAL
     now = time.monotonic()
     if now - _Attempts.last < interval:
         return
     _Attempts.last = now
     try:
-        integrate(wait=False, unless_signed_within=interval)
+        integrate(wait=False, unless_signed_within=interval / 2)
     except LogKeyError as exc:
         logger.error("log: entries not integrated after commit: %s", exc)
     except Exception:

@@ -169,7 +169,7 @@ def test_the_commit_that_queued_an_entry_integrates_it_without_celery(fresh_atte
     append_status(1)
     assert PendingEntry.objects.count() == 1 and services.tree_size() == 1
     services._Attempts.last = time.monotonic() - 61
-    append_status(2)  # this process may try again, but the latest checkpoint is younger than a minute
+    append_status(2)  # this process may try again, but the latest checkpoint is younger than 30 s
     assert PendingEntry.objects.count() == 2 and services.tree_size() == 1
     settings.VITRINA_LOG_INTEGRATE_INTERVAL = 0
     append_status(3)
