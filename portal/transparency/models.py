@@ -185,7 +185,7 @@ class PendingEntry(models.Model):
     checkpoint, and deletes them from here, all in one transaction. A row lives here for about a second.
     """
 
-    id = models.BigAutoField(primary_key=True)
+    id = models.BigAutoField(_("ID"), primary_key=True)
     kind = models.CharField(_("kind"), max_length=20, choices=LogEntry.Kind.choices)
     object_id = models.BigIntegerField(_("object ID"), null=True)
     entry = models.BinaryField(_("entry"))

@@ -105,7 +105,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name="PendingEntry",
             fields=[
-                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("id", models.BigAutoField(primary_key=True, serialize=False, verbose_name="ID")),
                 (
                     "kind",
                     models.CharField(
