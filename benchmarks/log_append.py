@@ -90,7 +90,6 @@ def run_round(environment_id, writers, seconds, *, with_entry):
     from portal.transparency.models import LogEntry
 
     first_index = services.tree_size()
-    started_at = time_now()
     connections.close_all()  # each writer opens its own connection
     context = multiprocessing.get_context("fork")
     ready = context.Barrier(writers + 1)
@@ -102,7 +101,7 @@ def run_round(environment_id, writers, seconds, *, with_entry):
     for process in processes:
         process.start()
     ready.wait()
-    started = time.monotonic()
+    started, started_at = time.monotonic(), time_now()
     stop = threading.Event()
     backstop = threading.Thread(target=integrate_every_second, args=(stop,))
     if with_entry:
