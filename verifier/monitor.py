@@ -244,15 +244,9 @@ class MonitorState:
         return path
 
     def _write(self, path: Path, text: str) -> None:
-        """Write atomically (a temporary file, flushed to disk, renamed over ``path``), for the user only."""
+        """Write ``path`` atomically (``state.write_atomically``), for the user only."""
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
+        state.write_atomically(path, text.encode())
 
 
 # --- The network ----------------------------------------------------------------------------------------

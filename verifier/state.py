@@ -13,10 +13,12 @@ named, capped in size and time.
 import argparse
 import base64
 import binascii
+import contextlib
 import functools
 import hashlib
 import json
 import os
+import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -84,14 +86,33 @@ class CheckpointStore:
         return vkey, note, checkpoint
 
     def save(self, origin: str, verifier_key: str, note: str) -> None:
-        """Write atomically (a temporary file renamed over the old one), readable only by the user."""
+        """Write atomically (``write_atomically``), readable only by the user."""
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path = self.path_for(origin)
-        temporary = path.with_suffix(f".{os.getpid()}.tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"origin": origin, "verifier_key": verifier_key, "checkpoint": note}, f, indent=2)
+        document = {"origin": origin, "verifier_key": verifier_key, "checkpoint": note}
+        write_atomically(self.path_for(origin), json.dumps(document, indent=2).encode())
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically and durably, readable only by the user: a temporary file
+    in the same directory, flushed to disk, renamed over ``path``, then the directory flushed. A crash
+    leaves the old file or the new one, never half of one; the one home of every state file the
+    verifier's commands keep (remembered checkpoints, the monitor's state, a witness's checkpoints)."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 class History:

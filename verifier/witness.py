@@ -32,7 +32,6 @@ import fcntl
 import hashlib
 import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -52,6 +51,7 @@ from verifier.note import (
     parse_signature_line,
     split_note,
 )
+from verifier.state import write_atomically
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_PROOF_LINES = 63
@@ -301,23 +301,7 @@ class WitnessState:
         return checkpoint
 
     def store(self, origin: str, note: str) -> None:
-        path = self._path(origin, ".checkpoint")
-        fd, temporary = tempfile.mkstemp(dir=self.directory, prefix=".", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(note.encode())
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
-            raise
-        directory = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        write_atomically(self._path(origin, ".checkpoint"), note.encode())
 
 
 class Witness:
