@@ -499,6 +499,8 @@ def integrate(*, limit=None, batch_size=INTEGRATE_BATCH, wait=True, unless_signe
             logger.warning("log: closed after a failed self-audit; pending entries wait for its resolution")
             return latest
         tree = RightEdge.of(latest)
+        if _hash_entries_indexed_at_append(tree):
+            latest = _sign_checkpoint(tree, signing_key)
         _check_entries_end(tree.size)
         remaining = limit
         while remaining is None or remaining > 0:
@@ -527,6 +529,32 @@ def _lock_integration(wait):
             return True
         cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [INTEGRATE_LOCK_ID])
         return cursor.fetchone()[0]
+
+
+def _hash_entries_indexed_at_append(tree):
+    """Hash into the tree the entries beyond it that already have their index: those the previous version
+    of the log indexed when it appended them, before it had a queue, left uncovered by a checkpoint when
+    it was upgraded. They must be first in the tree, in their order; returns how many there were."""
+    rows = list(
+        LogEntry.objects.filter(index__gte=tree.size)
+        .order_by("index")
+        .values_list("index", "entry", "leaf_hash")
+    )
+    indexes, hashes = [], []
+    for index, entry, stored_leaf in rows:
+        if index != tree.size or leaf_hash(bytes(entry)) != bytes(stored_leaf):
+            raise LogCorrupted(
+                f"log entry {index} beyond the latest checkpoint is not the next entry or does not match its "
+                "leaf hash; nothing is integrated until an operator restores the entries"
+            )
+        row = stored_hash_count(tree.size)
+        new = tree.append(bytes(stored_leaf))
+        indexes.extend(range(row, row + len(new)))
+        hashes.extend(new)
+    if indexes:
+        _insert_tree_hashes(indexes, hashes)
+        logger.info("log: integrated %d entries indexed before the queue, tree size %d", len(rows), tree.size)
+    return len(rows)
 
 
 def _check_entries_end(size):

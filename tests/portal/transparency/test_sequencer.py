@@ -24,6 +24,7 @@ from portal.transparency.models import Checkpoint, LogEntry, PendingEntry, TreeH
 from tests.portal import factories
 from tests.portal.monitoring.celerystack import ROOT, database_url
 from verifier import merkle
+from verifier.entries import canonical_entry
 
 PROCESSES = 6
 PER_PROCESS = 40
@@ -218,6 +219,40 @@ def test_entry_for_integrates_a_pending_entry_and_says_none_for_a_record_without
     assert services.index_of("status", 3) == 0
     append_status(1, object_id=8)
     assert services.ensure_integrated(PendingEntry.objects.get()).size == 2
+
+
+@pytest.mark.django_db
+def test_entries_indexed_at_append_by_the_previous_version_are_integrated_first_in_their_order():
+    """An upgrade from the log that gave indexes at append time: its entries not yet under a checkpoint
+    are hashed first, then the queue; the tree is the RFC tree of both in that order."""
+    append_status(0)
+    services.integrate()
+    legacy = []
+    for n in (1, 2, 3):
+        entry = canonical_entry(
+            "status", {"project": "demo", "environment": "production", "n": n}, timezone.now()
+        )
+        LogEntry.objects.create(index=n, kind="status", entry=entry, leaf_hash=merkle.leaf_hash(entry))
+        legacy.append(merkle.leaf_hash(entry))
+    append_status(4)
+    checkpoint = services.integrate()
+    leaves = leaf_hashes()
+    assert checkpoint.size == 5 and leaves[1:4] == legacy
+    assert bytes(checkpoint.root) == merkle.root_from_leaf_hashes(leaves)
+    assert services.audit().ok
+
+
+@pytest.mark.django_db
+def test_an_entry_indexed_out_of_order_beyond_the_tree_stops_the_integration():
+    append_status(0)
+    services.integrate()
+    entry = canonical_entry(
+        "status", {"project": "demo", "environment": "production", "n": 5}, timezone.now()
+    )
+    LogEntry.objects.create(index=5, kind="status", entry=entry, leaf_hash=merkle.leaf_hash(entry))
+    with pytest.raises(services.LogCorrupted, match="log entry 5 beyond the latest checkpoint"):
+        services.integrate()
+    assert services.tree_size() == 1
 
 
 SIZES = [1, 2, 3, 255, 256, 257, 511, 512, 513, 1023, 1024, 1025]
